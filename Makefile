@@ -1,0 +1,99 @@
+# Makefile - builds libcgdml (static and shared), the cgdml program, the Criterion
+# test suite and the benchmarks.  Every target first makes sure the Debian packages
+# are there (scripts/deps.sh, quick when nothing is missing).
+#
+#   make              library + program            make test     build + whole suite
+#   make run          the main job (see README)    make bench    benchmarks
+#   make deps         install missing packages     make install PREFIX=/usr/local
+#   make test SAN=1   suite built with -fsanitize=address,undefined (in build-san/)
+
+PREFIX ?= /usr/local
+SAN ?=
+BUILD := $(if $(SAN),build-san,build)
+PYTHON := /usr/bin/python3
+VERSION := 0.1.0
+
+PKGS := hdf5 gsl openblas zlib
+CC ?= gcc
+WARN := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
+SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+SANFLAGS := $(if $(SAN),$(SANITIZE))
+CFLAGS ?= -O2 -g
+ALL_CFLAGS := -std=c17 -D_GNU_SOURCE $(WARN) -fopenmp -fPIC $(CFLAGS) $(SANFLAGS) \
+	-Iinclude $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -DCGDML_VERSION='"$(VERSION)"'
+LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -llapacke -lm
+ALL_LDFLAGS := -fopenmp $(SANFLAGS) $(LDFLAGS)
+
+LIB_SRC := $(wildcard src/*.c)
+CLI_SRC := $(wildcard src/cli/*.c)
+TEST_SRC := $(wildcard tests/*.c)
+BENCH_SRC := $(wildcard bench/*.c)
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
+CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
+TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
+BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+
+.PHONY: all deps test run bench install clean dataset format
+all: deps $(BUILD)/libcgdml.a $(BUILD)/libcgdml.so $(BUILD)/cgdml
+
+deps:
+	@scripts/deps.sh build
+
+$(BUILD)/%.o: %.c | deps
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libcgdml.a: $(LIB_OBJ)
+	ar rcs $@ $^
+
+$(BUILD)/libcgdml.so: $(LIB_OBJ)
+	$(CC) -shared -Wl,-soname,libcgdml.so.0 $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/cgdml: $(CLI_OBJ) $(BUILD)/libcgdml.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libcgdml.a $(LIBS)
+
+$(BUILD)/tests/cgdml_tests: $(TEST_OBJ) $(BUILD)/libcgdml.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $(TEST_OBJ) $(BUILD)/libcgdml.a $(LIBS) -lcriterion
+
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libcgdml.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(BUILD)/libcgdml.a $(LIBS)
+
+# The suite runs with 2 OpenMP threads and single-threaded BLAS inside each test;
+# CGDML_BIN lets the command-line tests find the program.
+test: all $(BUILD)/tests/cgdml_tests
+	CGDML_BIN=$(CURDIR)/$(BUILD)/cgdml CGDML_SRC=$(CURDIR) OMP_NUM_THREADS=2 \
+		$(BUILD)/tests/cgdml_tests --jobs 2
+	@if [ -z "$(SAN)" ] && [ -d tests/python ]; then scripts/deps.sh python && \
+		$(PYTHON) -m unittest discover -s tests/python -v ; fi
+
+bench: all $(BENCH_BIN)
+	@for b in $(BENCH_BIN); do echo "== $$b"; $$b $(BENCH_ARGS) || exit 1; done
+
+run: all
+	scripts/run.sh $(BUILD)/cgdml
+
+dataset:
+	scripts/deps.sh python
+	datasets/ala2/make_dataset.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/cgdml \
+		$(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 644 $(BUILD)/libcgdml.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(BUILD)/libcgdml.so $(DESTDIR)$(PREFIX)/lib/libcgdml.so.$(VERSION)
+	ln -sf libcgdml.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libcgdml.so.0
+	ln -sf libcgdml.so.0 $(DESTDIR)$(PREFIX)/lib/libcgdml.so
+	install -m 644 include/cgdml.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 include/cgdml/*.h $(DESTDIR)$(PREFIX)/include/cgdml/
+	install -m 755 $(BUILD)/cgdml $(DESTDIR)$(PREFIX)/bin/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' cgdml.pc.in \
+		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/cgdml.pc
+
+format:
+	clang-format -i src/*.c src/cli/*.c include/*.h include/cgdml/*.h tests/*.c bench/*.c
+
+clean:
+	rm -rf build build-san
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)

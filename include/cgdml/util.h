@@ -1,0 +1,53 @@
+/* cgdml/util.h - shared utilities every stage may use: atomic output files and
+ * the memory budget.
+ *
+ * Atomic output: a writer creates "<path>.tmp-<pid>" in the same folder and renames
+ * it over <path> only when complete, so an interrupted command leaves the old file
+ * or the new one, never a torn one, and a failed command leaves no new file.
+ *
+ * Memory budget: every allocation whose size grows with the problem is first
+ * checked with cgdml_memory_check() against the budget (default: 80 % of the
+ * MemAvailable line of /proc/meminfo; cgdml_memory_set_budget() overrides it).
+ */
+#ifndef CGDML_UTIL_H
+#define CGDML_UTIL_H
+
+#include <stddef.h>
+
+#include "cgdml/error.h"
+
+enum { CGDML_PATH_MAX = 4096 };
+
+typedef struct {
+    char path[CGDML_PATH_MAX];     /* the file the user asked for */
+    char tmp_path[CGDML_PATH_MAX]; /* where it is written until committed */
+} cgdml_atomic;
+
+/* Choose the temporary name for `path` (nothing is created yet). */
+cgdml_status cgdml_atomic_begin(cgdml_atomic *a, const char *path);
+/* fsync and rename the temporary file onto the final path. */
+cgdml_status cgdml_atomic_commit(cgdml_atomic *a);
+/* Remove the temporary file if it exists (after a failure). */
+void cgdml_atomic_abort(cgdml_atomic *a);
+
+/* Fraction of MemAvailable used as the default budget. */
+#define CGDML_MEMORY_DEFAULT_FRACTION 0.8
+
+/* Bytes of memory the system reports available (MemAvailable), 0 if unknown. */
+size_t cgdml_memory_available(void);
+/* Set the budget in bytes; 0 restores the default. */
+void cgdml_memory_set_budget(size_t bytes);
+/* The budget in force, in bytes. */
+size_t cgdml_memory_budget(void);
+/* CGDML_OK if `bytes` fit in the budget, else CGDML_ERR_NOMEM with a message
+ * naming `what`, the estimate and the budget. */
+cgdml_status cgdml_memory_check(size_t bytes, const char *what);
+/* Parse "24G", "512M", "1000000" (bytes) or "80%" (of available) into bytes. */
+cgdml_status cgdml_memory_parse(const char *text, size_t *bytes);
+/* Peak resident set size of this process in bytes (VmHWM), 0 if unknown. */
+size_t cgdml_memory_peak_rss(void);
+
+/* Monotonic wall-clock time in seconds. */
+double cgdml_wall_seconds(void);
+
+#endif

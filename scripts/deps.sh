@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# deps.sh - install the Debian packages cgdml needs, only those missing (idempotent).
+# Called by `make deps`, and by every other make target through it.  Usage:
+#   scripts/deps.sh [build|python|all]     (default: build)
+set -euo pipefail
+
+build_pkgs=(gcc make pkg-config libopenblas-openmp-dev liblapacke-dev libgsl-dev
+            libhdf5-dev zlib1g-dev libcriterion-dev)
+python_pkgs=(python3-simtk python3-numpy python3-h5py python3-matplotlib)
+
+case "${1:-build}" in
+  build)  wanted=("${build_pkgs[@]}") ;;
+  python) wanted=("${python_pkgs[@]}") ;;
+  all)    wanted=("${build_pkgs[@]}" "${python_pkgs[@]}") ;;
+  *) echo "usage: $0 [build|python|all]" >&2; exit 2 ;;
+esac
+
+missing=()
+for p in "${wanted[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# The pthread build of OpenBLAS would be a second BLAS beside the OpenMP one we link.
+conflicting=()
+for p in libopenblas0-pthread libopenblas-pthread-dev; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" && conflicting+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && [ ${#conflicting[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "cgdml needs these Debian packages: ${missing[*]} (and not: ${conflicting[*]});" \
+       "run 'make deps' as root" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "deps: installing ${missing[*]}"
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+if [ ${#conflicting[@]} -gt 0 ]; then
+  echo "deps: removing ${conflicting[*]} (cgdml links the OpenMP build of OpenBLAS)"
+  apt-get remove -y -qq "${conflicting[@]}" >/dev/null
+fi

@@ -1,0 +1,128 @@
+/* util.c - atomic output files, the memory budget and a wall clock (see
+ * cgdml/util.h).  Shared by every stage of the pipeline.
+ */
+#include "cgdml/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+cgdml_status cgdml_atomic_begin(cgdml_atomic *a, const char *path)
+{
+    if (!path || !*path)
+        return cgdml_error_set(CGDML_ERR_INVALID, "no output path given");
+    int n1 = snprintf(a->path, sizeof a->path, "%s", path);
+    int n2 = snprintf(a->tmp_path, sizeof a->tmp_path, "%s.tmp-%ld", path, (long)getpid());
+    if (n1 < 0 || n2 < 0 || (size_t)n2 >= sizeof a->tmp_path)
+        return cgdml_error_set(CGDML_ERR_INVALID, "output path '%s' is too long", path);
+    return CGDML_OK;
+}
+
+cgdml_status cgdml_atomic_commit(cgdml_atomic *a)
+{
+    int fd = open(a->tmp_path, O_RDONLY);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+    if (rename(a->tmp_path, a->path) != 0) {
+        int e = errno;
+        unlink(a->tmp_path);
+        return cgdml_error_set(CGDML_ERR_IO, "cannot move finished output onto '%s': %s", a->path,
+                               strerror(e));
+    }
+    return CGDML_OK;
+}
+
+void cgdml_atomic_abort(cgdml_atomic *a) { unlink(a->tmp_path); }
+
+static size_t memory_budget_bytes; /* 0: default fraction of available memory */
+
+size_t cgdml_memory_available(void)
+{
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (!f)
+        return 0;
+    char line[256];
+    unsigned long long kb = 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1)
+            break;
+    fclose(f);
+    return (size_t)kb * 1024;
+}
+
+void cgdml_memory_set_budget(size_t bytes) { memory_budget_bytes = bytes; }
+
+size_t cgdml_memory_budget(void)
+{
+    if (memory_budget_bytes)
+        return memory_budget_bytes;
+    size_t avail = cgdml_memory_available();
+    return avail ? (size_t)(CGDML_MEMORY_DEFAULT_FRACTION * (double)avail) : (size_t)-1;
+}
+
+cgdml_status cgdml_memory_check(size_t bytes, const char *what)
+{
+    size_t budget = cgdml_memory_budget();
+    if (bytes <= budget)
+        return CGDML_OK;
+    return cgdml_error_set(CGDML_ERR_NOMEM,
+                           "%s needs %.2f GB but the memory budget is %.2f GB "
+                           "(set it with --memory)",
+                           what, (double)bytes / 1e9, (double)budget / 1e9);
+}
+
+cgdml_status cgdml_memory_parse(const char *text, size_t *bytes)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (errno || end == text || !(v > 0))
+        return cgdml_error_set(CGDML_ERR_INVALID,
+                               "memory size '%s': expected a positive number such as 8G, 512M "
+                               "or 50%%",
+                               text);
+    double scale = 1;
+    switch (*end) {
+    case 'k': case 'K': scale = 1e3; end++; break;
+    case 'm': case 'M': scale = 1e6; end++; break;
+    case 'g': case 'G': scale = 1e9; end++; break;
+    case 't': case 'T': scale = 1e12; end++; break;
+    case '%': scale = (double)cgdml_memory_available() / 100; end++; break;
+    default: break;
+    }
+    if (*end == 'B' || *end == 'b')
+        end++;
+    if (*end)
+        return cgdml_error_set(CGDML_ERR_INVALID,
+                               "memory size '%s': unknown unit '%s' (use K, M, G, T or %%)", text,
+                               end);
+    *bytes = (size_t)(v * scale);
+    return CGDML_OK;
+}
+
+size_t cgdml_memory_peak_rss(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f)
+        return 0;
+    char line[256];
+    unsigned long long kb = 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "VmHWM: %llu kB", &kb) == 1)
+            break;
+    fclose(f);
+    return (size_t)kb * 1024;
+}
+
+double cgdml_wall_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
