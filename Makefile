@@ -13,7 +13,7 @@ BUILD := $(if $(SAN),build-san,build)
 PYTHON := /usr/bin/python3
 VERSION := 0.1.0
 
-PKGS := hdf5 gsl openblas zlib
+PKGS := hdf5 openblas zlib
 CC ?= gcc
 WARN := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -21,7 +21,8 @@ SANFLAGS := $(if $(SAN),$(SANITIZE))
 CFLAGS ?= -O2 -g
 ALL_CFLAGS := -std=c17 -D_GNU_SOURCE $(WARN) -fopenmp -fPIC $(CFLAGS) $(SANFLAGS) \
 	-Iinclude $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -DCGDML_VERSION='"$(VERSION)"'
-LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -llapacke -lm
+# GSL without its own CBLAS: OpenBLAS provides the one BLAS of the process.
+LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lgsl -llapacke -lm
 ALL_LDFLAGS := -fopenmp $(SANFLAGS) $(LDFLAGS)
 
 LIB_SRC := $(wildcard src/*.c)

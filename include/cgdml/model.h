@@ -1,0 +1,97 @@
+/* cgdml/model.h - a trained GDML force field: training, prediction, evaluation,
+ * and its HDF5 file.
+ *
+ * A model keeps, for each of its M training frames, the descriptor D_j[d] (1/Å)
+ * and the coefficients γ_j = J(x_j) α_j [d], where α solves (K + λI) α = F_train
+ * (METHOD.md §2).  Prediction for a frame x is then O(M·d):
+ *   F(x) = J(x)ᵀ Σ_j H(D(x) - D_j) γ_j                       kcal/mol/Å
+ *   E(x) = -(s²/3) Σ_j (1 + sρ_j) exp(-sρ_j) (u_j·γ_j)        kcal/mol, up to a constant
+ * An averaged ensemble with one σ is the same sum over all members' frames with
+ * γ scaled by 1/K, so every kind of model shares this struct and this code.
+ */
+#ifndef CGDML_MODEL_H
+#define CGDML_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cgdml/dataset.h"
+#include "cgdml/error.h"
+
+/* Version of the model file layout; readers refuse newer files. */
+#define CGDML_MODEL_FORMAT_VERSION 1
+
+typedef enum {
+    CGDML_MODEL_SINGLE = 0,    /* one GDML solve */
+    CGDML_MODEL_AVERAGE = 1,   /* layer-1 members averaged into one sum */
+    CGDML_MODEL_DISTILLED = 2, /* layer-2 model trained on the averaged labels */
+} cgdml_model_kind;
+
+typedef struct {
+    cgdml_model_kind kind;
+    size_t n_beads;
+    size_t n_desc;          /* d = n_beads (n_beads - 1) / 2 */
+    size_t n_train;         /* M, training frames (over all members) */
+    double sigma;           /* Matérn length scale, descriptor units (1/Å) */
+    double lambda;          /* ridge added to the kernel diagonal */
+    double *train_desc;     /* [train][d], 1/Å */
+    double *gamma;          /* [train][d] */
+    size_t *train_indices;  /* [train], frame indices into the training dataset */
+    uint64_t dataset_hash;  /* cgdml_dataset_hash of the training dataset */
+    char (*bead_names)[CGDML_NAME_MAX]; /* [bead] */
+} cgdml_model;
+
+/* Wall-clock seconds spent in each stage of cgdml_model_train. */
+typedef struct {
+    double descriptor_s, assembly_s, factor_s, solve_s;
+    size_t matrix_bytes; /* RFP storage of the kernel matrix */
+} cgdml_train_stats;
+
+/* An empty model of n_train frames and n_beads beads (arrays zeroed). */
+cgdml_status cgdml_model_alloc(size_t n_train, size_t n_beads, cgdml_model **out);
+void cgdml_model_free(cgdml_model *model);
+
+/* Bytes cgdml_model_train needs for n_train frames of n_beads beads (dominated by
+ * the packed kernel matrix, (3NM)(3NM+1)/2 doubles). */
+size_t cgdml_model_train_bytes(size_t n_train, size_t n_beads);
+
+/* Train on frames idx[0..n-1] of `data` with length scale sigma > 0 and ridge
+ * lambda >= 0.  The memory estimate is checked against the budget first.  A
+ * kernel matrix that is not positive definite is reported with σ, λ and what to
+ * try.  `stats` may be NULL. */
+cgdml_status cgdml_model_train(const cgdml_dataset *data, const size_t *idx, size_t n,
+                               double sigma, double lambda, cgdml_train_stats *stats,
+                               cgdml_model **out);
+
+/* Forces[frame][bead][xyz] (kcal/mol/Å) and, if energies is not NULL, energies
+ * [frame] (kcal/mol, up to a constant) for coords[frame][bead][xyz] (Å), in
+ * parallel over frames. */
+cgdml_status cgdml_model_predict(const cgdml_model *model, size_t n_frames,
+                                 const double *coords, double *forces, double *energies);
+
+/* Force errors of a model on frames of a dataset. */
+typedef struct {
+    size_t n_frames, n_beads;
+    double mse;            /* mean over frames, beads, xyz of squared error, (kcal/mol/Å)² */
+    double mae;            /* mean absolute error, kcal/mol/Å */
+    double label_variance; /* mean over components of the labels' variance over frames */
+    double relative_mse;   /* mse / label_variance */
+    double *bead_mse;      /* [bead] */
+    double *bead_mae;      /* [bead] */
+} cgdml_force_errors;
+
+/* Evaluate on frames idx[0..n-1] of `data` (idx NULL: every frame).  Free the
+ * result with cgdml_force_errors_free. */
+cgdml_status cgdml_model_evaluate(const cgdml_model *model, const cgdml_dataset *data,
+                                  const size_t *idx, size_t n, cgdml_force_errors *out);
+void cgdml_force_errors_free(cgdml_force_errors *errors);
+
+/* Save to / load from an HDF5 model file (layout in docs/FORMATS.md).  Saving is
+ * atomic; loading checks the format version, shapes and values. */
+cgdml_status cgdml_model_save(const cgdml_model *model, const char *path);
+cgdml_status cgdml_model_load(const char *path, cgdml_model **out);
+
+/* "single", "average" or "distilled". */
+const char *cgdml_model_kind_name(cgdml_model_kind kind);
+
+#endif

@@ -1,0 +1,298 @@
+/* model_io.c - the HDF5 model file: save (atomic) and load (checked).
+ *
+ * Layout (docs/FORMATS.md):
+ *   /cgdml_model                    attrs format_version, kind, sigma, lambda, n_beads,
+ *                                   n_train, dataset_hash, length_unit, force_unit,
+ *                                   energy_unit, cgdml_version
+ *   /cgdml_model/train_descriptors  float64 (n_train, d), 1/Å
+ *   /cgdml_model/gamma              float64 (n_train, d)
+ *   /cgdml_model/train_indices      uint64 (n_train,)
+ *   /cgdml_model/bead_names         fixed-length strings (n_beads,)
+ */
+#include <hdf5.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cgdml/model.h"
+#include "cgdml/util.h"
+
+#ifndef CGDML_VERSION
+#define CGDML_VERSION "unknown"
+#endif
+
+#define MODEL_GROUP "/cgdml_model"
+
+static cgdml_status write_attr(hid_t loc, const char *name, hid_t type, const void *value)
+{
+    hid_t space = H5Screate(H5S_SCALAR);
+    hid_t attr = H5Acreate2(loc, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
+    herr_t e = attr < 0 ? -1 : H5Awrite(attr, type, value);
+    if (attr >= 0)
+        H5Aclose(attr);
+    H5Sclose(space);
+    return e < 0 ? cgdml_error_set(CGDML_ERR_IO, "cannot write attribute '%s'", name) : CGDML_OK;
+}
+
+static cgdml_status write_attr_string(hid_t loc, const char *name, const char *value)
+{
+    hid_t type = H5Tcopy(H5T_C_S1);
+    H5Tset_size(type, strlen(value) + 1);
+    cgdml_status s = write_attr(loc, name, type, value);
+    H5Tclose(type);
+    return s;
+}
+
+static cgdml_status write_array(hid_t loc, const char *name, hid_t type, int rank,
+                                const hsize_t *dims, const void *data)
+{
+    hid_t space = H5Screate_simple(rank, dims, NULL);
+    hid_t ds = H5Dcreate2(loc, name, type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    herr_t e = ds < 0 ? -1 : H5Dwrite(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data);
+    if (ds >= 0)
+        H5Dclose(ds);
+    H5Sclose(space);
+    return e < 0 ? cgdml_error_set(CGDML_ERR_IO, "cannot write dataset '%s'", name) : CGDML_OK;
+}
+
+static cgdml_status write_attrs(hid_t g, const cgdml_model *m)
+{
+    int version = CGDML_MODEL_FORMAT_VERSION;
+    unsigned long long nb = m->n_beads, nt = m->n_train, hash = m->dataset_hash;
+    cgdml_status s = write_attr(g, "format_version", H5T_NATIVE_INT, &version);
+    if (!s) s = write_attr_string(g, "kind", cgdml_model_kind_name(m->kind));
+    if (!s) s = write_attr(g, "sigma", H5T_NATIVE_DOUBLE, &m->sigma);
+    if (!s) s = write_attr(g, "lambda", H5T_NATIVE_DOUBLE, &m->lambda);
+    if (!s) s = write_attr(g, "n_beads", H5T_NATIVE_ULLONG, &nb);
+    if (!s) s = write_attr(g, "n_train", H5T_NATIVE_ULLONG, &nt);
+    if (!s) s = write_attr(g, "dataset_hash", H5T_NATIVE_ULLONG, &hash);
+    if (!s) s = write_attr_string(g, "length_unit", "Angstrom");
+    if (!s) s = write_attr_string(g, "force_unit", "kcal mol-1 Angstrom-1");
+    if (!s) s = write_attr_string(g, "energy_unit", "kcal mol-1");
+    if (!s) s = write_attr_string(g, "cgdml_version", CGDML_VERSION);
+    return s;
+}
+
+static cgdml_status write_arrays(hid_t g, const cgdml_model *m)
+{
+    hsize_t dims[2] = {m->n_train, m->n_desc};
+    cgdml_status s = write_array(g, "train_descriptors", H5T_NATIVE_DOUBLE, 2, dims,
+                                 m->train_desc);
+    if (!s) s = write_array(g, "gamma", H5T_NATIVE_DOUBLE, 2, dims, m->gamma);
+    unsigned long long *idx = malloc(m->n_train * sizeof *idx);
+    if (!idx)
+        return cgdml_error_set(CGDML_ERR_NOMEM, "cannot allocate training indices");
+    for (size_t t = 0; t < m->n_train; t++)
+        idx[t] = m->train_indices[t];
+    if (!s) s = write_array(g, "train_indices", H5T_NATIVE_ULLONG, 1, dims, idx);
+    free(idx);
+    hid_t str = H5Tcopy(H5T_C_S1);
+    H5Tset_size(str, CGDML_NAME_MAX);
+    hsize_t nb = m->n_beads;
+    if (!s) s = write_array(g, "bead_names", str, 1, &nb, m->bead_names);
+    H5Tclose(str);
+    return s;
+}
+
+cgdml_status cgdml_model_save(const cgdml_model *model, const char *path)
+{
+    cgdml_atomic out;
+    cgdml_status s = cgdml_atomic_begin(&out, path);
+    if (s)
+        return s;
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    hid_t file = H5Fcreate(out.tmp_path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (file < 0)
+        return cgdml_error_set(CGDML_ERR_IO, "%s: cannot create the model file", path);
+    hid_t g = H5Gcreate2(file, MODEL_GROUP, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    s = g < 0 ? cgdml_error_set(CGDML_ERR_IO, "cannot create group") : write_attrs(g, model);
+    if (!s)
+        s = write_arrays(g, model);
+    if (g >= 0)
+        H5Gclose(g);
+    if (H5Fclose(file) < 0 && !s)
+        s = cgdml_error_set(CGDML_ERR_IO, "cannot close the file");
+    if (!s)
+        s = cgdml_atomic_commit(&out);
+    if (s) {
+        cgdml_atomic_abort(&out);
+        return cgdml_error_wrap(s, "%s", path);
+    }
+    return CGDML_OK;
+}
+
+/* ---- loading ---------------------------------------------------------------- */
+
+static cgdml_status read_attr(hid_t loc, const char *name, hid_t type, void *value)
+{
+    if (H5Aexists(loc, name) <= 0)
+        return cgdml_error_set(CGDML_ERR_FORMAT, "attribute '%s' is missing", name);
+    hid_t attr = H5Aopen(loc, name, H5P_DEFAULT);
+    herr_t e = attr < 0 ? -1 : H5Aread(attr, type, value);
+    if (attr >= 0)
+        H5Aclose(attr);
+    return e < 0 ? cgdml_error_set(CGDML_ERR_FORMAT, "attribute '%s' is unreadable", name)
+                 : CGDML_OK;
+}
+
+static cgdml_status read_attr_string(hid_t loc, const char *name, char *buf, size_t size)
+{
+    hid_t type = H5Tcopy(H5T_C_S1);
+    H5Tset_size(type, size);
+    H5Tset_strpad(type, H5T_STR_NULLTERM);
+    cgdml_status s = read_attr(loc, name, type, buf);
+    H5Tclose(type);
+    buf[size - 1] = '\0';
+    return s;
+}
+
+/* Read dataset `name` of the expected shape dims[rank] (as `type`) into data. */
+static cgdml_status read_array(hid_t loc, const char *name, hid_t type, int rank,
+                               const hsize_t *dims, void *data)
+{
+    if (H5Lexists(loc, name, H5P_DEFAULT) <= 0)
+        return cgdml_error_set(CGDML_ERR_FORMAT, "dataset '%s' is missing", name);
+    hid_t ds = H5Dopen2(loc, name, H5P_DEFAULT);
+    hid_t space = ds < 0 ? -1 : H5Dget_space(ds);
+    hsize_t found[2] = {0, 0};
+    int r = space < 0 ? -1 : H5Sget_simple_extent_dims(space, found, NULL);
+    cgdml_status s = CGDML_OK;
+    if (r != rank || found[0] != dims[0] || (rank == 2 && found[1] != dims[1]))
+        s = cgdml_error_set(CGDML_ERR_FORMAT,
+                            "dataset '%s' has shape (%llu, %llu) of rank %d; expected (%llu, "
+                            "%llu) of rank %d",
+                            name, (unsigned long long)found[0], (unsigned long long)found[1], r,
+                            (unsigned long long)dims[0],
+                            (unsigned long long)(rank == 2 ? dims[1] : 0), rank);
+    else if (H5Dread(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
+        s = cgdml_error_set(CGDML_ERR_FORMAT, "dataset '%s' is unreadable (truncated file?)",
+                            name);
+    if (space >= 0)
+        H5Sclose(space);
+    if (ds >= 0)
+        H5Dclose(ds);
+    return s;
+}
+
+static cgdml_status parse_kind(const char *text, cgdml_model_kind *kind)
+{
+    for (int k = CGDML_MODEL_SINGLE; k <= CGDML_MODEL_DISTILLED; k++)
+        if (strcmp(text, cgdml_model_kind_name((cgdml_model_kind)k)) == 0) {
+            *kind = (cgdml_model_kind)k;
+            return CGDML_OK;
+        }
+    return cgdml_error_set(CGDML_ERR_FORMAT,
+                           "kind '%s' is unknown; expected single, average or distilled", text);
+}
+
+/* The scalar header: version, kind, shape and hyperparameters, all checked. */
+typedef struct {
+    int version;
+    cgdml_model_kind kind;
+    unsigned long long n_beads, n_train, hash;
+    double sigma, lambda;
+} model_header;
+
+static cgdml_status read_header(hid_t g, model_header *h)
+{
+    char kind[32];
+    cgdml_status s = read_attr(g, "format_version", H5T_NATIVE_INT, &h->version);
+    if (!s && (h->version < 1 || h->version > CGDML_MODEL_FORMAT_VERSION))
+        s = cgdml_error_set(CGDML_ERR_FORMAT,
+                            "format_version %d is not supported (this cgdml reads 1 to %d; a "
+                            "newer cgdml wrote it?)",
+                            h->version, CGDML_MODEL_FORMAT_VERSION);
+    if (!s) s = read_attr_string(g, "kind", kind, sizeof kind);
+    if (!s) s = parse_kind(kind, &h->kind);
+    if (!s) s = read_attr(g, "sigma", H5T_NATIVE_DOUBLE, &h->sigma);
+    if (!s) s = read_attr(g, "lambda", H5T_NATIVE_DOUBLE, &h->lambda);
+    if (!s) s = read_attr(g, "n_beads", H5T_NATIVE_ULLONG, &h->n_beads);
+    if (!s) s = read_attr(g, "n_train", H5T_NATIVE_ULLONG, &h->n_train);
+    if (!s) s = read_attr(g, "dataset_hash", H5T_NATIVE_ULLONG, &h->hash);
+    if (s)
+        return s;
+    if (!(h->sigma > 0) || !isfinite(h->sigma) || !(h->lambda >= 0) || !isfinite(h->lambda))
+        return cgdml_error_set(CGDML_ERR_FORMAT, "sigma = %g, lambda = %g are not valid",
+                               h->sigma, h->lambda);
+    if (h->n_beads < 2 || h->n_beads > 100000 || h->n_train == 0)
+        return cgdml_error_set(CGDML_ERR_FORMAT, "n_beads = %llu, n_train = %llu are not valid",
+                               h->n_beads, h->n_train);
+    return CGDML_OK;
+}
+
+static cgdml_status read_body(hid_t g, cgdml_model *m)
+{
+    hsize_t dims[2] = {m->n_train, m->n_desc};
+    cgdml_status s = read_array(g, "train_descriptors", H5T_NATIVE_DOUBLE, 2, dims,
+                                m->train_desc);
+    if (!s) s = read_array(g, "gamma", H5T_NATIVE_DOUBLE, 2, dims, m->gamma);
+    unsigned long long *idx = malloc(m->n_train * sizeof *idx);
+    if (!idx)
+        return cgdml_error_set(CGDML_ERR_NOMEM, "cannot allocate training indices");
+    if (!s) s = read_array(g, "train_indices", H5T_NATIVE_ULLONG, 1, dims, idx);
+    for (size_t t = 0; !s && t < m->n_train; t++)
+        m->train_indices[t] = (size_t)idx[t];
+    free(idx);
+    hid_t str = H5Tcopy(H5T_C_S1);
+    H5Tset_size(str, CGDML_NAME_MAX);
+    hsize_t nb = m->n_beads;
+    if (!s) s = read_array(g, "bead_names", str, 1, &nb, m->bead_names);
+    H5Tclose(str);
+    for (size_t b = 0; b < m->n_beads; b++)
+        m->bead_names[b][CGDML_NAME_MAX - 1] = '\0';
+    for (size_t e = 0; !s && e < m->n_train * m->n_desc; e++)
+        if (!isfinite(m->train_desc[e]) || !isfinite(m->gamma[e]))
+            s = cgdml_error_set(CGDML_ERR_FORMAT, "training frame %zu holds NaN or Inf",
+                                e / m->n_desc);
+    return s;
+}
+
+static cgdml_status load_group(hid_t file, cgdml_model **out)
+{
+    if (H5Lexists(file, MODEL_GROUP, H5P_DEFAULT) <= 0)
+        return cgdml_error_set(CGDML_ERR_FORMAT,
+                               "no group %s: not a cgdml model file (a dataset?)", MODEL_GROUP);
+    hid_t g = H5Gopen2(file, MODEL_GROUP, H5P_DEFAULT);
+    model_header h;
+    cgdml_status s = read_header(g, &h);
+    size_t d = (size_t)(h.n_beads * (h.n_beads - 1) / 2);
+    if (!s)
+        s = cgdml_memory_check(2 * (size_t)h.n_train * d * sizeof(double) + 64 * h.n_beads,
+                               "the model");
+    if (!s)
+        s = cgdml_model_alloc((size_t)h.n_train, (size_t)h.n_beads, out);
+    if (!s) {
+        (*out)->kind = h.kind;
+        (*out)->sigma = h.sigma;
+        (*out)->lambda = h.lambda;
+        (*out)->dataset_hash = h.hash;
+        s = read_body(g, *out);
+    }
+    H5Gclose(g);
+    if (s) {
+        cgdml_model_free(*out);
+        *out = NULL;
+    }
+    return s;
+}
+
+cgdml_status cgdml_model_load(const char *path, cgdml_model **out)
+{
+    *out = NULL;
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    if (H5Fis_hdf5(path) <= 0) {
+        FILE *f = fopen(path, "rb");
+        if (!f)
+            return cgdml_error_set(CGDML_ERR_IO, "%s: cannot open the model file", path);
+        fclose(f);
+        return cgdml_error_set(CGDML_ERR_FORMAT, "%s: not an HDF5 file; expected a cgdml model",
+                               path);
+    }
+    hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (file < 0)
+        return cgdml_error_set(CGDML_ERR_FORMAT, "%s: cannot open as HDF5 (truncated?)", path);
+    cgdml_status s = load_group(file, out);
+    H5Fclose(file);
+    return s ? cgdml_error_wrap(s, "%s", path) : CGDML_OK;
+}
