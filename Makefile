@@ -12,6 +12,7 @@ SAN ?=
 BUILD := $(if $(SAN),build-san,build)
 PYTHON := /usr/bin/python3
 VERSION := 0.1.0
+Q := $(if $(V),,@)   # make V=1 shows the full compiler command lines
 
 PKGS := hdf5 openblas zlib
 CC ?= gcc
@@ -34,7 +35,7 @@ CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all deps test run bench install clean dataset format
+.PHONY: all deps test run bench install install-check clean dataset format
 all: deps $(BUILD)/libcgdml.a $(BUILD)/libcgdml.so $(BUILD)/cgdml
 
 deps:
@@ -42,7 +43,8 @@ deps:
 
 $(BUILD)/%.o: %.c | deps
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+	@echo "  CC      $<"
+	$(Q)$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/libcgdml.a: $(LIB_OBJ)
 	ar rcs $@ $^
@@ -62,11 +64,20 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libcgdml.a
 
 # The suite runs with 2 OpenMP threads and single-threaded BLAS inside each test;
 # CGDML_BIN lets the command-line tests find the program.
-test: all $(BUILD)/tests/cgdml_tests
+test: all $(BUILD)/tests/cgdml_tests install-check
 	CGDML_BIN=$(CURDIR)/$(BUILD)/cgdml CGDML_SRC=$(CURDIR) OMP_NUM_THREADS=2 \
 		$(BUILD)/tests/cgdml_tests --jobs 2
 	@if [ -z "$(SAN)" ] && [ -d tests/python ]; then scripts/deps.sh python && \
 		$(PYTHON) -m unittest discover -s tests/python -v ; fi
+
+# Install into a scratch prefix and build a program against it with pkg-config.
+install-check: all
+	@rm -rf $(BUILD)/install-check
+	@$(MAKE) --no-print-directory install PREFIX=$(CURDIR)/$(BUILD)/install-check >/dev/null
+	@PKG_CONFIG_PATH=$(CURDIR)/$(BUILD)/install-check/lib/pkgconfig; export PKG_CONFIG_PATH; \
+	$(CC) $(SANFLAGS) -o $(BUILD)/install-check/use_cgdml tests/install/use_cgdml.c \
+		$$(pkg-config --cflags --libs cgdml) -lm && \
+	LD_LIBRARY_PATH=$(CURDIR)/$(BUILD)/install-check/lib $(BUILD)/install-check/use_cgdml
 
 bench: all $(BENCH_BIN)
 	@for b in $(BENCH_BIN); do echo "== $$b"; $$b $(BENCH_ARGS) || exit 1; done

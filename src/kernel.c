@@ -102,17 +102,29 @@ size_t cgdml_kernel_rfp_index(size_t n, size_t i, size_t j)
     return j < n1 ? i + j * n : (j - n1) + (i - n1 + 1) * n;
 }
 
+/* Distance in RFP storage between (i, j) and (i+1, j) for i >= j: column j is
+ * stored in place (stride 1) or, for the trailing columns, transposed on top of
+ * the leading ones (stride = leading dimension). */
+static size_t rfp_row_stride(size_t n, size_t j)
+{
+    size_t lead = n % 2 == 0 ? n / 2 : (n + 1) / 2;
+    return j < lead ? 1 : (n % 2 == 0 ? n + 1 : n);
+}
+
 /* Scatter the lower part of block (a, b) (b <= a) into RFP storage, adding λ on
- * the diagonal. */
+ * the diagonal.  Each block column is one strided run, so the index arithmetic
+ * is paid once per column, not per element. */
 static void scatter_block(size_t n, size_t n3, size_t a, size_t b, const double *blk,
                           double lambda, double *arf)
 {
     for (size_t c = 0; c < n3; c++) {
-        size_t j = b * n3 + c;
-        for (size_t r = (a == b ? c : 0); r < n3; r++) {
-            size_t i = a * n3 + r;
-            arf[cgdml_kernel_rfp_index(n, i, j)] = blk[r * n3 + c] + (i == j ? lambda : 0.0);
-        }
+        size_t j = b * n3 + c, r0 = a == b ? c : 0;
+        size_t stride = rfp_row_stride(n, j);
+        double *dst = arf + cgdml_kernel_rfp_index(n, a * n3 + r0, j);
+        for (size_t r = r0; r < n3; r++, dst += stride)
+            *dst = blk[r * n3 + c];
+        if (a == b)
+            arf[cgdml_kernel_rfp_index(n, j, j)] += lambda;
     }
 }
 

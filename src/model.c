@@ -164,7 +164,7 @@ cgdml_status cgdml_model_train(const cgdml_dataset *data, const size_t *idx, siz
     double *g = malloc(n * d * 3 * sizeof(double));
     double *rhs = malloc(order * sizeof(double));
     local.matrix_bytes = cgdml_kernel_rfp_size(order) * sizeof(double);
-    double *arf = malloc(local.matrix_bytes);
+    double *arf = cgdml_alloc_large(local.matrix_bytes);
     s = cgdml_model_alloc(n, nb, &m);
     if (!s && (!g || !rhs || !arf))
         s = cgdml_error_set(CGDML_ERR_NOMEM, "cannot allocate the %.2f GB kernel matrix",

@@ -17,6 +17,7 @@
 
 #include "cgdml/model.h"
 #include "cgdml/util.h"
+#include "h5util.h"
 
 #ifndef CGDML_VERSION
 #define CGDML_VERSION "unknown"
@@ -24,73 +25,41 @@
 
 #define MODEL_GROUP "/cgdml_model"
 
-static cgdml_status write_attr(hid_t loc, const char *name, hid_t type, const void *value)
-{
-    hid_t space = H5Screate(H5S_SCALAR);
-    hid_t attr = H5Acreate2(loc, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
-    herr_t e = attr < 0 ? -1 : H5Awrite(attr, type, value);
-    if (attr >= 0)
-        H5Aclose(attr);
-    H5Sclose(space);
-    return e < 0 ? cgdml_error_set(CGDML_ERR_IO, "cannot write attribute '%s'", name) : CGDML_OK;
-}
-
-static cgdml_status write_attr_string(hid_t loc, const char *name, const char *value)
-{
-    hid_t type = H5Tcopy(H5T_C_S1);
-    H5Tset_size(type, strlen(value) + 1);
-    cgdml_status s = write_attr(loc, name, type, value);
-    H5Tclose(type);
-    return s;
-}
-
-static cgdml_status write_array(hid_t loc, const char *name, hid_t type, int rank,
-                                const hsize_t *dims, const void *data)
-{
-    hid_t space = H5Screate_simple(rank, dims, NULL);
-    hid_t ds = H5Dcreate2(loc, name, type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    herr_t e = ds < 0 ? -1 : H5Dwrite(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data);
-    if (ds >= 0)
-        H5Dclose(ds);
-    H5Sclose(space);
-    return e < 0 ? cgdml_error_set(CGDML_ERR_IO, "cannot write dataset '%s'", name) : CGDML_OK;
-}
-
 static cgdml_status write_attrs(hid_t g, const cgdml_model *m)
 {
     int version = CGDML_MODEL_FORMAT_VERSION;
     unsigned long long nb = m->n_beads, nt = m->n_train, hash = m->dataset_hash;
-    cgdml_status s = write_attr(g, "format_version", H5T_NATIVE_INT, &version);
-    if (!s) s = write_attr_string(g, "kind", cgdml_model_kind_name(m->kind));
-    if (!s) s = write_attr(g, "sigma", H5T_NATIVE_DOUBLE, &m->sigma);
-    if (!s) s = write_attr(g, "lambda", H5T_NATIVE_DOUBLE, &m->lambda);
-    if (!s) s = write_attr(g, "n_beads", H5T_NATIVE_ULLONG, &nb);
-    if (!s) s = write_attr(g, "n_train", H5T_NATIVE_ULLONG, &nt);
-    if (!s) s = write_attr(g, "dataset_hash", H5T_NATIVE_ULLONG, &hash);
-    if (!s) s = write_attr_string(g, "length_unit", "Angstrom");
-    if (!s) s = write_attr_string(g, "force_unit", "kcal mol-1 Angstrom-1");
-    if (!s) s = write_attr_string(g, "energy_unit", "kcal mol-1");
-    if (!s) s = write_attr_string(g, "cgdml_version", CGDML_VERSION);
+    cgdml_status s = cgdml_h5_write_attr(g, "format_version", H5T_NATIVE_INT, &version);
+    if (!s) s = cgdml_h5_write_attr_string(g, "kind", cgdml_model_kind_name(m->kind));
+    if (!s) s = cgdml_h5_write_attr(g, "sigma", H5T_NATIVE_DOUBLE, &m->sigma);
+    if (!s) s = cgdml_h5_write_attr(g, "lambda", H5T_NATIVE_DOUBLE, &m->lambda);
+    if (!s) s = cgdml_h5_write_attr(g, "n_beads", H5T_NATIVE_ULLONG, &nb);
+    if (!s) s = cgdml_h5_write_attr(g, "n_train", H5T_NATIVE_ULLONG, &nt);
+    if (!s) s = cgdml_h5_write_attr(g, "dataset_hash", H5T_NATIVE_ULLONG, &hash);
+    if (!s) s = cgdml_h5_write_attr_string(g, "length_unit", "Angstrom");
+    if (!s) s = cgdml_h5_write_attr_string(g, "force_unit", "kcal mol-1 Angstrom-1");
+    if (!s) s = cgdml_h5_write_attr_string(g, "energy_unit", "kcal mol-1");
+    if (!s) s = cgdml_h5_write_attr_string(g, "cgdml_version", CGDML_VERSION);
     return s;
 }
 
 static cgdml_status write_arrays(hid_t g, const cgdml_model *m)
 {
     hsize_t dims[2] = {m->n_train, m->n_desc};
-    cgdml_status s = write_array(g, "train_descriptors", H5T_NATIVE_DOUBLE, 2, dims,
+    cgdml_status s = cgdml_h5_write_array(g, "train_descriptors", H5T_NATIVE_DOUBLE, 2, dims,
                                  m->train_desc);
-    if (!s) s = write_array(g, "gamma", H5T_NATIVE_DOUBLE, 2, dims, m->gamma);
+    if (!s) s = cgdml_h5_write_array(g, "gamma", H5T_NATIVE_DOUBLE, 2, dims, m->gamma);
     unsigned long long *idx = malloc(m->n_train * sizeof *idx);
     if (!idx)
         return cgdml_error_set(CGDML_ERR_NOMEM, "cannot allocate training indices");
     for (size_t t = 0; t < m->n_train; t++)
         idx[t] = m->train_indices[t];
-    if (!s) s = write_array(g, "train_indices", H5T_NATIVE_ULLONG, 1, dims, idx);
+    if (!s) s = cgdml_h5_write_array(g, "train_indices", H5T_NATIVE_ULLONG, 1, dims, idx);
     free(idx);
     hid_t str = H5Tcopy(H5T_C_S1);
     H5Tset_size(str, CGDML_NAME_MAX);
     hsize_t nb = m->n_beads;
-    if (!s) s = write_array(g, "bead_names", str, 1, &nb, m->bead_names);
+    if (!s) s = cgdml_h5_write_array(g, "bead_names", str, 1, &nb, m->bead_names);
     H5Tclose(str);
     return s;
 }
@@ -275,6 +244,19 @@ static cgdml_status load_group(hid_t file, cgdml_model **out)
         *out = NULL;
     }
     return s;
+}
+
+int cgdml_model_file_probe(const char *path)
+{
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    if (H5Fis_hdf5(path) <= 0)
+        return 0;
+    hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (file < 0)
+        return 0;
+    int found = H5Lexists(file, MODEL_GROUP, H5P_DEFAULT) > 0;
+    H5Fclose(file);
+    return found;
 }
 
 cgdml_status cgdml_model_load(const char *path, cgdml_model **out)

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -39,6 +40,31 @@ cgdml_status cgdml_atomic_commit(cgdml_atomic *a)
 }
 
 void cgdml_atomic_abort(cgdml_atomic *a) { unlink(a->tmp_path); }
+
+cgdml_status cgdml_atomic_fopen(cgdml_atomic *a, const char *path, FILE **f)
+{
+    *f = NULL;
+    cgdml_status s = cgdml_atomic_begin(a, path);
+    if (s)
+        return s;
+    *f = fopen(a->tmp_path, "wb");
+    if (!*f)
+        return cgdml_error_set(CGDML_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+    return CGDML_OK;
+}
+
+cgdml_status cgdml_atomic_fclose(cgdml_atomic *a, FILE *f, int write_failed)
+{
+    int e = write_failed ? errno : 0;
+    if (fclose(f) != 0 && !e)
+        e = errno ? errno : EIO;
+    if (write_failed || e) {
+        cgdml_atomic_abort(a);
+        return cgdml_error_set(CGDML_ERR_IO, "%s: cannot write: %s", a->path,
+                               strerror(e ? e : EIO));
+    }
+    return cgdml_atomic_commit(a);
+}
 
 static size_t memory_budget_bytes; /* 0: default fraction of available memory */
 
@@ -118,6 +144,16 @@ size_t cgdml_memory_peak_rss(void)
             break;
     fclose(f);
     return (size_t)kb * 1024;
+}
+
+void *cgdml_alloc_large(size_t bytes)
+{
+    const size_t huge_page = (size_t)1 << 21;
+    void *p = NULL;
+    if (posix_memalign(&p, huge_page, bytes ? bytes : 1) != 0)
+        return NULL;
+    madvise(p, bytes, MADV_HUGEPAGE); /* advice only: failure is harmless */
+    return p;
 }
 
 double cgdml_wall_seconds(void)

@@ -91,6 +91,9 @@ void cgdml_force_errors_free(cgdml_force_errors *errors);
 cgdml_status cgdml_model_save(const cgdml_model *model, const char *path);
 cgdml_status cgdml_model_load(const char *path, cgdml_model **out);
 
+/* 1 if `path` is an HDF5 file holding a cgdml model, 0 otherwise. */
+int cgdml_model_file_probe(const char *path);
+
 /* "single", "average" or "distilled". */
 const char *cgdml_model_kind_name(cgdml_model_kind kind);
 

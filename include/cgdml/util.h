@@ -13,6 +13,7 @@
 #define CGDML_UTIL_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "cgdml/error.h"
 
@@ -30,6 +31,12 @@ cgdml_status cgdml_atomic_commit(cgdml_atomic *a);
 /* Remove the temporary file if it exists (after a failure). */
 void cgdml_atomic_abort(cgdml_atomic *a);
 
+/* Begin an atomic output and open its temporary file for writing ("wb"). */
+cgdml_status cgdml_atomic_fopen(cgdml_atomic *a, const char *path, FILE **f);
+/* Close f; if that or the caller's writes failed (write_failed != 0) remove the
+ * temporary file and report, else commit it onto the final path. */
+cgdml_status cgdml_atomic_fclose(cgdml_atomic *a, FILE *f, int write_failed);
+
 /* Fraction of MemAvailable used as the default budget. */
 #define CGDML_MEMORY_DEFAULT_FRACTION 0.8
 
@@ -46,6 +53,12 @@ cgdml_status cgdml_memory_check(size_t bytes, const char *what);
 cgdml_status cgdml_memory_parse(const char *text, size_t *bytes);
 /* Peak resident set size of this process in bytes (VmHWM), 0 if unknown. */
 size_t cgdml_memory_peak_rss(void);
+
+/* Allocate a large buffer (the kernel matrix) aligned to 2 MiB and marked for
+ * transparent huge pages: first-touch page faults are the bulk of the assembly
+ * time on virtual machines with 4 KiB pages.  Release with free().  NULL on
+ * failure. */
+void *cgdml_alloc_large(size_t bytes);
 
 /* Monotonic wall-clock time in seconds. */
 double cgdml_wall_seconds(void);

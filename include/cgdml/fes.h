@@ -1,0 +1,59 @@
+/* cgdml/fes.h - free-energy landscapes F(φ, ψ) and their comparison (METHOD.md §5).
+ *
+ * A landscape is a periodic 2-D histogram of two dihedral angles on [-π, π)²,
+ * n_bins x n_bins (default 60), turned into F = -ln p in units of kT, shifted so
+ * that its minimum is 0; bins without samples hold NaN.  Two landscapes are
+ * compared over the bins populated in both, after removing the best constant
+ * shift: MSE = mean((F_a - F_b - c)²), c = mean(F_a - F_b), in (kT)².
+ */
+#ifndef CGDML_FES_H
+#define CGDML_FES_H
+
+#include <stddef.h>
+
+#include "cgdml/dataset.h"
+#include "cgdml/error.h"
+
+/* Bins per angle of the landscapes cgdml reports (METHOD.md §5, issue 3). */
+#define CGDML_FES_DEFAULT_BINS 60
+
+typedef struct {
+    size_t n_bins;       /* per angle */
+    size_t n_samples;    /* frames histogrammed */
+    double *count;       /* [phi bin][psi bin] */
+    double *free_energy; /* [phi bin][psi bin], kT, min 0, NaN where count is 0 */
+} cgdml_fes;
+
+/* Dihedral angle (radians, [-π, π], IUPAC sign) of beads a-b-c-d of frame x. */
+double cgdml_fes_dihedral(const double *x, int a, int b, int c, int d);
+
+/* φ and ψ of every frame (out arrays [frame], radians): the dihedrals of beads
+ * phi_beads[4] and psi_beads[4]; with NULL beads, the dataset's "phi"/"psi"
+ * observables if it has them, else the default beads for its bead count. */
+cgdml_status cgdml_fes_angles(const cgdml_dataset *data, const int *phi_beads,
+                              const int *psi_beads, double *phi, double *psi);
+
+/* Default φ/ψ beads for the alanine dipeptide maps: 6 beads C N CA CB C N gives
+ * φ = (0,1,2,4), ψ = (1,2,4,5); 5 beads C N CA C N gives (0,1,2,3), (1,2,3,4). */
+cgdml_status cgdml_fes_default_beads(size_t n_beads, int *phi_beads, int *psi_beads);
+
+/* Histogram n angle pairs into a new landscape of n_bins x n_bins. */
+cgdml_status cgdml_fes_from_angles(const double *phi, const double *psi, size_t n,
+                                   size_t n_bins, cgdml_fes **out);
+void cgdml_fes_free(cgdml_fes *fes);
+
+/* Comparison of two landscapes of the same grid. */
+typedef struct {
+    double mse;          /* (kT)² over jointly populated bins, after the best shift */
+    double shift;        /* the constant c removed, kT */
+    size_t joint_bins;   /* bins populated in both */
+} cgdml_fes_comparison;
+
+cgdml_status cgdml_fes_compare(const cgdml_fes *a, const cgdml_fes *b,
+                               cgdml_fes_comparison *out);
+
+/* Save to HDF5 (atomically): /fes/free_energy, /fes/count, /fes/edges and
+ * attributes; `floor` (the half-against-half MSE, NaN if unknown) is stored with it. */
+cgdml_status cgdml_fes_save(const cgdml_fes *fes, double floor, const char *path);
+
+#endif

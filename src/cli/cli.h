@@ -1,0 +1,71 @@
+/* cli.h - shared pieces of the cgdml command-line program: the parsed options,
+ * the commands, and the helpers that turn library statuses into messages and exit
+ * codes.  The program is a thin layer: every command is a few library calls.
+ */
+#ifndef CGDML_CLI_H
+#define CGDML_CLI_H
+
+#include <stddef.h>
+
+#include "cgdml.h"
+
+/* Exit codes: 0 success, 1 the work failed (bad data, numerics, I/O), 2 usage. */
+enum { CLI_OK = 0, CLI_FAILED = 1, CLI_USAGE = 2 };
+
+/* Every option any command takes; each command says which it accepts. */
+typedef struct {
+    const char *data, *model, *output, *indices, *coords, *forces, *npz, *group;
+    const char *energies, *names, *memory;
+    double sigma, lambda, spread, noise;
+    size_t n_train, beads, frames;
+    unsigned long seed;
+    int threads;
+    int have_sigma, have_lambda, have_n_train, have_seed, held_out;
+    const char *positional; /* the one positional argument (info) */
+    size_t bins;
+    const char *phi, *psi; /* --phi/--psi as given; parsed into the beads below */
+    int phi_beads[4], psi_beads[4];
+} cli_options;
+
+typedef struct {
+    const char *name;
+    int (*run)(const cli_options *opt);
+    const char *accepts; /* comma-separated long option names */
+    const char *summary;
+    const char *usage;   /* full help text */
+} cli_command;
+
+int cmd_import(const cli_options *opt);
+int cmd_synthetic(const cli_options *opt);
+int cmd_info(const cli_options *opt);
+int cmd_train(const cli_options *opt);
+int cmd_predict(const cli_options *opt);
+int cmd_eval(const cli_options *opt);
+int cmd_fes_reference(const cli_options *opt);
+
+/* Parse "a,b,c,d" into four bead indices (--phi, --psi). */
+int cli_parse_quad(const char *name, const char *text, int *q);
+
+/* Print "cgdml: error: <library message>" to stderr and return CLI_FAILED. */
+int cli_fail(cgdml_status status);
+/* Print a usage problem and return CLI_USAGE. */
+int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Progress and information for the user go to stderr through this. */
+void cli_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Read a dataset by its file type (.h5/.hdf5/.h5md: H5MD; .npz: sGDML) and check
+ * its values (finite, no coinciding beads). */
+cgdml_status cli_load_dataset(const char *path, const char *group, cgdml_dataset **out);
+
+/* The frames a command works on: --indices FILE, or --n-train M --seed S, or
+ * (if allow_all) every frame.  `what` names them in messages. */
+int cli_select_frames(const cli_options *opt, size_t n_frames, int allow_all, size_t **idx,
+                      size_t *n);
+
+/* Refuse an output path that is also one of the inputs (it would be lost). */
+int cli_check_output(const char *output, const char *const *inputs, size_t n_inputs);
+
+/* Apply --memory and --threads. */
+int cli_apply_resources(const cli_options *opt);
+
+#endif

@@ -1,0 +1,186 @@
+/* cmd_model.c - `cgdml train`, `cgdml predict` and `cgdml eval`: one GDML model
+ * from a dataset, its predictions, and its force errors.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static void report_training(const cgdml_model *m, const cgdml_train_stats *st)
+{
+    double n = 3.0 * (double)m->n_beads * (double)m->n_train;
+    cli_note("  descriptors  %8.2f s\n", st->descriptor_s);
+    cli_note("  assembly     %8.2f s   (%.0f x %.0f, %.2f GB packed)\n", st->assembly_s, n, n,
+             (double)st->matrix_bytes / 1e9);
+    cli_note("  Cholesky     %8.2f s   (%.1f GFLOP/s)\n", st->factor_s,
+             n * n * n / 3.0 / fmax(st->factor_s, 1e-9) / 1e9);
+    cli_note("  solve        %8.2f s\n", st->solve_s);
+}
+
+int cmd_train(const cli_options *opt)
+{
+    if (!opt->data)
+        return cli_usage_error("train: give the dataset with --data FILE");
+    if (!opt->have_sigma)
+        return cli_usage_error("train: give the kernel length scale with --sigma S");
+    const char *inputs[] = {opt->data, opt->indices};
+    int rc = cli_check_output(opt->output, inputs, 2);
+    if (!rc)
+        rc = cli_apply_resources(opt);
+    if (rc)
+        return rc;
+    cgdml_dataset *data;
+    cgdml_status s = cli_load_dataset(opt->data, opt->group, &data);
+    if (s)
+        return cli_fail(s);
+    size_t *idx, n;
+    rc = cli_select_frames(opt, data->n_frames, 0, &idx, &n);
+    cgdml_model *m = NULL;
+    if (!rc) {
+        cli_note("training on %zu of %zu frames (%zu beads), sigma %g, lambda %g: needs %.2f GB\n",
+                 n, data->n_frames, data->n_beads, opt->sigma, opt->lambda,
+                 (double)cgdml_model_train_bytes(n, data->n_beads) / 1e9);
+        cgdml_train_stats st;
+        s = cgdml_model_train(data, idx, n, opt->sigma, opt->lambda, &st, &m);
+        if (!s) {
+            report_training(m, &st);
+            s = cgdml_model_save(m, opt->output);
+        }
+        rc = s ? cli_fail(s) : CLI_OK;
+    }
+    if (!rc)
+        cli_note("wrote %s\n", opt->output);
+    cgdml_model_free(m);
+    free(idx);
+    cgdml_dataset_free(data);
+    return rc;
+}
+
+/* Load the model and the dataset, check they fit, and choose the frames. */
+static int load_model_and_data(const cli_options *opt, cgdml_model **m, cgdml_dataset **d)
+{
+    *m = NULL;
+    *d = NULL;
+    if (!opt->model || !opt->data)
+        return cli_usage_error("give --model FILE and --data FILE");
+    int rc = cli_apply_resources(opt);
+    if (rc)
+        return rc;
+    cgdml_status s = cgdml_model_load(opt->model, m);
+    if (!s)
+        s = cli_load_dataset(opt->data, opt->group, d);
+    if (!s && (*d)->n_beads != (*m)->n_beads)
+        s = cgdml_error_set(CGDML_ERR_INVALID, "%s has %zu beads but the model %s has %zu",
+                            opt->data, (*d)->n_beads, opt->model, (*m)->n_beads);
+    return s ? cli_fail(s) : CLI_OK;
+}
+
+static cgdml_status write_predictions(const cli_options *opt, cgdml_dataset *sub,
+                                      const double *forces, const double *energies)
+{
+    size_t shape[3] = {sub->n_frames, sub->n_beads, 3};
+    size_t len = strlen(opt->output);
+    cgdml_status s;
+    if (len > 4 && !strcmp(opt->output + len - 4, ".npy")) {
+        s = cgdml_npy_write(opt->output, forces, 3, shape);
+    } else {
+        memcpy(sub->forces, forces, sub->n_frames * sub->n_beads * 3 * sizeof(double));
+        s = cgdml_h5md_write(opt->output, sub, NULL);
+    }
+    if (!s && energies)
+        s = cgdml_npy_write(opt->energies, energies, 1, shape);
+    return s;
+}
+
+int cmd_predict(const cli_options *opt)
+{
+    const char *inputs[] = {opt->model, opt->data, opt->indices};
+    int rc = cli_check_output(opt->output, inputs, 3);
+    if (!rc && opt->energies)
+        rc = cli_check_output(opt->energies, inputs, 3);
+    cgdml_model *m = NULL;
+    cgdml_dataset *d = NULL, *sub = NULL;
+    size_t *idx = NULL, n = 0;
+    if (!rc)
+        rc = load_model_and_data(opt, &m, &d);
+    if (!rc)
+        rc = cli_select_frames(opt, d->n_frames, 1, &idx, &n);
+    cgdml_status s = CGDML_OK;
+    if (!rc)
+        s = cgdml_dataset_subset(d, idx, n, &sub);
+    double *f = NULL, *e = NULL;
+    if (!rc && !s) {
+        f = malloc(n * sub->n_beads * 3 * sizeof(double));
+        e = opt->energies ? malloc(n * sizeof(double)) : NULL;
+        if (!f || (opt->energies && !e))
+            s = cgdml_error_set(CGDML_ERR_NOMEM, "cannot allocate predictions for %zu frames", n);
+    }
+    if (!rc && !s) {
+        double t0 = cgdml_wall_seconds();
+        s = cgdml_model_predict(m, n, sub->coords, f, e);
+        cli_note("predicted %zu frames in %.2f s\n", n, cgdml_wall_seconds() - t0);
+    }
+    if (!rc && !s)
+        s = write_predictions(opt, sub, f, e);
+    if (!rc && s)
+        rc = cli_fail(s);
+    free(f);
+    free(e);
+    free(idx);
+    cgdml_dataset_free(sub);
+    cgdml_dataset_free(d);
+    cgdml_model_free(m);
+    return rc;
+}
+
+/* The frames of the training dataset the model has not seen. */
+static int held_out_frames(const cgdml_model *m, const cgdml_dataset *d, size_t **idx, size_t *n)
+{
+    if (cgdml_dataset_hash(d) != m->dataset_hash)
+        return cli_usage_error("--held-out: the data is not the dataset this model was trained "
+                               "on (hash %016llx, model's %016llx)",
+                               (unsigned long long)cgdml_dataset_hash(d),
+                               (unsigned long long)m->dataset_hash);
+    cgdml_status s = cgdml_sample_complement(d->n_frames, m->train_indices, m->n_train, idx, n);
+    if (!s && *n == 0)
+        s = cgdml_error_set(CGDML_ERR_INVALID, "--held-out: the model was trained on every frame");
+    return s ? cli_fail(s) : CLI_OK;
+}
+
+static void print_errors(const cgdml_force_errors *e, const cgdml_model *m)
+{
+    printf("frames %zu\nforce MSE %.6g (kcal/mol/Å)^2\nforce MAE %.6g kcal/mol/Å\n"
+           "label variance %.6g (kcal/mol/Å)^2\nrelative MSE %.6g\n",
+           e->n_frames, e->mse, e->mae, e->label_variance, e->relative_mse);
+    printf("bead  name        MSE          MAE\n");
+    for (size_t b = 0; b < e->n_beads; b++)
+        printf("%4zu  %-6s %12.6g %12.6g\n", b, m->bead_names[b], e->bead_mse[b],
+               e->bead_mae[b]);
+}
+
+int cmd_eval(const cli_options *opt)
+{
+    if (opt->held_out && opt->indices)
+        return cli_usage_error("eval: give --indices or --held-out, not both");
+    cgdml_model *m;
+    cgdml_dataset *d;
+    size_t *idx = NULL, n = 0;
+    int rc = load_model_and_data(opt, &m, &d);
+    if (!rc)
+        rc = opt->held_out ? held_out_frames(m, d, &idx, &n)
+                           : cli_select_frames(opt, d->n_frames, 1, &idx, &n);
+    if (!rc) {
+        cgdml_force_errors e;
+        cgdml_status s = cgdml_model_evaluate(m, d, idx, n, &e);
+        if (!s)
+            print_errors(&e, m);
+        cgdml_force_errors_free(&e);
+        rc = s ? cli_fail(s) : CLI_OK;
+    }
+    free(idx);
+    cgdml_dataset_free(d);
+    cgdml_model_free(m);
+    return rc;
+}

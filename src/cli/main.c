@@ -1,0 +1,254 @@
+/* main.c - the cgdml program: option parsing, help text and dispatch to the
+ * commands in the other files of src/cli/.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const cli_command commands[] = {
+    {"import", cmd_import, "coords,forces,npz,output,names",
+     "convert .npy pairs or an sGDML .npz into an H5MD dataset",
+     "usage: cgdml import --coords C.npy --forces F.npy -o data.h5 [--names C,N,CA,CB,C,N]\n"
+     "       cgdml import --npz dataset.npz -o data.h5\n\n"
+     "  --coords FILE   coordinates, (frames, beads, 3), <f4 or <f8, C order, in Å\n"
+     "  --forces FILE   forces, same shape, in kcal/mol/Å\n"
+     "  --npz FILE      an sGDML dataset archive holding R, F and z\n"
+     "  --names LIST    bead names, comma-separated (default B0, B1, ... or elements)\n"
+     "  -o FILE         the H5MD dataset to write\n"},
+    {"synthetic", cmd_synthetic, "beads,frames,spread,noise,seed,output",
+     "write a toy dataset with exact forces (a random harmonic network)",
+     "usage: cgdml synthetic [--beads 6] [--frames 2000] [--spread 0.12] [--noise 0]\n"
+     "                       [--seed 1] -o toy.h5\n\n"
+     "  Beads joined pairwise by random springs around a random structure; frames are\n"
+     "  randomly rotated, shifted and displaced by --spread Å per coordinate; forces\n"
+     "  are exact, plus Gaussian label noise of --noise kcal/mol/Å if asked.\n"},
+    {"info", cmd_info, "group",
+     "describe a dataset or a model file",
+     "usage: cgdml info FILE [--group NAME]\n\n"
+     "  Prints frames, beads, units and value ranges of a dataset, or the kind,\n"
+     "  hyperparameters and size of a model.\n"},
+    {"train", cmd_train, "data,group,indices,n-train,seed,sigma,lambda,output,memory,threads",
+     "train one GDML model by Cholesky factorisation",
+     "usage: cgdml train --data D.h5 (--indices FILE | --n-train M [--seed S])\n"
+     "                   --sigma S [--lambda L] -o model.h5 [--memory 8G] [--threads N]\n\n"
+     "  --sigma S       Matérn length scale in descriptor units (1/Å), sGDML's σ\n"
+     "  --lambda L      ridge added to the kernel diagonal (default 1e-10, as sGDML)\n"
+     "  --indices FILE  training frames: text integers or an integer .npy\n"
+     "  --n-train M     M frames drawn at random (reproducible with --seed, default 1)\n"
+     "  --memory SIZE   memory budget, e.g. 8G or 50% (default 80% of available)\n"
+     "  --threads N     OpenMP/BLAS threads (default: all cores)\n"},
+    {"predict", cmd_predict, "model,data,group,indices,n-train,seed,output,energies,threads",
+     "predict forces (and energies) for the frames of a dataset",
+     "usage: cgdml predict --model M.h5 --data D.h5 [--indices FILE | --n-train M]\n"
+     "                     -o forces.npy\n"
+     "                     [--energies E.npy]\n\n"
+     "  frames: --indices FILE, --n-train M [--seed S] (random), default all\n"
+     "  -o FILE         .npy: forces (frames, beads, 3) in kcal/mol/Å;\n"
+     "                  .h5: an H5MD dataset of the frames with the predicted forces\n"
+     "  --energies FILE energies (frames,) in kcal/mol, up to a constant (.npy)\n"},
+    {"eval", cmd_eval, "model,data,group,indices,n-train,seed,held-out,threads",
+     "force errors of a model: MSE, MAE, per bead, relative to the label variance",
+     "usage: cgdml eval --model M.h5 --data D.h5 [--indices FILE | --n-train M | --held-out]\n\n"
+     "  frames: --indices FILE, --n-train M [--seed S] (random), default all\n"
+     "  --held-out      evaluate on the frames the model was not trained on\n"
+     "                  (the data must be the training dataset)\n"},
+    {"fes-reference", cmd_fes_reference, "data,group,bins,phi,psi,output",
+     "the reference free-energy landscape F(phi, psi) of a dataset and its floor",
+     "usage: cgdml fes-reference --data D.h5 [--bins 60] [--phi a,b,c,d --psi a,b,c,d]\n"
+     "                           -o ref.h5\n\n"
+     "  F = -ln p(phi, psi) in kT on a periodic bins x bins grid (min 0, NaN where empty),\n"
+     "  from the dataset's phi/psi observables or the dihedrals of the given beads\n"
+     "  (default for 6 beads C N CA CB C N: phi 0,1,2,4, psi 1,2,4,5; for 5 beads:\n"
+     "  0,1,2,3 and 1,2,3,4).  Prints the floor of the comparison metric: the MSE in\n"
+     "  kT^2, after the best constant shift, between the first and second half.\n"},
+};
+enum { N_COMMANDS = sizeof commands / sizeof commands[0] };
+
+static void print_help(void)
+{
+    printf("cgdml %s - coarse-grained force fields by gradient-domain kernel regression\n\n"
+           "usage: cgdml COMMAND [OPTIONS]   (cgdml COMMAND --help for its options)\n\n",
+           CGDML_VERSION);
+    for (int i = 0; i < N_COMMANDS; i++)
+        printf("  %-14s %s\n", commands[i].name, commands[i].summary);
+    printf("\nUnits: Å, kcal/mol, kcal/mol/Å.  Exit codes: 0 done, 1 failed, 2 usage.\n");
+}
+
+int cli_usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "cgdml: usage error: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    return CLI_USAGE;
+}
+
+int cli_fail(cgdml_status status)
+{
+    fprintf(stderr, "cgdml: error: %s\n", cgdml_error_message());
+    (void)status;
+    return CLI_FAILED;
+}
+
+void cli_note(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fflush(stderr);
+}
+
+static const struct option long_options[] = {
+    {"data", required_argument, 0, 'd'},     {"model", required_argument, 0, 'm'},
+    {"output", required_argument, 0, 'o'},   {"indices", required_argument, 0, 'i'},
+    {"coords", required_argument, 0, 'C'},   {"forces", required_argument, 0, 'F'},
+    {"npz", required_argument, 0, 'Z'},      {"group", required_argument, 0, 'g'},
+    {"energies", required_argument, 0, 'E'}, {"names", required_argument, 0, 'N'},
+    {"memory", required_argument, 0, 'M'},   {"sigma", required_argument, 0, 's'},
+    {"lambda", required_argument, 0, 'l'},   {"n-train", required_argument, 0, 'n'},
+    {"seed", required_argument, 0, 'S'},     {"threads", required_argument, 0, 't'},
+    {"held-out", no_argument, 0, 'H'},      {"beads", required_argument, 0, 'b'},
+    {"frames", required_argument, 0, 'f'},   {"spread", required_argument, 0, 'p'},
+    {"noise", required_argument, 0, 'z'},    {"bins", required_argument, 0, 'B'},
+    {"phi", required_argument, 0, 'P'},      {"psi", required_argument, 0, 'Q'},       {"help", no_argument, 0, 'h'},
+    {0, 0, 0, 0}};
+
+static int accepts(const cli_command *cmd, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = cmd->accepts; (p = strstr(p, name)); p += n)
+        if ((p == cmd->accepts || p[-1] == ',') && (p[n] == ',' || p[n] == '\0'))
+            return 1;
+    return !strcmp(name, "help");
+}
+
+static int parse_number(const char *name, const char *text, double *out)
+{
+    char *end;
+    errno = 0;
+    *out = strtod(text, &end);
+    if (errno || end == text || *end || !isfinite(*out))
+        return cli_usage_error("--%s '%s': expected a number", name, text);
+    return CLI_OK;
+}
+
+static int parse_count(const char *name, const char *text, size_t *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(text, &end, 10);
+    if (errno || end == text || *end || v < 0)
+        return cli_usage_error("--%s '%s': expected a non-negative integer", name, text);
+    *out = (size_t)v;
+    return CLI_OK;
+}
+
+static int store_option(int c, const char *arg, cli_options *o)
+{
+    size_t count;
+    int rc = CLI_OK;
+    switch (c) {
+    case 'd': o->data = arg; break;
+    case 'm': o->model = arg; break;
+    case 'o': o->output = arg; break;
+    case 'i': o->indices = arg; break;
+    case 'C': o->coords = arg; break;
+    case 'F': o->forces = arg; break;
+    case 'Z': o->npz = arg; break;
+    case 'g': o->group = arg; break;
+    case 'E': o->energies = arg; break;
+    case 'N': o->names = arg; break;
+    case 'M': o->memory = arg; break;
+    case 'H': o->held_out = 1; break;
+    case 'b': rc = parse_count("beads", arg, &o->beads); break;
+    case 'f': rc = parse_count("frames", arg, &o->frames); break;
+    case 'p': rc = parse_number("spread", arg, &o->spread); break;
+    case 'z': rc = parse_number("noise", arg, &o->noise); break;
+    case 'B':
+        rc = parse_count("bins", arg, &o->bins);
+        if (!rc && (o->bins < 2 || o->bins > 100000))
+            rc = cli_usage_error("--bins %s: expected 2 to 100000", arg);
+        break;
+    case 'P': o->phi = arg; rc = cli_parse_quad("phi", arg, o->phi_beads); break;
+    case 'Q': o->psi = arg; rc = cli_parse_quad("psi", arg, o->psi_beads); break;
+    case 's': rc = parse_number("sigma", arg, &o->sigma); o->have_sigma = 1; break;
+    case 'l': rc = parse_number("lambda", arg, &o->lambda); o->have_lambda = 1; break;
+    case 'n': rc = parse_count("n-train", arg, &o->n_train); o->have_n_train = 1; break;
+    case 'S': rc = parse_count("seed", arg, &count); o->seed = count; o->have_seed = 1; break;
+    case 't':
+        rc = parse_count("threads", arg, &count);
+        if (!rc && (count < 1 || count > 1024))
+            rc = cli_usage_error("--threads %s: expected 1 to 1024", arg);
+        o->threads = (int)count;
+        break;
+    default: rc = CLI_USAGE;
+    }
+    return rc;
+}
+
+static int parse_options(const cli_command *cmd, int argc, char **argv, cli_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->lambda = 1e-10;
+    o->beads = 6;
+    o->frames = 2000;
+    o->spread = 0.12;
+    o->bins = CGDML_FES_DEFAULT_BINS;
+    o->seed = 1;
+    int c, index;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":o:h", long_options, &index)) != -1) {
+        if (c == 'h') {
+            printf("%s", cmd->usage);
+            return -1;
+        }
+        if (c == '?' || c == ':')
+            return cli_usage_error("%s: %s '%s' (see cgdml %s --help)", cmd->name,
+                                   c == '?' ? "unknown option" : "missing value for",
+                                   argv[optind - 1], cmd->name);
+        const char *name = c == 'o' ? "output" : long_options[index].name;
+        if (!accepts(cmd, name))
+            return cli_usage_error("%s does not take --%s (see cgdml %s --help)", cmd->name, name,
+                                   cmd->name);
+        int rc = store_option(c, optarg, o);
+        if (rc)
+            return rc;
+    }
+    if (optind < argc) {
+        if (strcmp(cmd->name, "info") != 0 || optind + 1 < argc)
+            return cli_usage_error("%s: unexpected argument '%s'", cmd->name, argv[optind]);
+        o->positional = argv[optind];
+    }
+    return CLI_OK;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
+        !strcmp(argv[1], "help")) {
+        print_help();
+        return argc < 2 ? CLI_USAGE : CLI_OK;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("cgdml %s\n", CGDML_VERSION);
+        return CLI_OK;
+    }
+    for (int i = 0; i < N_COMMANDS; i++)
+        if (!strcmp(argv[1], commands[i].name)) {
+            cli_options opt;
+            int rc = parse_options(&commands[i], argc - 1, argv + 1, &opt);
+            if (rc)
+                return rc < 0 ? CLI_OK : rc;
+            return commands[i].run(&opt);
+        }
+    return cli_usage_error("unknown command '%s' (cgdml --help lists them)", argv[1]);
+}

@@ -1,0 +1,210 @@
+/* fes.c - dihedral angles, (φ, ψ) free-energy landscapes, their comparison metric
+ * and their HDF5 file (see cgdml/fes.h and METHOD.md §5).
+ */
+#include "cgdml/fes.h"
+
+#include <hdf5.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cgdml/util.h"
+#include "h5util.h"
+
+double cgdml_fes_dihedral(const double *x, int a, int b, int c, int d)
+{
+    double b1[3], b2[3], b3[3], n1[3], n2[3];
+    for (int k = 0; k < 3; k++) {
+        b1[k] = x[3 * b + k] - x[3 * a + k];
+        b2[k] = x[3 * c + k] - x[3 * b + k];
+        b3[k] = x[3 * d + k] - x[3 * c + k];
+    }
+    n1[0] = b1[1] * b2[2] - b1[2] * b2[1];
+    n1[1] = b1[2] * b2[0] - b1[0] * b2[2];
+    n1[2] = b1[0] * b2[1] - b1[1] * b2[0];
+    n2[0] = b2[1] * b3[2] - b2[2] * b3[1];
+    n2[1] = b2[2] * b3[0] - b2[0] * b3[2];
+    n2[2] = b2[0] * b3[1] - b2[1] * b3[0];
+    double len_b2 = sqrt(b2[0] * b2[0] + b2[1] * b2[1] + b2[2] * b2[2]);
+    double y = len_b2 * (b1[0] * n2[0] + b1[1] * n2[1] + b1[2] * n2[2]);
+    double xx = n1[0] * n2[0] + n1[1] * n2[1] + n1[2] * n2[2];
+    return atan2(y, xx);
+}
+
+cgdml_status cgdml_fes_default_beads(size_t n_beads, int *phi_beads, int *psi_beads)
+{
+    static const int six[2][4] = {{0, 1, 2, 4}, {1, 2, 4, 5}};
+    static const int five[2][4] = {{0, 1, 2, 3}, {1, 2, 3, 4}};
+    const int(*p)[4] = n_beads == 6 ? six : n_beads == 5 ? five : NULL;
+    if (!p)
+        return cgdml_error_set(CGDML_ERR_INVALID,
+                               "no default phi/psi beads for %zu beads (known: the 6-bead and "
+                               "5-bead alanine dipeptide maps); give them explicitly",
+                               n_beads);
+    memcpy(phi_beads, p[0], sizeof p[0]);
+    memcpy(psi_beads, p[1], sizeof p[1]);
+    return CGDML_OK;
+}
+
+static cgdml_status check_beads(const int *q, size_t n_beads, const char *name)
+{
+    for (int k = 0; k < 4; k++)
+        if (q[k] < 0 || (size_t)q[k] >= n_beads)
+            return cgdml_error_set(CGDML_ERR_INVALID, "%s bead %d is outside 0..%zu", name, q[k],
+                                   n_beads - 1);
+    return CGDML_OK;
+}
+
+cgdml_status cgdml_fes_angles(const cgdml_dataset *data, const int *phi_beads,
+                              const int *psi_beads, double *phi, double *psi)
+{
+    const double *obs_phi = cgdml_dataset_observable(data, "phi");
+    const double *obs_psi = cgdml_dataset_observable(data, "psi");
+    size_t n = data->n_frames, n3 = 3 * data->n_beads;
+    int defaults[2][4];
+    cgdml_status s = CGDML_OK;
+    if (!phi_beads && obs_phi && obs_psi) {
+        memcpy(phi, obs_phi, n * sizeof(double));
+        memcpy(psi, obs_psi, n * sizeof(double));
+        return CGDML_OK;
+    }
+    if (!phi_beads) {
+        s = cgdml_fes_default_beads(data->n_beads, defaults[0], defaults[1]);
+        phi_beads = defaults[0];
+        psi_beads = defaults[1];
+    }
+    if (!s)
+        s = check_beads(phi_beads, data->n_beads, "phi");
+    if (!s)
+        s = check_beads(psi_beads, data->n_beads, "psi");
+    if (s)
+        return s;
+    for (size_t f = 0; f < n; f++) {
+        const double *x = data->coords + f * n3;
+        phi[f] = cgdml_fes_dihedral(x, phi_beads[0], phi_beads[1], phi_beads[2], phi_beads[3]);
+        psi[f] = cgdml_fes_dihedral(x, psi_beads[0], psi_beads[1], psi_beads[2], psi_beads[3]);
+    }
+    return CGDML_OK;
+}
+
+/* Periodic bin of an angle in radians: [-π, π) onto 0..n-1. */
+static size_t angle_bin(double angle, size_t n)
+{
+    double t = (angle + M_PI) / (2.0 * M_PI);
+    t -= floor(t);
+    size_t b = (size_t)(t * (double)n);
+    return b < n ? b : 0;
+}
+
+cgdml_status cgdml_fes_from_angles(const double *phi, const double *psi, size_t n,
+                                   size_t n_bins, cgdml_fes **out)
+{
+    *out = NULL;
+    if (n == 0 || n_bins < 2 || n_bins > 100000)
+        return cgdml_error_set(CGDML_ERR_INVALID,
+                               "landscape of %zu samples on %zu bins: need samples and 2 to "
+                               "100000 bins",
+                               n, n_bins);
+    cgdml_fes *f = calloc(1, sizeof *f);
+    if (f) {
+        f->count = calloc(n_bins * n_bins, sizeof(double));
+        f->free_energy = malloc(n_bins * n_bins * sizeof(double));
+    }
+    if (!f || !f->count || !f->free_energy) {
+        cgdml_fes_free(f);
+        return cgdml_error_set(CGDML_ERR_NOMEM, "cannot allocate a %zu x %zu landscape", n_bins,
+                               n_bins);
+    }
+    f->n_bins = n_bins;
+    for (size_t k = 0; k < n; k++) {
+        if (!isfinite(phi[k]) || !isfinite(psi[k]))
+            continue;
+        f->count[angle_bin(phi[k], n_bins) * n_bins + angle_bin(psi[k], n_bins)] += 1.0;
+        f->n_samples++;
+    }
+    double top = 0.0;
+    for (size_t b = 0; b < n_bins * n_bins; b++)
+        top = fmax(top, f->count[b]);
+    for (size_t b = 0; b < n_bins * n_bins; b++)
+        f->free_energy[b] = f->count[b] > 0 ? -log(f->count[b] / top) : NAN;
+    *out = f;
+    return CGDML_OK;
+}
+
+void cgdml_fes_free(cgdml_fes *fes)
+{
+    if (!fes)
+        return;
+    free(fes->count);
+    free(fes->free_energy);
+    free(fes);
+}
+
+cgdml_status cgdml_fes_compare(const cgdml_fes *a, const cgdml_fes *b,
+                               cgdml_fes_comparison *out)
+{
+    memset(out, 0, sizeof *out);
+    if (a->n_bins != b->n_bins)
+        return cgdml_error_set(CGDML_ERR_INVALID, "landscapes of %zu and %zu bins differ",
+                               a->n_bins, b->n_bins);
+    size_t nb = a->n_bins * a->n_bins, joint = 0;
+    double sum = 0.0, sum2 = 0.0;
+    for (size_t k = 0; k < nb; k++) {
+        double diff = a->free_energy[k] - b->free_energy[k];
+        if (isnan(diff))
+            continue;
+        sum += diff;
+        sum2 += diff * diff;
+        joint++;
+    }
+    if (joint == 0)
+        return cgdml_error_set(CGDML_ERR_NUMERIC, "the two landscapes share no populated bin");
+    out->joint_bins = joint;
+    out->shift = sum / (double)joint;
+    out->mse = fmax(sum2 / (double)joint - out->shift * out->shift, 0.0);
+    return CGDML_OK;
+}
+
+static cgdml_status write_fes_group(hid_t file, const cgdml_fes *fes, double floor)
+{
+    size_t n = fes->n_bins;
+    hsize_t dims[2] = {n, n}, nedge = n + 1;
+    double *edges = malloc((n + 1) * sizeof(double));
+    if (!edges)
+        return cgdml_error_set(CGDML_ERR_NOMEM, "cannot allocate bin edges");
+    for (size_t k = 0; k <= n; k++)
+        edges[k] = -M_PI + 2.0 * M_PI * (double)k / (double)n;
+    unsigned long long samples = fes->n_samples;
+    hid_t g = H5Gcreate2(file, "/fes", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    cgdml_status s = g < 0 ? cgdml_error_set(CGDML_ERR_IO, "cannot create /fes") : CGDML_OK;
+    if (!s) s = cgdml_h5_write_array(g, "free_energy", H5T_NATIVE_DOUBLE, 2, dims, fes->free_energy);
+    if (!s) s = cgdml_h5_write_array(g, "count", H5T_NATIVE_DOUBLE, 2, dims, fes->count);
+    if (!s) s = cgdml_h5_write_array(g, "edges", H5T_NATIVE_DOUBLE, 1, &nedge, edges);
+    if (!s) s = cgdml_h5_write_attr(g, "n_samples", H5T_NATIVE_ULLONG, &samples);
+    if (!s) s = cgdml_h5_write_attr(g, "floor_mse_kT2", H5T_NATIVE_DOUBLE, &floor);
+    if (!s) s = cgdml_h5_write_attr_string(g, "unit", "kT");
+    if (g >= 0)
+        H5Gclose(g);
+    free(edges);
+    return s;
+}
+
+cgdml_status cgdml_fes_save(const cgdml_fes *fes, double floor, const char *path)
+{
+    cgdml_atomic out;
+    cgdml_status s = cgdml_atomic_begin(&out, path);
+    if (s)
+        return s;
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    hid_t file = H5Fcreate(out.tmp_path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (file < 0)
+        return cgdml_error_set(CGDML_ERR_IO, "%s: cannot create the landscape file", path);
+    s = write_fes_group(file, fes, floor);
+    if (H5Fclose(file) < 0 && !s)
+        s = cgdml_error_set(CGDML_ERR_IO, "cannot close the file");
+    if (s) {
+        cgdml_atomic_abort(&out);
+        return cgdml_error_wrap(s, "%s", path);
+    }
+    return cgdml_atomic_commit(&out);
+}

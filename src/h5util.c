@@ -1,0 +1,37 @@
+/* h5util.c - HDF5 writing helpers shared by model_io.c and fes.c (see h5util.h). */
+#include "h5util.h"
+
+#include <string.h>
+
+cgdml_status cgdml_h5_write_attr(hid_t loc, const char *name, hid_t type, const void *value)
+{
+    hid_t space = H5Screate(H5S_SCALAR);
+    hid_t attr = H5Acreate2(loc, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
+    herr_t e = attr < 0 ? -1 : H5Awrite(attr, type, value);
+    if (attr >= 0)
+        H5Aclose(attr);
+    H5Sclose(space);
+    return e < 0 ? cgdml_error_set(CGDML_ERR_IO, "cannot write attribute '%s'", name) : CGDML_OK;
+}
+
+cgdml_status cgdml_h5_write_attr_string(hid_t loc, const char *name, const char *value)
+{
+    hid_t type = H5Tcopy(H5T_C_S1);
+    H5Tset_size(type, strlen(value) + 1);
+    cgdml_status s = cgdml_h5_write_attr(loc, name, type, value);
+    H5Tclose(type);
+    return s;
+}
+
+cgdml_status cgdml_h5_write_array(hid_t loc, const char *name, hid_t type, int rank,
+                                const hsize_t *dims, const void *data)
+{
+    hid_t space = H5Screate_simple(rank, dims, NULL);
+    hid_t ds = H5Dcreate2(loc, name, type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    herr_t e = ds < 0 ? -1 : H5Dwrite(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data);
+    if (ds >= 0)
+        H5Dclose(ds);
+    H5Sclose(space);
+    return e < 0 ? cgdml_error_set(CGDML_ERR_IO, "cannot write dataset '%s'", name) : CGDML_OK;
+}
+

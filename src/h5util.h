@@ -1,0 +1,20 @@
+/* h5util.h - small HDF5 writing helpers shared by the model and landscape files
+ * (private to the library; the H5MD module has its own, richer layer).  Each
+ * returns CGDML_OK or CGDML_ERR_IO with a message naming the object.
+ */
+#ifndef CGDML_H5UTIL_H
+#define CGDML_H5UTIL_H
+
+#include <hdf5.h>
+
+#include "cgdml/error.h"
+
+/* A scalar attribute `name` of HDF5 type `type` on loc. */
+cgdml_status cgdml_h5_write_attr(hid_t loc, const char *name, hid_t type, const void *value);
+/* A fixed-length string attribute. */
+cgdml_status cgdml_h5_write_attr_string(hid_t loc, const char *name, const char *value);
+/* A contiguous dataset of rank 1 or 2. */
+cgdml_status cgdml_h5_write_array(hid_t loc, const char *name, hid_t type, int rank,
+                                  const hsize_t *dims, const void *data);
+
+#endif

@@ -1,0 +1,286 @@
+/* test_cli.c - the cgdml program end to end: a synthetic dataset through import,
+ * train, eval and predict, and every refusal the commands promise (message, exit
+ * code, no output left behind, existing files untouched).  The program is found
+ * through $CGDML_BIN (set by `make test`).
+ */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cgdml.h"
+
+static char dir[64];
+static char output[8192]; /* stdout and stderr of the last command */
+
+static void setup(void)
+{
+    strcpy(dir, "/tmp/cgdml-cli-XXXXXX");
+    cr_assert_not_null(mkdtemp(dir));
+    cr_assert_not_null(getenv("CGDML_BIN"), "run through make test (CGDML_BIN)");
+}
+
+static void teardown(void)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    cr_assert_eq(system(cmd), 0);
+}
+
+TestSuite(cli, .init = setup, .fini = teardown, .timeout = 120);
+
+/* Run `cgdml ARGS` in the test folder; returns the exit code, output in `output`. */
+static int cgdml(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int cgdml(const char *fmt, ...)
+{
+    char args[2048], cmd[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(cmd, sizeof cmd, "cd %s && OMP_NUM_THREADS=1 %s %s > out.txt 2>&1", dir,
+             getenv("CGDML_BIN"), args);
+    int status = system(cmd);
+    snprintf(cmd, sizeof cmd, "%s/out.txt", dir);
+    FILE *f = fopen(cmd, "r");
+    size_t n = f ? fread(output, 1, sizeof output - 1, f) : 0;
+    output[n] = '\0';
+    if (f)
+        fclose(f);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static int exists(const char *name)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return access(path, F_OK) == 0;
+}
+
+/* No file of the folder is a leftover temporary ("*.tmp-*"). */
+static void assert_no_temporaries(void)
+{
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "ls %s | grep -q 'tmp-'", dir);
+    cr_assert_neq(system(cmd), 0, "a temporary file was left behind");
+}
+
+#define assert_refused(code, expected_code, words)                                            \
+    do {                                                                                      \
+        cr_assert_eq((code), (expected_code), "exit %d, output: %s", (code), output);         \
+        cr_assert(strstr(output, (words)), "expected '%s' in: %s", (words), output);          \
+        assert_no_temporaries();                                                              \
+    } while (0)
+
+static double field(const char *name)
+{
+    const char *p = strstr(output, name);
+    cr_assert_not_null(p, "no '%s' in: %s", name, output);
+    return strtod(p + strlen(name), NULL);
+}
+
+Test(cli, synthetic_train_eval_predict_round)
+{
+    cr_assert_eq(cgdml("synthetic --frames 600 --seed 3 -o toy.h5"), 0, "%s", output);
+    cr_assert_eq(cgdml("info toy.h5"), 0, "%s", output);
+    cr_assert(strstr(output, "frames       600"), "%s", output);
+    cr_assert_eq(cgdml("train --data toy.h5 --n-train 200 --seed 5 --sigma 0.5 -o m.h5"), 0,
+                 "%s", output);
+    cr_assert(strstr(output, "Cholesky"), "%s", output);
+    cr_assert_eq(cgdml("eval --model m.h5 --data toy.h5 --held-out"), 0, "%s", output);
+    cr_assert_eq(field("frames "), 400);
+    double rel = field("relative MSE ");
+    cr_assert(rel > 0 && rel < 0.5, "held-out relative MSE %g", rel);
+    /* predict .npy agrees with the library's prediction of the same frames. */
+    cr_assert_eq(cgdml("predict --model m.h5 --data toy.h5 -o f.npy --energies e.npy"), 0, "%s",
+                 output);
+    char path[256];
+    snprintf(path, sizeof path, "%s/f.npy", dir);
+    double *f;
+    size_t nf, nb;
+    cr_assert_eq(cgdml_npy_read_frames(path, &f, &nf, &nb), CGDML_OK);
+    cr_assert_eq(nf, 600);
+    cgdml_model *m;
+    cgdml_dataset *d;
+    snprintf(path, sizeof path, "%s/m.h5", dir);
+    cr_assert_eq(cgdml_model_load(path, &m), CGDML_OK);
+    snprintf(path, sizeof path, "%s/toy.h5", dir);
+    cr_assert_eq(cgdml_h5md_read(path, NULL, &d), CGDML_OK);
+    double ref[18];
+    cgdml_model_predict(m, 1, d->coords + 17 * 18, ref, NULL);
+    for (int a = 0; a < 18; a++)
+        cr_assert_float_eq(f[17 * 18 + a], ref[a], 1e-12 * (1 + fabs(ref[a])));
+    free(f);
+    cgdml_model_free(m);
+    cgdml_dataset_free(d);
+}
+
+Test(cli, import_npy_pair_then_info)
+{
+    char path[256];
+    double x[2 * 3 * 3] = {0, 0, 0, 1.5, 0, 0, 0, 1.5, 0, 0, 0, 0, 1.4, 0.1, 0, 0, 1.6, 0.2};
+    size_t shape[3] = {2, 3, 3};
+    snprintf(path, sizeof path, "%s/c.npy", dir);
+    cr_assert_eq(cgdml_npy_write(path, x, 3, shape), CGDML_OK);
+    snprintf(path, sizeof path, "%s/f.npy", dir);
+    cr_assert_eq(cgdml_npy_write(path, x, 3, shape), CGDML_OK);
+    cr_assert_eq(cgdml("import --coords c.npy --forces f.npy --names A,B,C -o d.h5"), 0, "%s",
+                 output);
+    cr_assert_eq(cgdml("info d.h5"), 0, "%s", output);
+    cr_assert(strstr(output, "beads        3: A B C"), "%s", output);
+    cr_assert(strstr(output, "frames       2"), "%s", output);
+}
+
+Test(cli, import_refuses_nan_and_leaves_nothing)
+{
+    char path[256];
+    double x[3 * 3] = {0, 0, 0, 1.5, 0, 0, 0, 1.5, NAN};
+    size_t shape[3] = {1, 3, 3};
+    snprintf(path, sizeof path, "%s/c.npy", dir);
+    cr_assert_eq(cgdml_npy_write(path, x, 3, shape), CGDML_OK);
+    assert_refused(cgdml("import --coords c.npy --forces c.npy -o d.h5"), 1, "nan");
+    cr_assert(!exists("d.h5"));
+}
+
+Test(cli, train_refuses_impossible_requests)
+{
+    cr_assert_eq(cgdml("synthetic --frames 50 -o toy.h5"), 0, "%s", output);
+    assert_refused(cgdml("train --data toy.h5 --n-train 10 --sigma 0 -o m.h5"), 1, "sigma = 0");
+    assert_refused(cgdml("train --data toy.h5 --n-train 10 --sigma -2 -o m.h5"), 1, "sigma = -2");
+    assert_refused(cgdml("train --data toy.h5 --n-train 10 --sigma 1 --lambda -1 -o m.h5"), 1,
+                   "lambda = -1");
+    assert_refused(cgdml("train --data toy.h5 --n-train 51 --sigma 1 -o m.h5"), 1,
+                   "cannot draw 51 frames from a dataset of 50");
+    assert_refused(cgdml("train --data toy.h5 --n-train 10 --sigma 1 --memory 1K -o m.h5"), 1,
+                   "memory budget");
+    assert_refused(cgdml("train --data toy.h5 --n-train 10 -o m.h5"), 2, "--sigma");
+    assert_refused(cgdml("train --data toy.h5 --sigma 1 -o m.h5"), 2, "--n-train");
+    assert_refused(cgdml("train --data toy.h5 --n-train 10 --sigma abc -o m.h5"), 2,
+                   "expected a number");
+    assert_refused(cgdml("train --data toy.h5 --n-train 10 --sigma 1 --bogus -o m.h5"), 2,
+                   "unknown option");
+    cr_assert(!exists("m.h5"));
+}
+
+Test(cli, failed_train_keeps_the_existing_model)
+{
+    cr_assert_eq(cgdml("synthetic --frames 50 -o toy.h5"), 0, "%s", output);
+    cr_assert_eq(cgdml("train --data toy.h5 --n-train 10 --sigma 0.5 -o m.h5"), 0, "%s", output);
+    cr_assert_eq(cgdml("info m.h5"), 0);
+    char before[8192];
+    strcpy(before, output);
+    assert_refused(cgdml("train --data toy.h5 --n-train 20 --sigma 1e4 --lambda 0 -o m.h5"), 1,
+                   "not positive definite");
+    cr_assert_eq(cgdml("info m.h5"), 0);
+    cr_assert_str_eq(output, before, "the old model must be intact");
+}
+
+Test(cli, output_that_is_an_input_is_refused)
+{
+    cr_assert_eq(cgdml("synthetic --frames 50 -o toy.h5"), 0, "%s", output);
+    assert_refused(cgdml("train --data toy.h5 --n-train 10 --sigma 1 -o toy.h5"), 2,
+                   "also an input");
+    cr_assert_eq(cgdml("info toy.h5"), 0, "the input survives: %s", output);
+}
+
+Test(cli, wrong_files_for_the_role_are_refused)
+{
+    cr_assert_eq(cgdml("synthetic --frames 50 -o toy.h5"), 0, "%s", output);
+    cr_assert_eq(cgdml("synthetic --frames 50 --beads 5 -o five.h5"), 0, "%s", output);
+    cr_assert_eq(cgdml("train --data toy.h5 --n-train 10 --sigma 0.5 -o m.h5"), 0, "%s", output);
+    assert_refused(cgdml("eval --model toy.h5 --data toy.h5"), 1, "not a cgdml model file");
+    assert_refused(cgdml("eval --model m.h5 --data m.h5"), 1, "m.h5");
+    assert_refused(cgdml("eval --model m.h5 --data five.h5"), 1, "has 5 beads");
+    assert_refused(cgdml("eval --model m.h5 --data five.h5 --held-out"), 1, "beads");
+    assert_refused(cgdml("predict --model m.h5 --data toy.h5 -o nodir/f.npy"), 1, "nodir/f.npy");
+    assert_refused(cgdml("train --data missing.h5 --n-train 10 --sigma 1 -o x.h5"), 1,
+                   "missing.h5");
+    cr_assert(!exists("x.h5"));
+}
+
+Test(cli, indices_files_select_frames_and_are_checked)
+{
+    cr_assert_eq(cgdml("synthetic --frames 50 -o toy.h5"), 0, "%s", output);
+    char path[256];
+    snprintf(path, sizeof path, "%s/idx.txt", dir);
+    FILE *f = fopen(path, "w");
+    fprintf(f, "0 1 2\n3 4\n");
+    fclose(f);
+    cr_assert_eq(cgdml("train --data toy.h5 --indices idx.txt --sigma 0.5 -o m.h5"), 0, "%s",
+                 output);
+    cr_assert_eq(cgdml("info m.h5"), 0);
+    cr_assert(strstr(output, "train frames 5"), "%s", output);
+    f = fopen(path, "w");
+    fprintf(f, "0 1 99\n");
+    fclose(f);
+    assert_refused(cgdml("train --data toy.h5 --indices idx.txt --sigma 0.5 -o m2.h5"), 1,
+                   "out of range");
+    f = fopen(path, "w");
+    fprintf(f, "0 1 x\n");
+    fclose(f);
+    assert_refused(cgdml("eval --model m.h5 --data toy.h5 --indices idx.txt"), 1,
+                   "expected a non-negative integer");
+}
+
+Test(cli, help_and_unknown_commands)
+{
+    cr_assert_eq(cgdml("--help"), 0);
+    cr_assert(strstr(output, "train") && strstr(output, "predict") && strstr(output, "eval"));
+    cr_assert_eq(cgdml("train --help"), 0);
+    cr_assert(strstr(output, "--sigma"), "%s", output);
+    assert_refused(cgdml("frobnicate"), 2, "unknown command");
+    assert_refused(cgdml("info"), 2, "which file");
+}
+
+/* Each foreign input file of tests/data, the words its refusal must contain. */
+static const struct {
+    const char *args, *words;
+} import_refusals[] = {
+    {"--coords %s/bad_bigendian.npy --forces %s/forces_f8.npy", "big-endian"},
+    {"--coords %s/bad_fortran.npy --forces %s/forces_f8.npy", "Fortran order"},
+    {"--coords %s/bad_complex.npy --forces %s/forces_f8.npy", "complex"},
+    {"--coords %s/bad_int_frames.npy --forces %s/forces_f8.npy", "'<i8'"},
+    {"--coords %s/bad_object.npy --forces %s/forces_f8.npy", "objects"},
+    {"--coords %s/bad_string.npy --forces %s/forces_f8.npy", "string"},
+    {"--coords %s/bad_indices_float.npy --forces %s/forces_f8.npy", "expected (frames, beads, 3)"},
+    {"--coords %s/frames_f8.npy --forces %s/bad_fortran.npy", "Fortran order"},
+    {"--npz %s/bad_bzip2.npz", "compression method 12"},
+    {"--npz %s/bad_ev.npz", "'eV'"},
+    {"--npz %s/bad_no_forces.npz", "no member 'F.npy'"},
+    {"--npz %s/bad_shapes.npz", "same shape"},
+    {"--npz %s/bad_short_member.npz", "truncated"},
+    {"--npz %s/bad_z_length.npz", "one per bead"},
+};
+
+Test(cli, import_refuses_every_foreign_fixture_and_writes_nothing)
+{
+    char data[512], args[1200];
+    snprintf(data, sizeof data, "%s/tests/data", getenv("CGDML_SRC"));
+    for (size_t i = 0; i < sizeof import_refusals / sizeof import_refusals[0]; i++) {
+        snprintf(args, sizeof args, import_refusals[i].args, data, data);
+        assert_refused(cgdml("import %s -o out.h5", args), 1, import_refusals[i].words);
+        cr_assert(!exists("out.h5"), "%s left out.h5", args);
+    }
+    snprintf(args, sizeof args, "--coords %s/frames_f8.npy --forces %s/forces_f4.npy", data, data);
+    cr_assert_eq(cgdml("import %s -o out.h5", args), 0, "%s", output);
+    cr_assert(strstr(output, "4 frames of 5 beads"), "%s", output);
+}
+
+Test(cli, fes_reference_writes_landscape_and_floor)
+{
+    cr_assert_eq(cgdml("synthetic --frames 2000 --spread 0.3 -o toy.h5"), 0, "%s", output);
+    cr_assert_eq(cgdml("fes-reference --data toy.h5 --bins 20 -o ref.h5"), 0, "%s", output);
+    cr_assert_eq(field("frames "), 2000);
+    double floor = field("floor (first half vs second half) ");
+    cr_assert(floor >= 0 && floor < 2.0, "floor %g kT^2", floor);
+    cr_assert(exists("ref.h5"));
+    assert_refused(cgdml("fes-reference --data toy.h5 --phi 0,1,2 --psi 1,2,4,5 -o r2.h5"), 2,
+                   "four bead indices");
+    assert_refused(cgdml("fes-reference --data toy.h5 --phi 0,1,2,9 --psi 1,2,4,5 -o r2.h5"), 1,
+                   "outside 0..5");
+    assert_refused(cgdml("fes-reference --data toy.h5 --phi 0,1,2,3 -o r2.h5"), 2, "together");
+    cr_assert(!exists("r2.h5"));
+}

@@ -1,0 +1,148 @@
+/* test_fes.c - dihedral angles, landscapes and the comparison metric of METHOD.md
+ * §5: known dihedrals, F = -ln p on a known histogram, a metric that is zero for
+ * identical or shifted landscapes and grows with a known distortion.
+ */
+#include <criterion/criterion.h>
+#include <gsl/gsl_randist.h>
+#include <gsl/gsl_rng.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <hdf5.h>
+#include <unistd.h>
+
+#include "cgdml/fes.h"
+
+Test(fes, dihedral_sign_and_value)
+{
+    /* a-b-c-d with b-c along z; d rotated by +60° about z from a's direction. */
+    double x[12] = {1, 0, 0, 0, 0, 0, 0, 0, 1.5, cos(M_PI / 3), sin(M_PI / 3), 1.5};
+    cr_assert_float_eq(cgdml_fes_dihedral(x, 0, 1, 2, 3), M_PI / 3, 1e-12);
+    x[10] = -x[10];
+    cr_assert_float_eq(cgdml_fes_dihedral(x, 0, 1, 2, 3), -M_PI / 3, 1e-12);
+    x[9] = -1.0, x[10] = 0.0; /* trans */
+    cr_assert_float_eq(fabs(cgdml_fes_dihedral(x, 0, 1, 2, 3)), M_PI, 1e-12);
+}
+
+Test(fes, free_energy_is_minus_log_of_population)
+{
+    /* 3 samples in one bin, 1 in another, none elsewhere. */
+    double phi[4] = {-3.0, -3.0, -3.0, 1.0}, psi[4] = {0.1, 0.1, 0.1, -2.0};
+    cgdml_fes *f;
+    cr_assert_eq(cgdml_fes_from_angles(phi, psi, 4, 10, &f), CGDML_OK);
+    size_t populated = 0;
+    double fmax_seen = 0.0;
+    for (size_t b = 0; b < 100; b++)
+        if (f->count[b] > 0) {
+            populated++;
+            fmax_seen = fmax(fmax_seen, f->free_energy[b]);
+        } else {
+            cr_assert(isnan(f->free_energy[b]));
+        }
+    cr_assert_eq(populated, 2);
+    cr_assert_float_eq(fmax_seen, log(3.0), 1e-12);
+    cr_assert_eq(f->n_samples, 4);
+    /* π and -π are the same angle: the same bin. */
+    double a[2] = {M_PI, -M_PI}, z[2] = {0, 0};
+    cgdml_fes *g;
+    cr_assert_eq(cgdml_fes_from_angles(a, z, 2, 10, &g), CGDML_OK);
+    double top = 0;
+    for (size_t b = 0; b < 100; b++)
+        top = fmax(top, g->count[b]);
+    cr_assert_eq(top, 2.0);
+    cgdml_fes_free(f);
+    cgdml_fes_free(g);
+}
+
+/* n samples of wrapped Gaussians of width w around (-1.2, 2.5) and (-1.4, -0.7). */
+static cgdml_fes *two_basins(size_t n, double w, unsigned long seed)
+{
+    gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(rng, seed);
+    double *phi = malloc(n * sizeof(double)), *psi = malloc(n * sizeof(double));
+    for (size_t k = 0; k < n; k++) {
+        int second = gsl_rng_uniform(rng) < 0.4;
+        phi[k] = remainder((second ? -1.4 : -1.2) + gsl_ran_gaussian(rng, w), 2 * M_PI);
+        psi[k] = remainder((second ? -0.7 : 2.5) + gsl_ran_gaussian(rng, w), 2 * M_PI);
+    }
+    cgdml_fes *f;
+    cr_assert_eq(cgdml_fes_from_angles(phi, psi, n, 60, &f), CGDML_OK);
+    free(phi);
+    free(psi);
+    gsl_rng_free(rng);
+    return f;
+}
+
+Test(fes, metric_is_zero_for_identical_and_shifted_landscapes)
+{
+    cgdml_fes *a = two_basins(20000, 0.4, 1), *b = two_basins(20000, 0.4, 1);
+    cgdml_fes_comparison c;
+    cr_assert_eq(cgdml_fes_compare(a, b, &c), CGDML_OK);
+    cr_assert_eq(c.mse, 0.0);
+    for (size_t k = 0; k < 3600; k++)
+        b->free_energy[k] += 1.7;
+    cr_assert_eq(cgdml_fes_compare(a, b, &c), CGDML_OK);
+    cr_assert_float_eq(c.mse, 0.0, 1e-20);
+    cr_assert_float_eq(c.shift, -1.7, 1e-12);
+    cgdml_fes_free(a);
+    cgdml_fes_free(b);
+}
+
+Test(fes, metric_grows_with_a_known_distortion)
+{
+    cgdml_fes *ref = two_basins(200000, 0.4, 2), *again = two_basins(200000, 0.4, 3);
+    cgdml_fes_comparison floor_cmp, prev = {0};
+    cr_assert_eq(cgdml_fes_compare(ref, again, &floor_cmp), CGDML_OK);
+    for (int step = 1; step <= 3; step++) {
+        cgdml_fes *wide = two_basins(200000, 0.4 * (1.0 + 0.25 * step), 4);
+        cgdml_fes_comparison c;
+        cr_assert_eq(cgdml_fes_compare(ref, wide, &c), CGDML_OK);
+        cr_assert_gt(c.mse, prev.mse, "width x%.2f: MSE %g", 1.0 + 0.25 * step, c.mse);
+        cr_assert_gt(c.mse, 2 * floor_cmp.mse, "above the sampling floor %g", floor_cmp.mse);
+        prev = c;
+        cgdml_fes_free(wide);
+    }
+    cgdml_fes_free(ref);
+    cgdml_fes_free(again);
+}
+
+Test(fes, landscapes_without_common_bins_are_refused)
+{
+    double p1[1] = {-3.0}, p2[1] = {3.0}, z[1] = {0.0};
+    cgdml_fes *a, *b;
+    cgdml_fes_comparison c;
+    cr_assert_eq(cgdml_fes_from_angles(p1, z, 1, 60, &a), CGDML_OK);
+    cr_assert_eq(cgdml_fes_from_angles(p2, z, 1, 60, &b), CGDML_OK);
+    cr_assert_eq(cgdml_fes_compare(a, b, &c), CGDML_ERR_NUMERIC);
+    cr_assert(strstr(cgdml_error_message(), "no populated bin"));
+    cgdml_fes_free(a);
+    cgdml_fes_free(b);
+}
+
+Test(fes, saved_landscape_reads_back_exactly)
+{
+    cgdml_fes *a = two_basins(5000, 0.4, 5);
+    char dir[] = "/tmp/cgdml-fes-XXXXXX", path[64];
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/ref.h5", dir);
+    cr_assert_eq(cgdml_fes_save(a, 0.125, path), CGDML_OK, "%s", cgdml_error_message());
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    cr_assert_geq(f, 0);
+    double *back = malloc(3600 * sizeof(double)), floor_back;
+    hid_t ds = H5Dopen2(f, "/fes/free_energy", H5P_DEFAULT);
+    cr_assert_geq(H5Dread(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, back), 0);
+    H5Dclose(ds);
+    hid_t g = H5Gopen2(f, "/fes", H5P_DEFAULT), at = H5Aopen(g, "floor_mse_kT2", H5P_DEFAULT);
+    H5Aread(at, H5T_NATIVE_DOUBLE, &floor_back);
+    H5Aclose(at);
+    H5Gclose(g);
+    H5Fclose(f);
+    cr_assert_eq(floor_back, 0.125);
+    for (size_t k = 0; k < 3600; k++)
+        cr_assert(isnan(a->free_energy[k]) ? isnan(back[k]) : back[k] == a->free_energy[k]);
+    free(back);
+    remove(path);
+    rmdir(dir);
+    cgdml_fes_free(a);
+}
