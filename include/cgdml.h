@@ -13,10 +13,14 @@
 #include "cgdml/npy.h"
 #include "cgdml/synthetic.h"
 #include "cgdml/sample.h"
+#include "cgdml/strata.h"
+#include "cgdml/prior.h"
 #include "cgdml/descriptor.h"
 #include "cgdml/kernel.h"
 #include "cgdml/solve.h"
 #include "cgdml/model.h"
+#include "cgdml/ensemble.h"
+#include "cgdml/crossval.h"
 #include "cgdml/fes.h"
 
 #endif

@@ -60,6 +60,8 @@ void cgdml_model_free(cgdml_model *model)
     free(model->gamma);
     free(model->train_indices);
     free(model->bead_names);
+    cgdml_prior_free(model->prior);
+    free(model->cv_table);
     free(model);
 }
 
@@ -154,6 +156,13 @@ cgdml_status cgdml_model_train(const cgdml_dataset *data, const size_t *idx, siz
                                double sigma, double lambda, cgdml_train_stats *stats,
                                cgdml_model **out)
 {
+    return cgdml_model_train_labels(data, idx, n, NULL, sigma, lambda, stats, out);
+}
+
+cgdml_status cgdml_model_train_labels(const cgdml_dataset *data, const size_t *idx, size_t n,
+                                      const double *labels, double sigma, double lambda,
+                                      cgdml_train_stats *stats, cgdml_model **out)
+{
     *out = NULL;
     cgdml_train_stats local = {0};
     cgdml_status s = check_train_arguments(data, idx, n, sigma, lambda);
@@ -180,7 +189,8 @@ cgdml_status cgdml_model_train(const cgdml_dataset *data, const size_t *idx, siz
         local.assembly_s = cgdml_wall_seconds() - t0;
     }
     for (size_t t = 0; !s && t < n; t++)
-        memcpy(rhs + t * n3, data->forces + idx[t] * n3, n3 * sizeof(double));
+        memcpy(rhs + t * n3, labels ? labels + t * n3 : data->forces + idx[t] * n3,
+               n3 * sizeof(double));
     if (!s)
         s = factor_and_solve(order, arf, rhs, sigma, lambda, &local);
     free(arf);
@@ -221,6 +231,8 @@ static void predict_frame(const cgdml_model *m, const double *x, double *f, doub
         e_sum -= c1 * ug;
     }
     cgdml_descriptor_apply_jt(m->n_beads, g, h, f);
+    if (m->prior)
+        e_sum += cgdml_prior_add_forces(m->prior, x, f);
     if (energy)
         *energy = e_sum;
 }

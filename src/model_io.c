@@ -8,6 +8,12 @@
  *   /cgdml_model/gamma              float64 (n_train, d)
  *   /cgdml_model/train_indices      uint64 (n_train,)
  *   /cgdml_model/bead_names         fixed-length strings (n_beads,)
+ *   /cgdml_model/prior              optional: attr temperature (K); bonds int32
+ *                                   (n_bonds, 2), bond_r0 (Å), bond_k (kcal/mol/Å²),
+ *                                   angles int32 (n_angles, 3), angle_theta0 (rad),
+ *                                   angle_k (kcal/mol/rad²)
+ *   /cgdml_model/cross_validation   optional float64 (rows, 6): layer, sigma, lambda,
+ *                                   mse, mse_stderr, n_eval
  */
 #include <hdf5.h>
 #include <math.h>
@@ -64,6 +70,23 @@ static cgdml_status write_arrays(hid_t g, const cgdml_model *m)
     return s;
 }
 
+static cgdml_status write_prior(hid_t parent, const cgdml_prior *p)
+{
+    hid_t g = H5Gcreate2(parent, "prior", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (g < 0)
+        return cgdml_error_set(CGDML_ERR_IO, "cannot create group 'prior'");
+    hsize_t b[2] = {p->n_bonds, 2}, a[2] = {p->n_angles, 3};
+    cgdml_status s = cgdml_h5_write_attr(g, "temperature", H5T_NATIVE_DOUBLE, &p->temperature);
+    if (!s) s = cgdml_h5_write_array(g, "bonds", H5T_NATIVE_INT, 2, b, p->bonds);
+    if (!s) s = cgdml_h5_write_array(g, "bond_r0", H5T_NATIVE_DOUBLE, 1, b, p->bond_r0);
+    if (!s) s = cgdml_h5_write_array(g, "bond_k", H5T_NATIVE_DOUBLE, 1, b, p->bond_k);
+    if (!s) s = cgdml_h5_write_array(g, "angles", H5T_NATIVE_INT, 2, a, p->angles);
+    if (!s) s = cgdml_h5_write_array(g, "angle_theta0", H5T_NATIVE_DOUBLE, 1, a, p->angle_theta0);
+    if (!s) s = cgdml_h5_write_array(g, "angle_k", H5T_NATIVE_DOUBLE, 1, a, p->angle_k);
+    H5Gclose(g);
+    return s;
+}
+
 cgdml_status cgdml_model_save(const cgdml_model *model, const char *path)
 {
     cgdml_atomic out;
@@ -78,6 +101,12 @@ cgdml_status cgdml_model_save(const cgdml_model *model, const char *path)
     s = g < 0 ? cgdml_error_set(CGDML_ERR_IO, "cannot create group") : write_attrs(g, model);
     if (!s)
         s = write_arrays(g, model);
+    if (!s && model->prior)
+        s = write_prior(g, model->prior);
+    hsize_t cv_dims[2] = {model->cv_rows, CGDML_CV_COLUMNS};
+    if (!s && model->cv_table)
+        s = cgdml_h5_write_array(g, "cross_validation", H5T_NATIVE_DOUBLE, 2, cv_dims,
+                                 model->cv_table);
     if (g >= 0)
         H5Gclose(g);
     if (H5Fclose(file) < 0 && !s)
@@ -217,6 +246,80 @@ static cgdml_status read_body(hid_t g, cgdml_model *m)
     return s;
 }
 
+/* The length (first dimension) of dataset `name`, 0 if it has none. */
+static hsize_t first_dim(hid_t loc, const char *name)
+{
+    hsize_t dims[2] = {0, 0};
+    hid_t ds = H5Lexists(loc, name, H5P_DEFAULT) > 0 ? H5Dopen2(loc, name, H5P_DEFAULT) : -1;
+    if (ds < 0)
+        return 0;
+    hid_t space = H5Dget_space(ds);
+    if (H5Sget_simple_extent_ndims(space) >= 1)
+        H5Sget_simple_extent_dims(space, dims, NULL);
+    H5Sclose(space);
+    H5Dclose(ds);
+    return dims[0];
+}
+
+static cgdml_status read_prior_arrays(hid_t g, cgdml_prior *p, size_t n_beads)
+{
+    hsize_t b[2] = {p->n_bonds, 2}, a[2] = {p->n_angles, 3};
+    cgdml_status s = read_attr(g, "temperature", H5T_NATIVE_DOUBLE, &p->temperature);
+    if (!s) s = read_array(g, "bonds", H5T_NATIVE_INT, 2, b, p->bonds);
+    if (!s) s = read_array(g, "bond_r0", H5T_NATIVE_DOUBLE, 1, b, p->bond_r0);
+    if (!s) s = read_array(g, "bond_k", H5T_NATIVE_DOUBLE, 1, b, p->bond_k);
+    if (!s) s = read_array(g, "angles", H5T_NATIVE_INT, 2, a, p->angles);
+    if (!s) s = read_array(g, "angle_theta0", H5T_NATIVE_DOUBLE, 1, a, p->angle_theta0);
+    if (!s) s = read_array(g, "angle_k", H5T_NATIVE_DOUBLE, 1, a, p->angle_k);
+    for (size_t i = 0; !s && i < 2 * p->n_bonds + 3 * p->n_angles; i++) {
+        int bead = i < 2 * p->n_bonds ? p->bonds[i] : p->angles[i - 2 * p->n_bonds];
+        if (bead < 0 || (size_t)bead >= n_beads)
+            s = cgdml_error_set(CGDML_ERR_FORMAT, "prior: bead index %d is outside 0..%zu", bead,
+                                n_beads - 1);
+    }
+    return s;
+}
+
+static cgdml_status read_prior(hid_t parent, size_t n_beads, cgdml_prior **out)
+{
+    *out = NULL;
+    if (H5Lexists(parent, "prior", H5P_DEFAULT) <= 0)
+        return CGDML_OK;
+    hid_t g = H5Gopen2(parent, "prior", H5P_DEFAULT);
+    if (g < 0)
+        return cgdml_error_set(CGDML_ERR_FORMAT, "group 'prior' is unreadable");
+    hsize_t nb = first_dim(g, "bonds"), na = first_dim(g, "angles");
+    cgdml_status s = nb > 100000 || na > 100000
+                         ? cgdml_error_set(CGDML_ERR_FORMAT, "prior of %llu bonds, %llu angles",
+                                           (unsigned long long)nb, (unsigned long long)na)
+                         : cgdml_prior_alloc((size_t)nb, (size_t)na, out);
+    if (!s)
+        s = read_prior_arrays(g, *out, n_beads);
+    H5Gclose(g);
+    if (s) {
+        cgdml_prior_free(*out);
+        *out = NULL;
+        return cgdml_error_wrap(s, "prior");
+    }
+    return CGDML_OK;
+}
+
+static cgdml_status read_cv_table(hid_t g, cgdml_model *m)
+{
+    hsize_t rows = first_dim(g, "cross_validation");
+    if (rows == 0)
+        return CGDML_OK;
+    if (rows > 1000000)
+        return cgdml_error_set(CGDML_ERR_FORMAT, "cross_validation has %llu rows",
+                               (unsigned long long)rows);
+    m->cv_table = malloc(rows * CGDML_CV_COLUMNS * sizeof(double));
+    if (!m->cv_table)
+        return cgdml_error_set(CGDML_ERR_NOMEM, "cannot allocate the cross-validation table");
+    m->cv_rows = rows;
+    hsize_t dims[2] = {rows, CGDML_CV_COLUMNS};
+    return read_array(g, "cross_validation", H5T_NATIVE_DOUBLE, 2, dims, m->cv_table);
+}
+
 static cgdml_status load_group(hid_t file, cgdml_model **out)
 {
     if (H5Lexists(file, MODEL_GROUP, H5P_DEFAULT) <= 0)
@@ -238,6 +341,10 @@ static cgdml_status load_group(hid_t file, cgdml_model **out)
         (*out)->dataset_hash = h.hash;
         s = read_body(g, *out);
     }
+    if (!s)
+        s = read_prior(g, (size_t)h.n_beads, &(*out)->prior);
+    if (!s)
+        s = read_cv_table(g, *out);
     H5Gclose(g);
     if (s) {
         cgdml_model_free(*out);

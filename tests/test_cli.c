@@ -284,3 +284,68 @@ Test(cli, fes_reference_writes_landscape_and_floor)
     assert_refused(cgdml("fes-reference --data toy.h5 --phi 0,1,2,3 -o r2.h5"), 2, "together");
     cr_assert(!exists("r2.h5"));
 }
+
+/* The ensemble options shared by the tests below: a noisy toy system, k-means strata. */
+#define ENSEMBLE_ARGS                                                                         \
+    "ensemble --data noisy.h5 --kmeans 30 --members 6 --n-train 60 --sigma1 8 "              \
+    "--mean-set 30 --lambda 1e-6"
+
+Test(cli, ensemble_writes_distilled_and_average_models)
+{
+    cr_assert_eq(cgdml("synthetic --frames 1500 --noise 10 -o noisy.h5"), 0, "%s", output);
+    cr_assert_eq(cgdml(ENSEMBLE_ARGS " --sigma2-grid 2,8 --cv 3 -o ens.h5"), 0, "%s", output);
+    cr_assert(strstr(output, "cross-validation, layer 2"), "%s", output);
+    cr_assert(!exists("ens.h5.members"), "the checkpoint folder is removed after success");
+    cr_assert_eq(cgdml("info ens.h5"), 0, "%s", output);
+    cr_assert(strstr(output, "kind distilled") && strstr(output, "train frames 30") &&
+                  strstr(output, "prior        5 bonds, 5 angles") &&
+                  strstr(output, "cv layer 2"),
+              "%s", output);
+    cr_assert_eq(cgdml("info ens.average.h5"), 0, "%s", output);
+    cr_assert(strstr(output, "kind average") && strstr(output, "train frames 360"), "%s", output);
+    cr_assert_eq(cgdml("eval --model ens.average.h5 --data noisy.h5 --n-train 100"), 0, "%s",
+                 output);
+    cr_assert_eq(cgdml("predict --model ens.h5 --data noisy.h5 --n-train 10 -o f.npy"), 0, "%s",
+                 output);
+}
+
+Test(cli, ensemble_resumes_to_the_same_model)
+{
+    cr_assert_eq(cgdml("synthetic --frames 1500 --noise 10 -o noisy.h5"), 0, "%s", output);
+    cr_assert_eq(cgdml(ENSEMBLE_ARGS " --sigma2 4 -o a.h5"), 0, "%s", output);
+    /* An interrupted run: layer 1 finishes, then layer 2 fails; members stay. */
+    assert_refused(cgdml(ENSEMBLE_ARGS " --sigma2 -1 -o b.h5"), 1, "sigma");
+    cr_assert(exists("b.h5.members") && !exists("b.h5") && !exists("b.average.h5"));
+    cr_assert_eq(cgdml(ENSEMBLE_ARGS " --sigma2 4 --resume -o b.h5"), 0, "%s", output);
+    cr_assert(strstr(output, "6 of 6 members resumed"), "%s", output);
+    cr_assert_eq(cgdml("predict --model a.h5 --data noisy.h5 -o fa.npy"), 0, "%s", output);
+    cr_assert_eq(cgdml("predict --model b.h5 --data noisy.h5 -o fb.npy"), 0, "%s", output);
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "cmp -s %s/fa.npy %s/fb.npy", dir, dir);
+    cr_assert_eq(system(cmd), 0, "resumed and uninterrupted models predict identically");
+}
+
+Test(cli, ensemble_refuses_incomplete_or_impossible_requests)
+{
+    cr_assert_eq(cgdml("synthetic --frames 300 --noise 10 -o noisy.h5"), 0, "%s", output);
+    assert_refused(cgdml("ensemble --data noisy.h5 --members 4 --n-train 50 --sigma2 4 -o e.h5"),
+                   2, "--sigma1");
+    assert_refused(cgdml("ensemble --data noisy.h5 --members 4 --n-train 50 --sigma1 4 -o e.h5"),
+                   2, "--sigma2");
+    assert_refused(cgdml("ensemble --data noisy.h5 --members 0 --n-train 50 --sigma1 4 "
+                         "--sigma2 4 -o e.h5"),
+                   2, "--members");
+    assert_refused(cgdml("ensemble --data noisy.h5 --members 4 --n-train 50 --sigma1 4 "
+                         "--sigma2 4 -o e.npy"),
+                   2, ".h5");
+    assert_refused(cgdml("ensemble --data noisy.h5 --members 4 --n-train 50 --sigma1 4 "
+                         "--sigma2 4 --collective dihedral:0,1,2:30 -o e.h5"),
+                   1, "dihedral");
+    assert_refused(cgdml("ensemble --data noisy.h5 --members 4 --n-train 50 --sigma1 4 "
+                         "--sigma2 4 --kmeans 10 --memory 1K -o e.h5"),
+                   1, "memory budget");
+    assert_refused(cgdml("ensemble --data noisy.h5 --members 4 --n-train 50 --sigma1-grid 4,x "
+                         "--sigma2 4 -o e.h5"),
+                   2, "sigma1-grid");
+    cr_assert(!exists("e.h5") && !exists("e.average.h5"));
+}

@@ -17,6 +17,7 @@
 
 #include "cgdml/dataset.h"
 #include "cgdml/error.h"
+#include "cgdml/prior.h"
 
 /* Version of the model file layout; readers refuse newer files. */
 #define CGDML_MODEL_FORMAT_VERSION 1
@@ -39,7 +40,14 @@ typedef struct {
     size_t *train_indices;  /* [train], frame indices into the training dataset */
     uint64_t dataset_hash;  /* cgdml_dataset_hash of the training dataset */
     char (*bead_names)[CGDML_NAME_MAX]; /* [bead] */
+    cgdml_prior *prior;     /* owned; NULL: none.  Added to every prediction. */
+    size_t cv_rows;         /* cross-validation table that chose the hyperparameters */
+    double *cv_table;       /* [row][CGDML_CV_COLUMNS], owned, NULL if none */
 } cgdml_model;
+
+/* Columns of a model's cross-validation table: layer (1 or 2), sigma, lambda,
+ * held-out force MSE, its standard error, held-out frames. */
+#define CGDML_CV_COLUMNS 6
 
 /* Wall-clock seconds spent in each stage of cgdml_model_train. */
 typedef struct {
@@ -63,9 +71,16 @@ cgdml_status cgdml_model_train(const cgdml_dataset *data, const size_t *idx, siz
                                double sigma, double lambda, cgdml_train_stats *stats,
                                cgdml_model **out);
 
+/* The same with explicit labels[t][bead][xyz] (kcal/mol/Å) for frame idx[t]
+ * instead of the dataset's forces: prior-subtracted forces (layer 1) or the
+ * members' averaged predictions (layer 2).  labels NULL: the dataset's forces. */
+cgdml_status cgdml_model_train_labels(const cgdml_dataset *data, const size_t *idx, size_t n,
+                                      const double *labels, double sigma, double lambda,
+                                      cgdml_train_stats *stats, cgdml_model **out);
+
 /* Forces[frame][bead][xyz] (kcal/mol/Å) and, if energies is not NULL, energies
  * [frame] (kcal/mol, up to a constant) for coords[frame][bead][xyz] (Å), in
- * parallel over frames. */
+ * parallel over frames: the kernel part plus the prior, if the model has one. */
 cgdml_status cgdml_model_predict(const cgdml_model *model, size_t n_frames,
                                  const double *coords, double *forces, double *energies);
 

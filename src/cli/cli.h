@@ -25,6 +25,13 @@ typedef struct {
     size_t bins;
     const char *phi, *psi; /* --phi/--psi as given; parsed into the beads below */
     int phi_beads[4], psi_beads[4];
+    /* ensemble */
+    size_t members, mean_set, folds, kmeans, n_cv_specs;
+    double sigma1, sigma2, temperature;
+    int have_sigma1, have_sigma2, no_prior, resume, draw_random, parallel;
+    double sigma1_grid[16], sigma2_grid[16], lambda_grid[16];
+    size_t n_sigma1_grid, n_sigma2_grid, n_lambda_grid;
+    const char *cv_specs[4], *bonds;
 } cli_options;
 
 typedef struct {
@@ -42,6 +49,10 @@ int cmd_train(const cli_options *opt);
 int cmd_predict(const cli_options *opt);
 int cmd_eval(const cli_options *opt);
 int cmd_fes_reference(const cli_options *opt);
+int cmd_ensemble(const cli_options *opt);
+
+/* Parse "a,b,c" into at most max numbers (grids). */
+int cli_parse_list(const char *name, const char *text, double *v, size_t max, size_t *n);
 
 /* Parse "a,b,c,d" into four bead indices (--phi, --psi). */
 int cli_parse_quad(const char *name, const char *text, int *q);

@@ -132,6 +132,16 @@ static void print_model(const char *path, const cgdml_model *m)
     printf("\n  %-12s %zu\n  %-12s %.6g (1/Å)\n  %-12s %.6g\n  %-12s %016llx\n",
            "train frames", m->n_train, "sigma", m->sigma, "lambda", m->lambda, "data hash",
            (unsigned long long)m->dataset_hash);
+    if (m->prior)
+        printf("  %-12s %zu bonds, %zu angles (Boltzmann inversion at %g K)\n", "prior",
+               m->prior->n_bonds, m->prior->n_angles, m->prior->temperature);
+    else
+        printf("  %-12s none\n", "prior");
+    for (size_t r = 0; r < m->cv_rows; r++) {
+        const double *row = m->cv_table + r * CGDML_CV_COLUMNS;
+        printf("  cv layer %.0f  sigma %-10.4g lambda %-10.3g MSE %.6g ± %.3g (%.0f frames)\n",
+               row[0], row[1], row[2], row[3], row[4], row[5]);
+    }
 }
 
 int cmd_info(const cli_options *opt)

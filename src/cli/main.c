@@ -58,6 +58,32 @@ static const cli_command commands[] = {
      "  frames: --indices FILE, --n-train M [--seed S] (random), default all\n"
      "  --held-out      evaluate on the frames the model was not trained on\n"
      "                  (the data must be the training dataset)\n"},
+    {"ensemble", cmd_ensemble,
+     "data,group,members,n-train,sigma1,sigma2,lambda,mean-set,cv,sigma1-grid,sigma2-grid,"
+     "lambda-grid,seed,draw,collective,kmeans,bonds,no-prior,temperature,memory,threads,"
+     "parallel,resume,output",
+     "the two-layer ensemble: K members, their average, and the distilled model",
+     "usage: cgdml ensemble --data D.h5 --members K --n-train M (--sigma1 S1 | --sigma1-grid\n"
+     "                      a,b,..) (--sigma2 S2 | --sigma2-grid a,b,..) [--lambda L]\n"
+     "                      [--mean-set M2] [--cv 5] [--lambda-grid a,b] -o model.h5\n\n"
+     "  Writes the distilled model to model.h5 and the averaged ensemble (all members\n"
+     "  in one concatenated sum) to model.average.h5; finished members are kept in\n"
+     "  model.h5.members/ until the run ends, so --resume continues a killed run.\n\n"
+     "  --members K        layer-1 members (paper: 1000)\n"
+     "  --n-train M        frames per member (paper: ~1000)\n"
+     "  --sigma1/--sigma2  length scales of members and distilled model (1/Å)\n"
+     "  --sigma1-grid LIST cross-validate sigma1 (and --lambda-grid) over --cv folds of members\n"
+     "  --sigma2-grid LIST cross-validate sigma2 over --cv folds of the mean set\n"
+     "  --mean-set M2      layer-2 frames, one per occupied stratum (default min(3000, strata))\n"
+     "  --draw stratified|random   member subsets (default stratified, with replacement)\n"
+     "  --collective SPEC  stratify on CVs instead of phi/psi 300x300, up to 4 times:\n"
+     "                     dihedral:a,b,c,d:BINS  angle:a,b,c:BINS  distance:a,b:BINS[:lo,hi]\n"
+     "  --kmeans K         strata from k-means in descriptor space instead of CVs\n"
+     "  --bonds LIST       prior topology, e.g. 0-1,1-2,2-3,2-4,4-5 (default: the data's,\n"
+     "                     else alanine dipeptide); --no-prior to train without a prior\n"
+     "  --temperature T    for the prior's Boltzmann inversion, K (default 300)\n"
+     "  --parallel auto|members|blas  members side by side, or one at a time\n"
+     "  --resume           keep members finished by an interrupted run\n"},
     {"fes-reference", cmd_fes_reference, "data,group,bins,phi,psi,output",
      "the reference free-energy landscape F(phi, psi) of a dataset and its floor",
      "usage: cgdml fes-reference --data D.h5 [--bins 60] [--phi a,b,c,d --psi a,b,c,d]\n"
@@ -119,7 +145,15 @@ static const struct option long_options[] = {
     {"held-out", no_argument, 0, 'H'},      {"beads", required_argument, 0, 'b'},
     {"frames", required_argument, 0, 'f'},   {"spread", required_argument, 0, 'p'},
     {"noise", required_argument, 0, 'z'},    {"bins", required_argument, 0, 'B'},
-    {"phi", required_argument, 0, 'P'},      {"psi", required_argument, 0, 'Q'},       {"help", no_argument, 0, 'h'},
+    {"phi", required_argument, 0, 'P'},      {"psi", required_argument, 0, 'Q'},
+    {"members", required_argument, 0, 1000}, {"sigma1", required_argument, 0, 1001},
+    {"sigma2", required_argument, 0, 1002},  {"mean-set", required_argument, 0, 1003},
+    {"cv", required_argument, 0, 1004},      {"sigma1-grid", required_argument, 0, 1005},
+    {"sigma2-grid", required_argument, 0, 1006}, {"lambda-grid", required_argument, 0, 1007},
+    {"draw", required_argument, 0, 1008},    {"collective", required_argument, 0, 1009},
+    {"kmeans", required_argument, 0, 1010},  {"bonds", required_argument, 0, 1011},
+    {"no-prior", no_argument, 0, 1012},      {"temperature", required_argument, 0, 1013},
+    {"parallel", required_argument, 0, 1014}, {"resume", no_argument, 0, 1015},       {"help", no_argument, 0, 'h'},
     {0, 0, 0, 0}};
 
 static int accepts(const cli_command *cmd, const char *name)
@@ -152,8 +186,54 @@ static int parse_count(const char *name, const char *text, size_t *out)
     return CLI_OK;
 }
 
+static int store_choice(const char *name, const char *arg, const char *const *choices, int *out)
+{
+    for (int i = 0; choices[i]; i++)
+        if (!strcmp(arg, choices[i])) {
+            *out = i;
+            return CLI_OK;
+        }
+    return cli_usage_error("--%s '%s': not one of the choices (see --help)", name, arg);
+}
+
+static int store_ensemble_option(int c, const char *arg, cli_options *o)
+{
+    static const char *const draws[] = {"stratified", "random", NULL};
+    static const char *const layouts[] = {"blas", "members", "auto", NULL};
+    int rc = CLI_OK, choice = 0;
+    switch (c) {
+    case 1000: rc = parse_count("members", arg, &o->members); break;
+    case 1001: rc = parse_number("sigma1", arg, &o->sigma1); o->have_sigma1 = 1; break;
+    case 1002: rc = parse_number("sigma2", arg, &o->sigma2); o->have_sigma2 = 1; break;
+    case 1003: rc = parse_count("mean-set", arg, &o->mean_set); break;
+    case 1004: rc = parse_count("cv", arg, &o->folds); break;
+    case 1005: rc = cli_parse_list("sigma1-grid", arg, o->sigma1_grid, 16, &o->n_sigma1_grid); break;
+    case 1006: rc = cli_parse_list("sigma2-grid", arg, o->sigma2_grid, 16, &o->n_sigma2_grid); break;
+    case 1007: rc = cli_parse_list("lambda-grid", arg, o->lambda_grid, 16, &o->n_lambda_grid); break;
+    case 1008: rc = store_choice("draw", arg, draws, &o->draw_random); break;
+    case 1009:
+        if (o->n_cv_specs == 4)
+            return cli_usage_error("--collective: at most 4 collective variables");
+        o->cv_specs[o->n_cv_specs++] = arg;
+        break;
+    case 1010: rc = parse_count("kmeans", arg, &o->kmeans); break;
+    case 1011: o->bonds = arg; break;
+    case 1012: o->no_prior = 1; break;
+    case 1013: rc = parse_number("temperature", arg, &o->temperature); break;
+    case 1014:
+        rc = store_choice("parallel", arg, layouts, &choice);
+        o->parallel = choice == 2 ? -1 : choice;
+        break;
+    case 1015: o->resume = 1; break;
+    default: rc = CLI_USAGE;
+    }
+    return rc;
+}
+
 static int store_option(int c, const char *arg, cli_options *o)
 {
+    if (c >= 1000)
+        return store_ensemble_option(c, arg, o);
     size_t count;
     int rc = CLI_OK;
     switch (c) {
@@ -203,6 +283,9 @@ static int parse_options(const cli_command *cmd, int argc, char **argv, cli_opti
     o->frames = 2000;
     o->spread = 0.12;
     o->bins = CGDML_FES_DEFAULT_BINS;
+    o->folds = CGDML_CROSSVAL_DEFAULT_FOLDS;
+    o->temperature = 300.0;
+    o->parallel = -1;
     o->seed = 1;
     int c, index;
     opterr = 0;

@@ -1,0 +1,346 @@
+/* cmd_ensemble.c - `cgdml ensemble`: the two-layer ensemble from a dataset.
+ *
+ * strata (φ/ψ grid, other CVs, or k-means) -> prior fit -> [cross-validation of
+ * σ₁] -> layer 1 (K members, checkpointed for --resume) -> average ->
+ * mean set -> [cross-validation of σ₂] -> distilled model.  Writes the distilled
+ * model to -o FILE and the averaged ensemble beside it (FILE with .average.h5).
+ */
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+/* Progress of layer 1 on stderr: a bar that redraws on a terminal, a line per
+ * tenth otherwise. */
+typedef struct {
+    double start;
+    const char *what;
+    size_t last_tenth;
+} progress_state;
+
+static void show_progress(void *ctx, size_t done, size_t total)
+{
+    progress_state *p = ctx;
+    double elapsed = cgdml_wall_seconds() - p->start;
+    double eta = done ? elapsed * (double)(total - done) / (double)done : 0.0;
+    int tty = isatty(STDERR_FILENO);
+    size_t tenth = done * 10 / total;
+    if (!tty && tenth == p->last_tenth && done != total)
+        return;
+    p->last_tenth = tenth;
+    char bar[21];
+    for (int i = 0; i < 20; i++)
+        bar[i] = (size_t)i < done * 20 / total ? '#' : '.';
+    bar[20] = '\0';
+    cli_note("%s  %s [%s] %zu/%zu members, %.0f s, ETA %.0f s%s", tty ? "\r" : "", p->what, bar,
+             done, total, elapsed, eta, tty && done < total ? "" : "\n");
+}
+
+int cli_parse_list(const char *name, const char *text, double *v, size_t max, size_t *n)
+{
+    *n = 0;
+    for (const char *p = text; *p;) {
+        char *end;
+        double x = strtod(p, &end);
+        if (end == p || (*end && *end != ',') || *n == max)
+            return cli_usage_error("--%s '%s': expected up to %zu comma-separated numbers", name,
+                                   text, max);
+        v[(*n)++] = x;
+        p = *end ? end + 1 : end;
+    }
+    return *n ? CLI_OK : cli_usage_error("--%s is empty", name);
+}
+
+/* "0-1,1-2,..." -> bonds. */
+static int parse_bonds(const char *text, int *bonds, size_t max, size_t *n)
+{
+    *n = 0;
+    for (const char *p = text; *p;) {
+        int i, j, used;
+        if (*n == max || sscanf(p, "%d-%d%n", &i, &j, &used) != 2 || (p[used] && p[used] != ','))
+            return cli_usage_error("--bonds '%s': expected pairs such as 0-1,1-2,2-3", text);
+        bonds[2 * *n] = i;
+        bonds[2 * *n + 1] = j;
+        (*n)++;
+        p += used + (p[used] == ',');
+    }
+    return CLI_OK;
+}
+
+static cgdml_status build_strata(const cli_options *opt, const cgdml_dataset *d,
+                                 cgdml_strata **out)
+{
+    if (opt->kmeans)
+        return cgdml_strata_kmeans(d, opt->kmeans, opt->seed, out);
+    cgdml_cv cvs[4];
+    size_t n_cv = opt->n_cv_specs;
+    cgdml_status s = CGDML_OK;
+    for (size_t i = 0; !s && i < n_cv; i++)
+        s = cgdml_cv_parse(opt->cv_specs[i], &cvs[i]);
+    if (!n_cv) {
+        n_cv = 2;
+        s = cgdml_cv_default_phi_psi(d->n_beads, 300, cvs);
+    }
+    return s ? s : cgdml_strata_from_cvs(d, cvs, n_cv, out);
+}
+
+static cgdml_status fit_prior(const cli_options *opt, const cgdml_dataset *d, cgdml_prior **out)
+{
+    *out = NULL;
+    if (opt->no_prior)
+        return CGDML_OK;
+    int parsed[2 * 256], *bonds = parsed, *defaults = NULL;
+    size_t n = 0;
+    cgdml_status s = CGDML_OK;
+    if (opt->bonds) {
+        if (parse_bonds(opt->bonds, parsed, 256, &n))
+            return cgdml_error_set(CGDML_ERR_INVALID, "--bonds: see the message above");
+    } else if (d->n_bonds) {
+        bonds = d->bonds;
+        n = d->n_bonds;
+    } else {
+        s = cgdml_prior_default_bonds(d->n_beads, &n, &defaults);
+        bonds = defaults;
+    }
+    if (!s)
+        s = cgdml_prior_fit(d, NULL, d->n_frames, n, bonds, opt->temperature, out);
+    free(defaults);
+    return s ? cgdml_error_wrap(s, "prior (give --bonds, or --no-prior)") : CGDML_OK;
+}
+
+/* Append the rows of a CV table to the model's table. */
+static cgdml_status record_cv(cgdml_model *m, int layer, const cgdml_cv_point *t, size_t n)
+{
+    if (n == 0)
+        return CGDML_OK;
+    double *grown = realloc(m->cv_table, (m->cv_rows + n) * CGDML_CV_COLUMNS * sizeof(double));
+    if (!grown)
+        return cgdml_error_set(CGDML_ERR_NOMEM, "cannot allocate the CV table");
+    m->cv_table = grown;
+    for (size_t i = 0; i < n; i++) {
+        double row[CGDML_CV_COLUMNS] = {layer, t[i].sigma, t[i].lambda, t[i].mse, t[i].mse_stderr,
+                                        (double)t[i].n_eval};
+        memcpy(grown + (m->cv_rows + i) * CGDML_CV_COLUMNS, row, sizeof row);
+    }
+    m->cv_rows += n;
+    return CGDML_OK;
+}
+
+static void print_cv(int layer, const cgdml_cv_point *t, size_t n, size_t best)
+{
+    printf("cross-validation, layer %d (held-out force MSE, (kcal/mol/A)^2):\n", layer);
+    printf("  %10s %10s %12s %10s %8s\n", layer == 1 ? "sigma1" : "sigma2", "lambda", "MSE",
+           "stderr", "frames");
+    for (size_t i = 0; i < n; i++)
+        printf("  %10.4g %10.3g %12.6g %10.3g %8zu%s\n", t[i].sigma, t[i].lambda, t[i].mse,
+               t[i].mse_stderr, t[i].n_eval, i == best ? "  <- best" : "");
+}
+
+/* Everything one ensemble run holds. */
+typedef struct {
+    cgdml_dataset *data;
+    cgdml_strata *strata;
+    cgdml_prior *prior;
+    cgdml_layer1_options l1;
+    cgdml_model **members, *average, *distilled;
+    size_t *mean_set, n_mean;
+    char checkpoint[CGDML_PATH_MAX], average_path[CGDML_PATH_MAX];
+    cgdml_cv_point cv1[64], cv2[16];
+    size_t n_cv1, n_cv2;
+} ensemble_job;
+
+static void free_job(ensemble_job *j)
+{
+    for (size_t k = 0; j->members && k < j->l1.n_members; k++)
+        cgdml_model_free(j->members[k]);
+    free(j->members);
+    cgdml_model_free(j->average);
+    cgdml_model_free(j->distilled);
+    free(j->mean_set);
+    cgdml_prior_free(j->prior);
+    cgdml_strata_free(j->strata);
+    cgdml_dataset_free(j->data);
+}
+
+static cgdml_status remove_checkpoint(const char *dir)
+{
+    char cmd[CGDML_PATH_MAX + 32];
+    if (access(dir, F_OK) != 0)
+        return CGDML_OK;
+    snprintf(cmd, sizeof cmd, "rm -rf -- '%s'", dir);
+    return system(cmd) == 0 ? CGDML_OK
+                            : cgdml_error_set(CGDML_ERR_IO, "cannot remove %s", dir);
+}
+
+/* σ₁ (and λ) by cross-validation over the grid, when one is given. */
+static cgdml_status choose_sigma1(const cli_options *opt, ensemble_job *j)
+{
+    if (!opt->n_sigma1_grid)
+        return CGDML_OK;
+    double lambdas[16] = {opt->lambda};
+    size_t n_l = opt->n_lambda_grid ? opt->n_lambda_grid : 1;
+    if (opt->n_lambda_grid)
+        memcpy(lambdas, opt->lambda_grid, n_l * sizeof(double));
+    j->n_cv1 = opt->n_sigma1_grid * n_l;
+    cli_note("cross-validating %zu sigma1 x %zu lambda values over %zu folds of members\n",
+             opt->n_sigma1_grid, n_l, opt->folds);
+    cgdml_status s = cgdml_crossval_layer1(j->data, j->strata, j->prior, &j->l1,
+                                           opt->sigma1_grid, opt->n_sigma1_grid, lambdas, n_l,
+                                           opt->folds, j->cv1);
+    if (s)
+        return s;
+    size_t best = cgdml_crossval_best(j->cv1, j->n_cv1);
+    print_cv(1, j->cv1, j->n_cv1, best);
+    j->l1.sigma1 = j->cv1[best].sigma;
+    j->l1.lambda = j->cv1[best].lambda;
+    return CGDML_OK;
+}
+
+static cgdml_status choose_sigma2(const cli_options *opt, ensemble_job *j, double *sigma2)
+{
+    *sigma2 = opt->sigma2;
+    if (!opt->n_sigma2_grid)
+        return CGDML_OK;
+    j->n_cv2 = opt->n_sigma2_grid;
+    cli_note("cross-validating %zu sigma2 values over %zu folds of the mean set\n", j->n_cv2,
+             opt->folds);
+    cgdml_status s = cgdml_crossval_layer2(j->average, j->data, j->mean_set, j->n_mean,
+                                           opt->sigma2_grid, j->n_cv2, j->l1.lambda, opt->folds,
+                                           j->cv2);
+    if (s)
+        return s;
+    size_t best = cgdml_crossval_best(j->cv2, j->n_cv2);
+    print_cv(2, j->cv2, j->n_cv2, best);
+    *sigma2 = j->cv2[best].sigma;
+    return CGDML_OK;
+}
+
+static cgdml_status layer1(ensemble_job *j)
+{
+    progress_state ps = {.start = cgdml_wall_seconds(), .what = "layer 1", .last_tenth = 99};
+    j->l1.progress = show_progress;
+    j->l1.progress_ctx = &ps;
+    j->members = calloc(j->l1.n_members, sizeof *j->members);
+    if (!j->members)
+        return cgdml_error_set(CGDML_ERR_NOMEM, "cannot allocate members");
+    cli_note("layer 1: %zu members of %zu frames, sigma1 %g, lambda %g\n", j->l1.n_members,
+             j->l1.n_train, j->l1.sigma1, j->l1.lambda);
+    size_t resumed = 0;
+    j->l1.n_resumed = &resumed;
+    cgdml_status s = cgdml_ensemble_train_members(j->data, j->strata, j->prior, &j->l1,
+                                                  j->members);
+    j->l1.progress = NULL;
+    j->l1.n_resumed = NULL;
+    if (!s && resumed)
+        cli_note("layer 1: %zu of %zu members resumed from %s\n", resumed, j->l1.n_members,
+                 j->checkpoint);
+    return s ? s : cgdml_ensemble_average(j->members, j->l1.n_members, &j->average);
+}
+
+static cgdml_status layer2(const cli_options *opt, ensemble_job *j)
+{
+    j->n_mean = opt->mean_set ? opt->mean_set : j->strata->n_strata < 3000 ? j->strata->n_strata
+                                                                           : 3000;
+    cgdml_status s = cgdml_strata_draw(j->strata, CGDML_DRAW_STRATIFIED_UNIQUE, j->n_mean,
+                                       opt->seed + j->l1.n_members + 1, &j->mean_set);
+    double sigma2 = 0.0;
+    if (!s)
+        s = choose_sigma2(opt, j, &sigma2);
+    if (!s)
+        cli_note("layer 2: mean set of %zu frames, sigma2 %g\n", j->n_mean, sigma2);
+    if (!s)
+        s = cgdml_ensemble_distill(j->average, j->data, j->mean_set, j->n_mean, sigma2,
+                                   j->l1.lambda, &j->distilled);
+    return s;
+}
+
+static cgdml_status save_results(const cli_options *opt, ensemble_job *j)
+{
+    cgdml_status s = j->prior ? cgdml_model_attach_prior(j->average, j->prior) : CGDML_OK;
+    if (!s && j->prior)
+        s = cgdml_model_attach_prior(j->distilled, j->prior);
+    if (!s)
+        s = record_cv(j->distilled, 1, j->cv1, j->n_cv1);
+    if (!s)
+        s = record_cv(j->distilled, 2, j->cv2, j->n_cv2);
+    if (!s)
+        s = cgdml_model_save(j->average, j->average_path);
+    if (!s)
+        s = cgdml_model_save(j->distilled, opt->output);
+    if (!s)
+        s = remove_checkpoint(j->checkpoint);
+    return s;
+}
+
+static int check_ensemble_options(const cli_options *opt)
+{
+    if (!opt->data)
+        return cli_usage_error("ensemble: give the dataset with --data FILE");
+    if (!opt->have_sigma1 && !opt->n_sigma1_grid)
+        return cli_usage_error("ensemble: give --sigma1 S or --sigma1-grid a,b,...");
+    if (!opt->have_sigma2 && !opt->n_sigma2_grid)
+        return cli_usage_error("ensemble: give --sigma2 S or --sigma2-grid a,b,...");
+    if (opt->members < 1 || !opt->have_n_train)
+        return cli_usage_error("ensemble: give --members K (>= 1) and --n-train M");
+    size_t len = strlen(opt->output ? opt->output : "");
+    if (len < 4 || strcmp(opt->output + len - 3, ".h5"))
+        return cli_usage_error("ensemble: -o must name a .h5 file (the distilled model)");
+    return CLI_OK;
+}
+
+static int run_job(const cli_options *opt, ensemble_job *j)
+{
+    cgdml_status s = cli_load_dataset(opt->data, opt->group, &j->data);
+    if (!s)
+        s = build_strata(opt, j->data, &j->strata);
+    if (!s)
+        cli_note("%zu frames in %zu occupied strata\n", j->data->n_frames, j->strata->n_strata);
+    if (!s)
+        s = fit_prior(opt, j->data, &j->prior);
+    if (!s && !opt->resume)
+        s = remove_checkpoint(j->checkpoint);
+    if (!s)
+        s = choose_sigma1(opt, j);
+    if (!s)
+        s = layer1(j);
+    if (!s)
+        s = layer2(opt, j);
+    if (!s)
+        s = save_results(opt, j);
+    if (s)
+        return cli_fail(s);
+    cli_note("wrote %s (distilled) and %s (average of %zu members)\n", opt->output,
+             j->average_path, j->l1.n_members);
+    return CLI_OK;
+}
+
+int cmd_ensemble(const cli_options *opt)
+{
+    int rc = check_ensemble_options(opt);
+    const char *inputs[] = {opt->data};
+    if (!rc)
+        rc = cli_check_output(opt->output, inputs, 1);
+    if (!rc)
+        rc = cli_apply_resources(opt);
+    if (rc)
+        return rc;
+    ensemble_job j = {0};
+    snprintf(j.checkpoint, sizeof j.checkpoint, "%s.members", opt->output);
+    snprintf(j.average_path, sizeof j.average_path, "%.*s.average.h5",
+             (int)strlen(opt->output) - 3, opt->output);
+    j.l1 = (cgdml_layer1_options){.n_members = opt->members,
+                                  .n_train = opt->n_train,
+                                  .sigma1 = opt->sigma1,
+                                  .lambda = opt->lambda,
+                                  .draw = opt->draw_random ? CGDML_DRAW_RANDOM
+                                                           : CGDML_DRAW_STRATIFIED,
+                                  .seed = opt->seed,
+                                  .side_by_side = opt->parallel,
+                                  .checkpoint = j.checkpoint};
+    rc = run_job(opt, &j);
+    free_job(&j);
+    return rc;
+}

@@ -1,0 +1,186 @@
+/* crossval.c - k-fold cross-validation of the two-layer ensemble's hyperparameters
+ * (see cgdml/crossval.h).
+ */
+#include "cgdml/crossval.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Mean and standard error of fold errors. */
+static void summarise(const double *err, size_t folds, cgdml_cv_point *p)
+{
+    double mean = 0.0, var = 0.0;
+    for (size_t f = 0; f < folds; f++)
+        mean += err[f] / (double)folds;
+    for (size_t f = 0; f < folds; f++)
+        var += (err[f] - mean) * (err[f] - mean);
+    p->mse = mean;
+    p->mse_stderr = folds > 1 ? sqrt(var / (double)(folds - 1) / (double)folds) : NAN;
+}
+
+/* Frames trained on by fold-f members only (not by any member outside f). */
+static cgdml_status held_out_frames(cgdml_model *const *members, size_t k, size_t folds,
+                                    size_t f, size_t n_frames, size_t **idx, size_t *n)
+{
+    unsigned char *mark = calloc(n_frames, 1); /* 1: in fold, 2: used outside */
+    *idx = malloc(n_frames * sizeof **idx);
+    if (!mark || !*idx) {
+        free(mark);
+        free(*idx);
+        return cgdml_error_set(CGDML_ERR_NOMEM, "cannot allocate fold frames");
+    }
+    for (size_t i = 0; i < k; i++)
+        for (size_t t = 0; t < members[i]->n_train; t++)
+            mark[members[i]->train_indices[t]] |= i % folds == f ? 1 : 2;
+    *n = 0;
+    for (size_t fr = 0; fr < n_frames; fr++)
+        if (mark[fr] == 1)
+            (*idx)[(*n)++] = fr;
+    free(mark);
+    return *n ? CGDML_OK
+              : cgdml_error_set(CGDML_ERR_INVALID,
+                                "fold %zu has no frame of its own: use more frames per member "
+                                "or fewer members",
+                                f);
+}
+
+/* The force MSE on frames idx of the average of the members outside fold f. */
+static cgdml_status fold_error(const cgdml_dataset *data, const cgdml_prior *prior,
+                               cgdml_model *const *members, size_t k, size_t folds, size_t f,
+                               double *mse, size_t *n_eval)
+{
+    cgdml_model **outside = malloc(k * sizeof *outside), *avg = NULL;
+    size_t n_out = 0, *idx = NULL, n = 0;
+    for (size_t i = 0; outside && i < k; i++)
+        if (i % folds != f)
+            outside[n_out++] = members[i];
+    cgdml_status s = outside ? held_out_frames(members, k, folds, f, data->n_frames, &idx, &n)
+                             : cgdml_error_set(CGDML_ERR_NOMEM, "cannot allocate a fold");
+    if (!s)
+        s = cgdml_ensemble_average(outside, n_out, &avg);
+    if (!s && prior)
+        s = cgdml_model_attach_prior(avg, prior);
+    cgdml_force_errors e = {0};
+    if (!s)
+        s = cgdml_model_evaluate(avg, data, idx, n, &e);
+    *mse = e.mse;
+    *n_eval = n;
+    cgdml_force_errors_free(&e);
+    cgdml_model_free(avg);
+    free(idx);
+    free(outside);
+    return s;
+}
+
+static cgdml_status layer1_point(const cgdml_dataset *data, const cgdml_strata *strata,
+                                 const cgdml_prior *prior, const cgdml_layer1_options *opt,
+                                 size_t folds, cgdml_cv_point *p)
+{
+    size_t k = opt->n_members;
+    cgdml_model **members = calloc(k, sizeof *members);
+    double *err = calloc(folds, sizeof *err);
+    cgdml_status s = members && err ? cgdml_ensemble_train_members(data, strata, prior, opt,
+                                                                    members)
+                                    : cgdml_error_set(CGDML_ERR_NOMEM, "cannot allocate");
+    p->n_eval = 0;
+    for (size_t f = 0; !s && f < folds; f++) {
+        size_t n_eval;
+        s = fold_error(data, prior, members, k, folds, f, &err[f], &n_eval);
+        p->n_eval += n_eval;
+    }
+    if (!s)
+        summarise(err, folds, p);
+    for (size_t i = 0; members && i < k; i++)
+        cgdml_model_free(members[i]);
+    free(members);
+    free(err);
+    return s;
+}
+
+cgdml_status cgdml_crossval_layer1(const cgdml_dataset *data, const cgdml_strata *strata,
+                                   const cgdml_prior *prior, const cgdml_layer1_options *base,
+                                   const double *sigmas, size_t n_sigmas, const double *lambdas,
+                                   size_t n_lambdas, size_t folds, cgdml_cv_point *table)
+{
+    if (folds < 2 || folds > base->n_members)
+        return cgdml_error_set(CGDML_ERR_INVALID,
+                               "%zu folds over %zu members: need 2 <= folds <= members", folds,
+                               base->n_members);
+    for (size_t i = 0; i < n_sigmas; i++)
+        for (size_t j = 0; j < n_lambdas; j++) {
+            cgdml_layer1_options opt = *base;
+            opt.sigma1 = sigmas[i];
+            opt.lambda = lambdas[j];
+            cgdml_cv_point *p = &table[i * n_lambdas + j];
+            p->sigma = sigmas[i];
+            p->lambda = lambdas[j];
+            cgdml_status s = layer1_point(data, strata, prior, &opt, folds, p);
+            if (s)
+                return cgdml_error_wrap(s, "cross-validation at sigma1 = %g, lambda = %g",
+                                        sigmas[i], lambdas[j]);
+        }
+    return CGDML_OK;
+}
+
+/* Train on the mean set without fold f and measure on fold f. */
+static cgdml_status layer2_fold(const cgdml_model *average, const cgdml_dataset *data,
+                                const size_t *idx, size_t n, double sigma, double lambda,
+                                size_t folds, size_t f, double *mse)
+{
+    size_t *train = malloc(n * sizeof *train), *test = malloc(n * sizeof *test);
+    size_t n_train = 0, n_test = 0;
+    for (size_t t = 0; train && test && t < n; t++) {
+        if (t % folds == f)
+            test[n_test++] = idx[t];
+        else
+            train[n_train++] = idx[t];
+    }
+    cgdml_model *m = NULL;
+    cgdml_force_errors e = {0};
+    cgdml_status s = train && test ? cgdml_ensemble_distill(average, data, train, n_train, sigma,
+                                                            lambda, &m)
+                                   : cgdml_error_set(CGDML_ERR_NOMEM, "cannot allocate a fold");
+    if (!s)
+        s = cgdml_model_evaluate(m, data, test, n_test, &e);
+    *mse = e.mse;
+    cgdml_force_errors_free(&e);
+    cgdml_model_free(m);
+    free(train);
+    free(test);
+    return s;
+}
+
+cgdml_status cgdml_crossval_layer2(const cgdml_model *average, const cgdml_dataset *data,
+                                   const size_t *idx, size_t n, const double *sigmas,
+                                   size_t n_sigmas, double lambda, size_t folds,
+                                   cgdml_cv_point *table)
+{
+    if (folds < 2 || folds > n)
+        return cgdml_error_set(CGDML_ERR_INVALID,
+                               "%zu folds over a mean set of %zu frames: need 2 <= folds <= "
+                               "frames",
+                               folds, n);
+    double *err = malloc(folds * sizeof *err);
+    if (!err)
+        return cgdml_error_set(CGDML_ERR_NOMEM, "cannot allocate");
+    cgdml_status s = CGDML_OK;
+    for (size_t i = 0; !s && i < n_sigmas; i++) {
+        for (size_t f = 0; !s && f < folds; f++)
+            s = layer2_fold(average, data, idx, n, sigmas[i], lambda, folds, f, &err[f]);
+        table[i] = (cgdml_cv_point){.sigma = sigmas[i], .lambda = lambda, .n_eval = n};
+        if (!s)
+            summarise(err, folds, &table[i]);
+    }
+    free(err);
+    return s ? cgdml_error_wrap(s, "layer-2 cross-validation") : CGDML_OK;
+}
+
+size_t cgdml_crossval_best(const cgdml_cv_point *table, size_t n)
+{
+    size_t best = 0;
+    for (size_t i = 1; i < n; i++)
+        if (table[i].mse < table[best].mse)
+            best = i;
+    return best;
+}

@@ -1,0 +1,197 @@
+/* test_ensemble.c - the two-layer ensemble on a system whose mean force is known
+ * exactly: the harmonic network with strong Gaussian label noise.  The averaged
+ * ensemble and the distilled model must beat a single member, the error must fall
+ * with K, cross-validation must pick the σ that is best on held-out data, a
+ * resumed layer 1 must equal an uninterrupted one, and model files must keep the
+ * prior and the CV table.
+ */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cgdml.h"
+
+enum { NB = 6, N3 = 3 * NB };
+
+/* Label noise (kcal/mol/Å per component) against a force std of ~10: the noise
+ * dominates each label, as in CG force matching. */
+#define NOISE 15.0
+
+static cgdml_harmonic_network *net;
+static cgdml_dataset *train_data, *test_data;
+static cgdml_strata *strata;
+
+static void setup(void)
+{
+    cr_assert_eq(cgdml_harmonic_network_alloc(NB, 20.0, 42, &net), CGDML_OK);
+    cr_assert_eq(cgdml_harmonic_network_sample(net, 4000, 0.12, NOISE, 1, &train_data), 0);
+    cr_assert_eq(cgdml_harmonic_network_sample(net, 300, 0.12, 0.0, 2, &test_data), 0);
+    cr_assert_eq(cgdml_strata_kmeans(train_data, 40, 3, &strata), CGDML_OK, "%s",
+                 cgdml_error_message());
+}
+
+static void teardown(void)
+{
+    cgdml_strata_free(strata);
+    cgdml_dataset_free(train_data);
+    cgdml_dataset_free(test_data);
+    cgdml_harmonic_network_free(net);
+}
+
+TestSuite(ensemble, .init = setup, .fini = teardown, .timeout = 300);
+
+/* Mean-force error: MSE of the model against the exact (noise-free) forces. */
+static double mean_force_mse(const cgdml_model *m)
+{
+    cgdml_force_errors e;
+    cr_assert_eq(cgdml_model_evaluate(m, test_data, NULL, 0, &e), CGDML_OK);
+    double mse = e.mse;
+    cgdml_force_errors_free(&e);
+    return mse;
+}
+
+static cgdml_layer1_options options(size_t k, size_t m, double sigma)
+{
+    return (cgdml_layer1_options){.n_members = k, .n_train = m, .sigma1 = sigma,
+                                  .lambda = 1e-6, .draw = CGDML_DRAW_STRATIFIED, .seed = 11,
+                                  .side_by_side = -1};
+}
+
+static cgdml_model *average_of(size_t k, size_t m, double sigma)
+{
+    cgdml_layer1_options opt = options(k, m, sigma);
+    cgdml_model **members = calloc(k, sizeof *members), *avg;
+    cr_assert_eq(cgdml_ensemble_train_members(train_data, strata, NULL, &opt, members), 0, "%s",
+                 cgdml_error_message());
+    cr_assert_eq(cgdml_ensemble_average(members, k, &avg), CGDML_OK);
+    cr_assert_eq(avg->n_train, k * m);
+    for (size_t i = 0; i < k; i++)
+        cgdml_model_free(members[i]);
+    free(members);
+    return avg;
+}
+
+Test(ensemble, average_and_distilled_beat_one_member_and_error_falls_with_k)
+{
+    const size_t m = 100;
+    const double sigma = 0.5;
+    cgdml_model *one = average_of(1, m, sigma), *four = average_of(4, m, sigma),
+                *sixteen = average_of(16, m, sigma);
+    double e1 = mean_force_mse(one), e4 = mean_force_mse(four), e16 = mean_force_mse(sixteen);
+    cr_assert_lt(e4, 0.8 * e1, "K=4: %g vs K=1: %g", e4, e1);
+    cr_assert_lt(e16, 0.8 * e4, "K=16: %g vs K=4: %g", e16, e4);
+    size_t *mean_set;
+    cr_assert_eq(cgdml_strata_draw(strata, CGDML_DRAW_STRATIFIED_UNIQUE, 40, 5, &mean_set), 0);
+    cgdml_model *distilled;
+    cr_assert_eq(cgdml_ensemble_distill(sixteen, train_data, mean_set, 40, sigma, 1e-6,
+                                        &distilled),
+                 CGDML_OK, "%s", cgdml_error_message());
+    cr_assert_eq(distilled->kind, CGDML_MODEL_DISTILLED);
+    double ed = mean_force_mse(distilled);
+    cr_assert_lt(ed, 0.8 * e1, "distilled %g vs one member %g", ed, e1);
+    free(mean_set);
+    cgdml_model_free(one);
+    cgdml_model_free(four);
+    cgdml_model_free(sixteen);
+    cgdml_model_free(distilled);
+}
+
+Test(ensemble, cross_validation_picks_the_sigma_best_on_held_out_data)
+{
+    /* The held-out optimum lies inside this grid (near σ = 8 for this system). */
+    const double sigmas[5] = {0.5, 2.0, 8.0, 32.0, 128.0};
+    const double lambdas[1] = {1e-6};
+    cgdml_layer1_options opt = options(10, 80, 0.0);
+    cgdml_cv_point table[5];
+    cr_assert_eq(cgdml_crossval_layer1(train_data, strata, NULL, &opt, sigmas, 5, lambdas, 1, 5,
+                                       table),
+                 CGDML_OK, "%s", cgdml_error_message());
+    size_t best = cgdml_crossval_best(table, 5), truly_best = 0;
+    double err[5];
+    for (size_t i = 0; i < 5; i++) {
+        cgdml_model *avg = average_of(10, 80, sigmas[i]);
+        err[i] = mean_force_mse(avg);
+        if (err[i] < err[truly_best])
+            truly_best = i;
+        cgdml_model_free(avg);
+        cr_assert_gt(table[i].mse_stderr, 0.0);
+        cr_assert_gt(table[i].n_eval, 0);
+    }
+    cr_assert_eq(best, truly_best, "CV chose sigma %g; mean-force errors %g %g %g %g %g",
+                 sigmas[best], err[0], err[1], err[2], err[3], err[4]);
+    cr_assert(best > 0 && best < 4, "the optimum must be inside the grid to mean anything");
+}
+
+Test(ensemble, resumed_layer1_equals_uninterrupted)
+{
+    char dir_a[] = "/tmp/cgdml-ens-XXXXXX", dir_b[] = "/tmp/cgdml-ens-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir_a));
+    cr_assert_not_null(mkdtemp(dir_b));
+    cgdml_layer1_options opt = options(6, 60, 0.5);
+    opt.side_by_side = 0;
+    cgdml_model *a[6], *b[6], *avg_a, *avg_b;
+    opt.checkpoint = dir_a;
+    cr_assert_eq(cgdml_ensemble_train_members(train_data, strata, NULL, &opt, a), CGDML_OK);
+    /* The interrupted run: only three members finished before the "kill". */
+    opt.checkpoint = dir_b;
+    opt.n_members = 3;
+    cr_assert_eq(cgdml_ensemble_train_members(train_data, strata, NULL, &opt, b), CGDML_OK);
+    for (size_t k = 0; k < 3; k++) {
+        b[k]->gamma[0] = NAN; /* in-memory copies are lost with the process */
+        cgdml_model_free(b[k]);
+    }
+    opt.n_members = 6;
+    cr_assert_eq(cgdml_ensemble_train_members(train_data, strata, NULL, &opt, b), CGDML_OK);
+    cr_assert_eq(cgdml_ensemble_average(a, 6, &avg_a), CGDML_OK);
+    cr_assert_eq(cgdml_ensemble_average(b, 6, &avg_b), CGDML_OK);
+    cr_assert_eq(memcmp(avg_a->train_indices, avg_b->train_indices, 360 * sizeof(size_t)), 0);
+    for (size_t e = 0; e < 360 * avg_a->n_desc; e++)
+        cr_assert_float_eq(avg_a->gamma[e], avg_b->gamma[e], 1e-12 * (1 + fabs(avg_a->gamma[e])));
+    for (size_t k = 0; k < 6; k++) {
+        cgdml_model_free(a[k]);
+        cgdml_model_free(b[k]);
+    }
+    cgdml_model_free(avg_a);
+    cgdml_model_free(avg_b);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s %s", dir_a, dir_b);
+    cr_assert_eq(system(cmd), 0);
+}
+
+Test(ensemble, model_file_keeps_prior_and_cv_table)
+{
+    cgdml_model *avg = average_of(2, 30, 0.5), *back;
+    int bonds[4] = {0, 1, 1, 2};
+    cgdml_prior *prior;
+    cr_assert_eq(cgdml_prior_fit(train_data, NULL, train_data->n_frames, 2, bonds, 300.0, &prior), CGDML_OK);
+    cr_assert_eq(cgdml_model_attach_prior(avg, prior), CGDML_OK);
+    avg->cv_rows = 1;
+    avg->cv_table = malloc(CGDML_CV_COLUMNS * sizeof(double));
+    for (int c = 0; c < CGDML_CV_COLUMNS; c++)
+        avg->cv_table[c] = 1.5 * c;
+    char path[] = "/tmp/cgdml-ens-model-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(cgdml_model_save(avg, path), CGDML_OK, "%s", cgdml_error_message());
+    cr_assert_eq(cgdml_model_load(path, &back), CGDML_OK, "%s", cgdml_error_message());
+    remove(path);
+    cr_assert_eq(back->kind, CGDML_MODEL_AVERAGE);
+    cr_assert_not_null(back->prior);
+    cr_assert_eq(back->prior->n_bonds, 2);
+    cr_assert_eq(back->prior->n_angles, 1);
+    cr_assert_eq(back->prior->bond_k[1], prior->bond_k[1]);
+    cr_assert_eq(back->prior->angle_theta0[0], prior->angle_theta0[0]);
+    cr_assert_eq(back->cv_rows, 1);
+    cr_assert_eq(back->cv_table[5], 7.5);
+    /* Prediction includes the prior: identical before and after the round trip. */
+    double f1[N3], f2[N3], e1, e2;
+    cgdml_model_predict(avg, 1, test_data->coords, f1, &e1);
+    cgdml_model_predict(back, 1, test_data->coords, f2, &e2);
+    cr_assert_eq(memcmp(f1, f2, sizeof f1), 0);
+    cr_assert_eq(e1, e2);
+    cgdml_prior_free(prior);
+    cgdml_model_free(avg);
+    cgdml_model_free(back);
+}
