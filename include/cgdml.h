@@ -12,6 +12,7 @@
 #include "cgdml/h5md.h"
 #include "cgdml/npy.h"
 #include "cgdml/synthetic.h"
+#include "cgdml/geometry.h"
 #include "cgdml/sample.h"
 #include "cgdml/strata.h"
 #include "cgdml/prior.h"

@@ -8,43 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cgdml/geometry.h"
 #include "cgdml/util.h"
 #include "h5util.h"
-
-double cgdml_fes_dihedral(const double *x, int a, int b, int c, int d)
-{
-    double b1[3], b2[3], b3[3], n1[3], n2[3];
-    for (int k = 0; k < 3; k++) {
-        b1[k] = x[3 * b + k] - x[3 * a + k];
-        b2[k] = x[3 * c + k] - x[3 * b + k];
-        b3[k] = x[3 * d + k] - x[3 * c + k];
-    }
-    n1[0] = b1[1] * b2[2] - b1[2] * b2[1];
-    n1[1] = b1[2] * b2[0] - b1[0] * b2[2];
-    n1[2] = b1[0] * b2[1] - b1[1] * b2[0];
-    n2[0] = b2[1] * b3[2] - b2[2] * b3[1];
-    n2[1] = b2[2] * b3[0] - b2[0] * b3[2];
-    n2[2] = b2[0] * b3[1] - b2[1] * b3[0];
-    double len_b2 = sqrt(b2[0] * b2[0] + b2[1] * b2[1] + b2[2] * b2[2]);
-    double y = len_b2 * (b1[0] * n2[0] + b1[1] * n2[1] + b1[2] * n2[2]);
-    double xx = n1[0] * n2[0] + n1[1] * n2[1] + n1[2] * n2[2];
-    return atan2(y, xx);
-}
-
-cgdml_status cgdml_fes_default_beads(size_t n_beads, int *phi_beads, int *psi_beads)
-{
-    static const int six[2][4] = {{0, 1, 2, 4}, {1, 2, 4, 5}};
-    static const int five[2][4] = {{0, 1, 2, 3}, {1, 2, 3, 4}};
-    const int(*p)[4] = n_beads == 6 ? six : n_beads == 5 ? five : NULL;
-    if (!p)
-        return cgdml_error_set(CGDML_ERR_INVALID,
-                               "no default phi/psi beads for %zu beads (known: the 6-bead and "
-                               "5-bead alanine dipeptide maps); give them explicitly",
-                               n_beads);
-    memcpy(phi_beads, p[0], sizeof p[0]);
-    memcpy(psi_beads, p[1], sizeof p[1]);
-    return CGDML_OK;
-}
 
 static cgdml_status check_beads(const int *q, size_t n_beads, const char *name)
 {
@@ -69,7 +35,7 @@ cgdml_status cgdml_fes_angles(const cgdml_dataset *data, const int *phi_beads,
         return CGDML_OK;
     }
     if (!phi_beads) {
-        s = cgdml_fes_default_beads(data->n_beads, defaults[0], defaults[1]);
+        s = cgdml_geometry_phi_psi_beads(data->n_beads, defaults[0], defaults[1]);
         phi_beads = defaults[0];
         psi_beads = defaults[1];
     }
@@ -81,8 +47,8 @@ cgdml_status cgdml_fes_angles(const cgdml_dataset *data, const int *phi_beads,
         return s;
     for (size_t f = 0; f < n; f++) {
         const double *x = data->coords + f * n3;
-        phi[f] = cgdml_fes_dihedral(x, phi_beads[0], phi_beads[1], phi_beads[2], phi_beads[3]);
-        psi[f] = cgdml_fes_dihedral(x, psi_beads[0], psi_beads[1], psi_beads[2], psi_beads[3]);
+        phi[f] = cgdml_geometry_dihedral(x, phi_beads[0], phi_beads[1], phi_beads[2], phi_beads[3]);
+        psi[f] = cgdml_geometry_dihedral(x, psi_beads[0], psi_beads[1], psi_beads[2], psi_beads[3]);
     }
     return CGDML_OK;
 }

@@ -20,7 +20,7 @@
 #include <string.h>
 
 #include "cgdml/descriptor.h"
-#include "cgdml/fes.h"
+#include "cgdml/geometry.h"
 #include "cgdml/sample.h"
 #include "cgdml/util.h"
 
@@ -167,7 +167,7 @@ cgdml_status cgdml_cv_parse(const char *spec, cgdml_cv *out)
 cgdml_status cgdml_cv_default_phi_psi(size_t n_beads, size_t n_bins, cgdml_cv cvs[2])
 {
     int phi[4], psi[4];
-    cgdml_status s = cgdml_fes_default_beads(n_beads, phi, psi);
+    cgdml_status s = cgdml_geometry_phi_psi_beads(n_beads, phi, psi);
     if (s)
         return s;
     for (int k = 0; k < 2; k++) {
@@ -206,7 +206,7 @@ static double cv_value(const cgdml_cv *cv, const double *x)
 {
     const int *q = cv->beads;
     switch (cv->kind) {
-    case CGDML_CV_DIHEDRAL: return cgdml_fes_dihedral(x, q[0], q[1], q[2], q[3]);
+    case CGDML_CV_DIHEDRAL: return cgdml_geometry_dihedral(x, q[0], q[1], q[2], q[3]);
     case CGDML_CV_ANGLE: return angle_at(x, q[0], q[1], q[2]);
     default: return distance(x, q[0], q[1]);
     }

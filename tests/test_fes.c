@@ -1,5 +1,5 @@
 /* test_fes.c - dihedral angles, landscapes and the comparison metric of METHOD.md
- * §5: known dihedrals, F = -ln p on a known histogram, a metric that is zero for
+ * §5: F = -ln p on a known histogram, a metric that is zero for
  * identical or shifted landscapes and grows with a known distortion.
  */
 #include <criterion/criterion.h>
@@ -13,17 +13,6 @@
 #include <unistd.h>
 
 #include "cgdml/fes.h"
-
-Test(fes, dihedral_sign_and_value)
-{
-    /* a-b-c-d with b-c along z; d rotated by +60° about z from a's direction. */
-    double x[12] = {1, 0, 0, 0, 0, 0, 0, 0, 1.5, cos(M_PI / 3), sin(M_PI / 3), 1.5};
-    cr_assert_float_eq(cgdml_fes_dihedral(x, 0, 1, 2, 3), M_PI / 3, 1e-12);
-    x[10] = -x[10];
-    cr_assert_float_eq(cgdml_fes_dihedral(x, 0, 1, 2, 3), -M_PI / 3, 1e-12);
-    x[9] = -1.0, x[10] = 0.0; /* trans */
-    cr_assert_float_eq(fabs(cgdml_fes_dihedral(x, 0, 1, 2, 3)), M_PI, 1e-12);
-}
 
 Test(fes, free_energy_is_minus_log_of_population)
 {

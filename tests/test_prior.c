@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cgdml/geometry.h"
 #include "cgdml/prior.h"
 
 #define KT (CGDML_BOLTZMANN_KCAL * 300.0)
@@ -29,31 +30,6 @@ static void cross(const double a[3], const double b[3], double out[3])
     out[0] = a[1] * b[2] - a[2] * b[1];
     out[1] = a[2] * b[0] - a[0] * b[2];
     out[2] = a[0] * b[1] - a[1] * b[0];
-}
-
-static void normalise(double v[3])
-{
-    double n = sqrt(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]);
-    for (int c = 0; c < 3; c++)
-        v[c] /= n;
-}
-
-/* Place bead d (NeRF): |cd| = r, angle b-c-d = theta, dihedral a-b-c-d = phi. */
-static void place(const double *a, const double *b, const double *c, double r, double theta,
-                  double phi, double *d)
-{
-    double bc[3], ab[3], n[3], m[3];
-    for (int k = 0; k < 3; k++) {
-        bc[k] = c[k] - b[k];
-        ab[k] = b[k] - a[k];
-    }
-    normalise(bc);
-    cross(ab, bc, n);
-    normalise(n);
-    cross(n, bc, m);
-    double l[3] = {-r * cos(theta), r * sin(theta) * cos(phi), r * sin(theta) * sin(phi)};
-    for (int k = 0; k < 3; k++)
-        d[k] = c[k] + l[0] * bc[k] + l[1] * m[k] + l[2] * n[k];
 }
 
 /* A random rotation matrix R[3][3] from a uniform random unit quaternion. */
@@ -108,7 +84,7 @@ static void draw_chain(gsl_rng *rng, const chain_params *p, cgdml_dataset *data,
         x[3] = r[0];
         x[6] = r[0] - r[1] * cos(t[0]);
         x[7] = r[1] * sin(t[0]);
-        place(x, x + 3, x + 6, r[2], t[1], gsl_ran_flat(rng, -M_PI, M_PI), x + 9);
+        cgdml_geometry_place(x, x + 3, x + 6, r[2], t[1], gsl_ran_flat(rng, -M_PI, M_PI), x + 9);
         random_rotation(rng, R);
         for (int k = 0; k < 3; k++)
             shift[k] = gsl_ran_flat(rng, -10, 10);

@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "cgdml/descriptor.h"
-#include "cgdml/fes.h"
+#include "cgdml/geometry.h"
 #include "cgdml/strata.h"
 #include "cgdml/util.h"
 
@@ -23,37 +23,6 @@
 
 /* ---- datasets with known collective variables ---------------------------- */
 
-/* out = unit(u x v); with v = NULL, u is normalised in place. */
-static void unit_cross(double *u, const double *v, double *out)
-{
-    if (v) {
-        out[0] = u[1] * v[2] - u[2] * v[1];
-        out[1] = u[2] * v[0] - u[0] * v[2];
-        out[2] = u[0] * v[1] - u[1] * v[0];
-    } else
-        memmove(out, u, 3 * sizeof *u);
-    double len = sqrt(out[0] * out[0] + out[1] * out[1] + out[2] * out[2]);
-    for (int k = 0; k < 3; k++)
-        out[k] /= len;
-}
-
-/* Place d at distance r from c, angle b-c-d = theta and dihedral a-b-c-d = phi
- * (the natural extension of reference frame). */
-static void place(const double *a, const double *b, const double *c, double r, double theta,
-                  double phi, double *d)
-{
-    double bc[3], ab[3], n[3], m[3];
-    for (int k = 0; k < 3; k++) {
-        bc[k] = c[k] - b[k];
-        ab[k] = b[k] - a[k];
-    }
-    unit_cross(bc, NULL, bc);
-    unit_cross(ab, bc, n);
-    unit_cross(n, bc, m);
-    double u = -r * cos(theta), v = r * sin(theta) * cos(phi), w = r * sin(theta) * sin(phi);
-    for (int k = 0; k < 3; k++)
-        d[k] = c[k] + u * bc[k] + v * m[k] + w * n[k];
-}
 
 /* A chain x[bead][xyz] of n_beads >= 4 whose dihedral (i, i+1, i+2, i+3) is dih[i]. */
 static void chain(double *x, size_t n_beads, const double *dih)
@@ -61,7 +30,7 @@ static void chain(double *x, size_t n_beads, const double *dih)
     const double start[9] = {0, BOND, 0, 0, 0, 0, BOND * sin(BEND), BOND * cos(BEND), 0};
     memcpy(x, start, sizeof start);
     for (size_t i = 3; i < n_beads; i++)
-        place(x + 3 * (i - 3), x + 3 * (i - 2), x + 3 * (i - 1), BOND, BEND, dih[i - 3], x + 3 * i);
+        cgdml_geometry_place(x + 3 * (i - 3), x + 3 * (i - 2), x + 3 * (i - 1), BOND, BEND, dih[i - 3], x + 3 * i);
 }
 
 /* n_frames chains; frame f has dihedrals dih[f][0 .. n_beads-4]. */
@@ -123,7 +92,7 @@ Test(strata, test_chains_have_the_requested_dihedrals)
     double x[18];
     chain(x, 6, dih);
     for (int i = 0; i < 3; i++)
-        cr_assert_float_eq(cgdml_fes_dihedral(x, i, i + 1, i + 2, i + 3), dih[i], 1e-12);
+        cr_assert_float_eq(cgdml_geometry_dihedral(x, i, i + 1, i + 2, i + 3), dih[i], 1e-12);
 }
 
 /* ---- CV specs ------------------------------------------------------------ */
@@ -215,7 +184,7 @@ Test(strata, dihedral_bins_are_periodic)
     const double trans[12] = {BOND, 0, 0, 0, 0, 0, 0, 0, BOND, -BOND, 0, BOND};
     double *x = data->coords + 12 * (N + EXTRA - 1);
     memcpy(x, trans, sizeof trans);
-    cr_assert_eq(fabs(cgdml_fes_dihedral(x, 0, 1, 2, 3)), M_PI);
+    cr_assert_eq(fabs(cgdml_geometry_dihedral(x, 0, 1, 2, 3)), M_PI);
     cgdml_cv cv = parsed("dihedral:0,1,2,3:12");
     cgdml_strata *st = strata_of_cvs(data, &cv, 1);
     cr_assert_eq(st->n_strata, N);

@@ -24,18 +24,11 @@ typedef struct {
     double *free_energy; /* [phi bin][psi bin], kT, min 0, NaN where count is 0 */
 } cgdml_fes;
 
-/* Dihedral angle (radians, [-π, π], IUPAC sign) of beads a-b-c-d of frame x. */
-double cgdml_fes_dihedral(const double *x, int a, int b, int c, int d);
-
 /* φ and ψ of every frame (out arrays [frame], radians): the dihedrals of beads
  * phi_beads[4] and psi_beads[4]; with NULL beads, the dataset's "phi"/"psi"
  * observables if it has them, else the default beads for its bead count. */
 cgdml_status cgdml_fes_angles(const cgdml_dataset *data, const int *phi_beads,
                               const int *psi_beads, double *phi, double *psi);
-
-/* Default φ/ψ beads for the alanine dipeptide maps: 6 beads C N CA CB C N gives
- * φ = (0,1,2,4), ψ = (1,2,4,5); 5 beads C N CA C N gives (0,1,2,3), (1,2,3,4). */
-cgdml_status cgdml_fes_default_beads(size_t n_beads, int *phi_beads, int *psi_beads);
 
 /* Histogram n angle pairs into a new landscape of n_bins x n_bins. */
 cgdml_status cgdml_fes_from_angles(const double *phi, const double *psi, size_t n,

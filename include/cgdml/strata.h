@@ -46,7 +46,7 @@ typedef struct {
 cgdml_status cgdml_cv_parse(const char *spec, cgdml_cv *out);
 
 /* The φ and ψ dihedrals of the 6- or 5-bead alanine dipeptide maps
- * (cgdml_fes_default_beads), n_bins each; n_bins = 0 means
+ * (cgdml_geometry_phi_psi_beads), n_bins each; n_bins = 0 means
  * CGDML_STRATA_DEFAULT_BINS. */
 cgdml_status cgdml_cv_default_phi_psi(size_t n_beads, size_t n_bins, cgdml_cv cvs[2]);
 
