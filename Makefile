@@ -68,7 +68,7 @@ test: all $(BUILD)/tests/cgdml_tests install-check
 	CGDML_BIN=$(CURDIR)/$(BUILD)/cgdml CGDML_SRC=$(CURDIR) OMP_NUM_THREADS=2 \
 		$(BUILD)/tests/cgdml_tests --jobs 2
 	@if [ -z "$(SAN)" ] && [ -d tests/python ]; then scripts/deps.sh python && \
-		$(PYTHON) -m unittest discover -s tests/python -v ; fi
+		CGDML_BIN=$(CURDIR)/$(BUILD)/cgdml $(PYTHON) -m unittest discover -s tests/python -v ; fi
 
 # Install into a scratch prefix and build a program against it with pkg-config.
 install-check: all

@@ -6,7 +6,7 @@ set -euo pipefail
 
 build_pkgs=(gcc make pkg-config libopenblas-openmp-dev liblapacke-dev libgsl-dev
             libhdf5-dev zlib1g-dev libcriterion-dev)
-python_pkgs=(python3-simtk python3-numpy python3-h5py python3-matplotlib)
+python_pkgs=(python3-simtk python3-numpy python3-h5py python3-matplotlib python3-mdanalysis)
 
 case "${1:-build}" in
   build)  wanted=("${build_pkgs[@]}") ;;

@@ -10,7 +10,7 @@ data=datasets/ala2_cg6.h5
 out=run
 mkdir -p "$out"
 "$cgdml" info "$data"
-"$cgdml" train --data "$data" --n-train 1000 --seed 1 --sigma 0.1 --lambda 1e-6 \
+"$cgdml" train --data "$data" --n-train 1000 --seed 1 --sigma 1 --lambda 1e-3 \
     -o "$out/single.h5"
 "$cgdml" eval --model "$out/single.h5" --data "$data" --held-out \
     | tee "$out/eval.txt"

@@ -349,3 +349,17 @@ Test(cli, ensemble_refuses_incomplete_or_impossible_requests)
                    2, "sigma1-grid");
     cr_assert(!exists("e.h5") && !exists("e.average.h5"));
 }
+
+Test(cli, shipped_dataset_reads_and_gives_a_reference_landscape)
+{
+    char args[600];
+    snprintf(args, sizeof args, "fes-reference --data %s/datasets/ala2_cg6.h5 -o ref.h5",
+             getenv("CGDML_SRC"));
+    cr_assert_eq(cgdml("%s", args), 0, "%s", output);
+    cr_assert_eq(field("frames "), 100000);
+    double populated = field("populated ");
+    cr_assert(populated > 500 && populated < 3600, "%g populated bins of 3600", populated);
+    /* Two halves of 50 ns agree to a fraction of kT where both are populated. */
+    double floor = field("floor (first half vs second half) ");
+    cr_assert(floor > 0.0 && floor < 1.0, "floor %g kT^2", floor);
+}
