@@ -106,6 +106,30 @@ void cgdml_fes_free(cgdml_fes *fes)
     free(fes);
 }
 
+/* KL divergence over the joint bins and the population of b that a misses. */
+static void population_measures(const cgdml_fes *a, const cgdml_fes *b, cgdml_fes_comparison *out)
+{
+    size_t nb = a->n_bins * a->n_bins;
+    double joint_a = 0.0, joint_b = 0.0, total_b = 0.0, missed_b = 0.0;
+    for (size_t k = 0; k < nb; k++) {
+        total_b += b->count[k];
+        if (a->count[k] > 0 && b->count[k] > 0) {
+            joint_a += a->count[k];
+            joint_b += b->count[k];
+        } else if (b->count[k] > 0) {
+            missed_b += b->count[k];
+        }
+    }
+    double kl = 0.0;
+    for (size_t k = 0; k < nb; k++)
+        if (a->count[k] > 0 && b->count[k] > 0) {
+            double p = b->count[k] / joint_b, q = a->count[k] / joint_a;
+            kl += p * log(p / q);
+        }
+    out->kl = kl;
+    out->missing = total_b > 0 ? missed_b / total_b : 0.0;
+}
+
 cgdml_status cgdml_fes_compare(const cgdml_fes *a, const cgdml_fes *b,
                                cgdml_fes_comparison *out)
 {
@@ -128,6 +152,7 @@ cgdml_status cgdml_fes_compare(const cgdml_fes *a, const cgdml_fes *b,
     out->joint_bins = joint;
     out->shift = sum / (double)joint;
     out->mse = fmax(sum2 / (double)joint - out->shift * out->shift, 0.0);
+    population_measures(a, b, out);
     return CGDML_OK;
 }
 

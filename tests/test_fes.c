@@ -135,3 +135,29 @@ Test(fes, saved_landscape_reads_back_exactly)
     rmdir(dir);
     cgdml_fes_free(a);
 }
+
+Test(fes, kl_and_missing_population)
+{
+    /* b: 3 samples in bin A, 1 in bin B; a: 1 in A, 1 in C (never B). */
+    double pb[4] = {-3.0, -3.0, -3.0, 1.0}, sb[4] = {0.1, 0.1, 0.1, -2.0};
+    double pa[2] = {-3.0, 2.5}, sa[2] = {0.1, 2.5};
+    cgdml_fes *a, *b;
+    cr_assert_eq(cgdml_fes_from_angles(pa, sa, 2, 10, &a), CGDML_OK);
+    cr_assert_eq(cgdml_fes_from_angles(pb, sb, 4, 10, &b), CGDML_OK);
+    cgdml_fes_comparison c;
+    cr_assert_eq(cgdml_fes_compare(a, b, &c), CGDML_OK);
+    cr_assert_eq(c.joint_bins, 1);
+    cr_assert_float_eq(c.missing, 0.25, 1e-15, "bin B holds a quarter of b");
+    cr_assert_float_eq(c.kl, 0.0, 1e-15, "one joint bin: both renormalise to 1");
+    cgdml_fes *c1 = two_basins(50000, 0.4, 7), *c2 = two_basins(50000, 0.6, 8);
+    cr_assert_eq(cgdml_fes_compare(c1, c1, &c), CGDML_OK);
+    cr_assert_float_eq(c.kl, 0.0, 1e-12);
+    cr_assert_eq(c.missing, 0.0);
+    cr_assert_eq(cgdml_fes_compare(c1, c2, &c), CGDML_OK);
+    cr_assert_gt(c.kl, 0.05, "a wider distribution differs: KL %g", c.kl);
+    cr_assert_gt(c.missing, 0.0, "the wider one reaches bins the narrow one misses");
+    cgdml_fes_free(a);
+    cgdml_fes_free(b);
+    cgdml_fes_free(c1);
+    cgdml_fes_free(c2);
+}

@@ -40,8 +40,11 @@ typedef struct {
     double mse;          /* (kT)² over jointly populated bins, after the best shift */
     double shift;        /* the constant c removed, kT */
     size_t joint_bins;   /* bins populated in both */
+    double kl;           /* KL(p_b || p_a) over the joint bins, each renormalised there */
+    double missing;      /* fraction of b's population in bins a never visits */
 } cgdml_fes_comparison;
 
+/* Compare landscape a (e.g. a model's) with b (e.g. the reference). */
 cgdml_status cgdml_fes_compare(const cgdml_fes *a, const cgdml_fes *b,
                                cgdml_fes_comparison *out);
 
