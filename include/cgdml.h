@@ -22,6 +22,7 @@
 #include "cgdml/model.h"
 #include "cgdml/ensemble.h"
 #include "cgdml/crossval.h"
+#include "cgdml/simulate.h"
 #include "cgdml/fes.h"
 
 #endif

@@ -156,7 +156,19 @@ cgdml_status cgdml_fes_compare(const cgdml_fes *a, const cgdml_fes *b,
     return CGDML_OK;
 }
 
-static cgdml_status write_fes_group(hid_t file, const cgdml_fes *fes, double floor)
+static cgdml_status write_comparison(hid_t g, const cgdml_fes_comparison *c)
+{
+    unsigned long long joint = c->joint_bins;
+    cgdml_status s = cgdml_h5_write_attr(g, "mse_kT2", H5T_NATIVE_DOUBLE, &c->mse);
+    if (!s) s = cgdml_h5_write_attr(g, "shift_kT", H5T_NATIVE_DOUBLE, &c->shift);
+    if (!s) s = cgdml_h5_write_attr(g, "kl", H5T_NATIVE_DOUBLE, &c->kl);
+    if (!s) s = cgdml_h5_write_attr(g, "missing_population", H5T_NATIVE_DOUBLE, &c->missing);
+    if (!s) s = cgdml_h5_write_attr(g, "joint_bins", H5T_NATIVE_ULLONG, &joint);
+    return s;
+}
+
+static cgdml_status write_fes_group(hid_t file, const cgdml_fes *fes, double floor,
+                                    const cgdml_fes_comparison *vs)
 {
     size_t n = fes->n_bins;
     hsize_t dims[2] = {n, n}, nedge = n + 1;
@@ -174,13 +186,15 @@ static cgdml_status write_fes_group(hid_t file, const cgdml_fes *fes, double flo
     if (!s) s = cgdml_h5_write_attr(g, "n_samples", H5T_NATIVE_ULLONG, &samples);
     if (!s) s = cgdml_h5_write_attr(g, "floor_mse_kT2", H5T_NATIVE_DOUBLE, &floor);
     if (!s) s = cgdml_h5_write_attr_string(g, "unit", "kT");
+    if (!s && vs) s = write_comparison(g, vs);
     if (g >= 0)
         H5Gclose(g);
     free(edges);
     return s;
 }
 
-cgdml_status cgdml_fes_save(const cgdml_fes *fes, double floor, const char *path)
+cgdml_status cgdml_fes_save(const cgdml_fes *fes, double floor,
+                            const cgdml_fes_comparison *vs_reference, const char *path)
 {
     cgdml_atomic out;
     cgdml_status s = cgdml_atomic_begin(&out, path);
@@ -190,7 +204,7 @@ cgdml_status cgdml_fes_save(const cgdml_fes *fes, double floor, const char *path
     hid_t file = H5Fcreate(out.tmp_path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     if (file < 0)
         return cgdml_error_set(CGDML_ERR_IO, "%s: cannot create the landscape file", path);
-    s = write_fes_group(file, fes, floor);
+    s = write_fes_group(file, fes, floor, vs_reference);
     if (H5Fclose(file) < 0 && !s)
         s = cgdml_error_set(CGDML_ERR_IO, "cannot close the file");
     if (s) {

@@ -241,7 +241,7 @@ cgdml_status cgdml_model_predict(const cgdml_model *model, size_t n_frames,
                                  const double *coords, double *forces, double *energies)
 {
     size_t n3 = 3 * model->n_beads;
-#pragma omp parallel for schedule(dynamic, 16)
+#pragma omp parallel for schedule(dynamic, 1) /* frames cost O(M d) each: balance small batches */
     for (size_t f = 0; f < n_frames; f++)
         predict_frame(model, coords + f * n3, forces + f * n3, energies ? energies + f : NULL);
     return CGDML_OK;

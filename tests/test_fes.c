@@ -115,7 +115,7 @@ Test(fes, saved_landscape_reads_back_exactly)
     char dir[] = "/tmp/cgdml-fes-XXXXXX", path[64];
     cr_assert_not_null(mkdtemp(dir));
     snprintf(path, sizeof path, "%s/ref.h5", dir);
-    cr_assert_eq(cgdml_fes_save(a, 0.125, path), CGDML_OK, "%s", cgdml_error_message());
+    cr_assert_eq(cgdml_fes_save(a, 0.125, NULL, path), CGDML_OK, "%s", cgdml_error_message());
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     cr_assert_geq(f, 0);
     double *back = malloc(3600 * sizeof(double)), floor_back;

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make_dataset.sh - regenerates the shipped CG alanine dipeptide dataset,
 # datasets/ala2_cg6.h5 (called by `make dataset`; datasets/README.md describes it).
-# 4 trajectories x 25 ns on 2 processes: about half an hour on two cores.  The run
+# 4 trajectories x 25 ns on 2 processes: about 40 minutes on two idle cores.  The run
 # is deterministic (OpenMM Reference platform, fixed seeds): the same OpenMM and
 # HDF5 versions reproduce the file bit for bit.
 set -euo pipefail

@@ -49,7 +49,10 @@ cgdml_status cgdml_fes_compare(const cgdml_fes *a, const cgdml_fes *b,
                                cgdml_fes_comparison *out);
 
 /* Save to HDF5 (atomically): /fes/free_energy, /fes/count, /fes/edges and
- * attributes; `floor` (the half-against-half MSE, NaN if unknown) is stored with it. */
-cgdml_status cgdml_fes_save(const cgdml_fes *fes, double floor, const char *path);
+ * attributes; `floor` (the reference's half-against-half MSE, NaN if unknown) and,
+ * if not NULL, the comparison with the reference (attributes mse_kT2, shift_kT,
+ * kl, missing_population, joint_bins) are stored with it. */
+cgdml_status cgdml_fes_save(const cgdml_fes *fes, double floor,
+                            const cgdml_fes_comparison *vs_reference, const char *path);
 
 #endif

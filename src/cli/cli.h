@@ -32,6 +32,11 @@ typedef struct {
     double sigma1_grid[16], sigma2_grid[16], lambda_grid[16];
     size_t n_sigma1_grid, n_sigma2_grid, n_lambda_grid;
     const char *cv_specs[4], *bonds;
+    /* simulate, fes */
+    size_t replicas, steps, save_every;
+    double dt, diffusion, friction;
+    int baoab, have_save_every;
+    const char *traj, *reference;
 } cli_options;
 
 typedef struct {
@@ -42,6 +47,9 @@ typedef struct {
     const char *usage;   /* full help text */
 } cli_command;
 
+/* Every option at its default. */
+void cli_options_defaults(cli_options *o);
+
 int cmd_import(const cli_options *opt);
 int cmd_synthetic(const cli_options *opt);
 int cmd_info(const cli_options *opt);
@@ -50,6 +58,28 @@ int cmd_predict(const cli_options *opt);
 int cmd_eval(const cli_options *opt);
 int cmd_fes_reference(const cli_options *opt);
 int cmd_ensemble(const cli_options *opt);
+int cmd_simulate(const cli_options *opt);
+int cmd_fes(const cli_options *opt);
+int cmd_run(const cli_options *opt);
+
+/* What `cgdml fes` measured (the pipeline's report reads it). */
+typedef struct {
+    size_t samples, populated;
+    int has_reference;
+    cgdml_fes_comparison vs; /* model against reference */
+    double floor;            /* reference half against half, kT² */
+} cli_fes_summary;
+/* `cgdml fes` without printing: landscape of opt->traj, compared with
+ * opt->reference if given, saved to opt->output. */
+cgdml_status cli_fes_compute(const cli_options *opt, cli_fes_summary *sum);
+
+/* What `cgdml simulate` measured. */
+typedef struct {
+    size_t replicas, stopped;
+    double seconds, evaluations_per_s;
+} cli_simulate_summary;
+/* `cgdml simulate` without the option checks; fills the summary. */
+cgdml_status cli_simulate(const cli_options *opt, cli_simulate_summary *sum);
 
 /* Parse "a,b,c" into at most max numbers (grids). */
 int cli_parse_list(const char *name, const char *text, double *v, size_t max, size_t *n);

@@ -235,7 +235,8 @@ static cgdml_status layer1(ensemble_job *j)
     j->l1.progress = NULL;
     j->l1.n_resumed = NULL;
     if (!s && resumed)
-        cli_note("layer 1: %zu of %zu members resumed from %s\n", resumed, j->l1.n_members,
+        cli_note("layer 1: %zu of %zu members taken from %s (cross-validation or --resume)\n",
+                 resumed, j->l1.n_members,
                  j->checkpoint);
     return s ? s : cgdml_ensemble_average(j->members, j->l1.n_members, &j->average);
 }

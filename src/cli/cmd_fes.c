@@ -1,7 +1,9 @@
-/* cmd_fes.c - `cgdml fes-reference`: the all-atom reference landscape F(φ, ψ) of
- * a dataset, with the statistical floor of the comparison metric (first half of
- * the frames against the second half, METHOD.md §5).
+/* cmd_fes.c - landscapes on the command line: `cgdml fes-reference` (the all-atom
+ * reference F(φ, ψ) of a dataset and the statistical floor of the comparison
+ * metric, first half against second half, METHOD.md §5) and `cgdml fes` (the
+ * landscape of a CG trajectory, compared with a reference dataset).
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,69 +20,149 @@ int cli_parse_quad(const char *name, const char *text, int *q)
     return CLI_OK;
 }
 
-/* The landscape of frames [begin, end) of the angle arrays. */
-static cgdml_status landscape(const double *phi, const double *psi, size_t begin, size_t end,
-                              size_t bins, cgdml_fes **out)
+/* φ/ψ of every frame of d (observables, or the beads of --phi/--psi, or defaults). */
+static cgdml_status dataset_angles(const cli_options *opt, const cgdml_dataset *d, double **phi,
+                                   double **psi)
 {
-    return cgdml_fes_from_angles(phi + begin, psi + begin, end - begin, bins, out);
+    *phi = malloc(d->n_frames * sizeof(double));
+    *psi = malloc(d->n_frames * sizeof(double));
+    if (!*phi || !*psi)
+        return cgdml_error_set(CGDML_ERR_NOMEM, "cannot allocate angles");
+    return cgdml_fes_angles(d, opt->phi ? opt->phi_beads : NULL, opt->psi ? opt->psi_beads : NULL,
+                            *phi, *psi);
 }
 
-static int write_reference(const cli_options *opt, const cgdml_dataset *d, const double *phi,
-                           const double *psi)
+/* The landscape of a whole dataset and the floor: its first half against its
+ * second half. */
+static cgdml_status reference_landscape(const cli_options *opt, const char *path,
+                                        cgdml_fes **all, cgdml_fes_comparison *floor)
 {
-    size_t n = d->n_frames, half = n / 2;
-    cgdml_fes *all = NULL, *first = NULL, *second = NULL;
-    cgdml_fes_comparison cmp = {0};
-    cgdml_status s = landscape(phi, psi, 0, n, opt->bins, &all);
+    cgdml_dataset *d = NULL;
+    double *phi = NULL, *psi = NULL;
+    cgdml_fes *first = NULL, *second = NULL;
+    *all = NULL;
+    cgdml_status s = cli_load_dataset(path, opt->group, &d);
+    if (!s && d->n_frames < 2)
+        s = cgdml_error_set(CGDML_ERR_INVALID,
+                            "%s has 1 frame; a landscape and its floor need at least 2", path);
     if (!s)
-        s = landscape(phi, psi, 0, half, opt->bins, &first);
+        s = dataset_angles(opt, d, &phi, &psi);
+    size_t n = d ? d->n_frames : 0, half = n / 2;
     if (!s)
-        s = landscape(phi, psi, half, n, opt->bins, &second);
+        s = cgdml_fes_from_angles(phi, psi, n, opt->bins, all);
     if (!s)
-        s = cgdml_fes_compare(first, second, &cmp);
+        s = cgdml_fes_from_angles(phi, psi, half, opt->bins, &first);
     if (!s)
-        s = cgdml_fes_save(all, cmp.mse, opt->output);
-    if (!s) {
-        size_t populated = 0;
-        for (size_t b = 0; b < opt->bins * opt->bins; b++)
-            populated += all->count[b] > 0;
-        printf("frames %zu\nbins %zu x %zu, populated %zu\n"
-               "floor (first half vs second half) %.4f kT^2 over %zu joint bins\n",
-               n, opt->bins, opt->bins, populated, cmp.mse, cmp.joint_bins);
-        cli_note("wrote %s\n", opt->output);
-    }
-    cgdml_fes_free(all);
+        s = cgdml_fes_from_angles(phi + half, psi + half, n - half, opt->bins, &second);
+    if (!s)
+        s = cgdml_fes_compare(first, second, floor);
     cgdml_fes_free(first);
     cgdml_fes_free(second);
-    return s ? cli_fail(s) : CLI_OK;
+    free(phi);
+    free(psi);
+    cgdml_dataset_free(d);
+    return s;
+}
+
+static size_t populated_bins(const cgdml_fes *f)
+{
+    size_t k = 0;
+    for (size_t b = 0; b < f->n_bins * f->n_bins; b++)
+        k += f->count[b] > 0;
+    return k;
+}
+
+static int check_fes_options(const cli_options *opt, const char *input)
+{
+    if (!input)
+        return cli_usage_error("give the input with %s FILE",
+                               opt->traj ? "--traj" : "--data");
+    if (!!opt->phi != !!opt->psi)
+        return cli_usage_error("--phi and --psi go together");
+    const char *inputs[] = {input, opt->reference};
+    return cli_check_output(opt->output, inputs, 2);
 }
 
 int cmd_fes_reference(const cli_options *opt)
 {
-    if (!opt->data)
-        return cli_usage_error("fes-reference: give the dataset with --data FILE");
-    if (!!opt->phi != !!opt->psi)
-        return cli_usage_error("fes-reference: --phi and --psi go together");
-    const char *inputs[] = {opt->data};
-    int rc = cli_check_output(opt->output, inputs, 1);
+    int rc = check_fes_options(opt, opt->data);
     if (rc)
         return rc;
-    cgdml_dataset *d;
-    cgdml_status s = cli_load_dataset(opt->data, opt->group, &d);
-    if (s)
-        return cli_fail(s);
-    double *phi = malloc(d->n_frames * sizeof(double)), *psi = malloc(d->n_frames * sizeof(double));
-    if (!phi || !psi)
-        s = cgdml_error_set(CGDML_ERR_NOMEM, "cannot allocate angles");
-    if (!s && d->n_frames < 2)
-        s = cgdml_error_set(CGDML_ERR_INVALID, "%s has %zu frame; a landscape and its floor "
-                            "need at least 2", opt->data, d->n_frames);
+    cgdml_fes *all = NULL;
+    cgdml_fes_comparison floor;
+    cgdml_status s = reference_landscape(opt, opt->data, &all, &floor);
     if (!s)
-        s = cgdml_fes_angles(d, opt->phi ? opt->phi_beads : NULL,
-                             opt->psi ? opt->psi_beads : NULL, phi, psi);
-    rc = s ? cli_fail(s) : write_reference(opt, d, phi, psi);
+        s = cgdml_fes_save(all, floor.mse, NULL, opt->output);
+    if (!s) {
+        printf("frames %zu\nbins %zu x %zu, populated %zu\n"
+               "floor (first half vs second half) %.4f kT^2 over %zu joint bins\n",
+               all->n_samples, opt->bins, opt->bins, populated_bins(all), floor.mse,
+               floor.joint_bins);
+        cli_note("wrote %s\n", opt->output);
+    }
+    cgdml_fes_free(all);
+    return s ? cli_fail(s) : CLI_OK;
+}
+
+/* The landscape of a trajectory file: its phi/psi observables, or dihedrals of
+ * its beads; frames of stopped replicas (NaN) are left out. */
+static cgdml_status trajectory_landscape(const cli_options *opt, cgdml_fes **out)
+{
+    cgdml_dataset *t = NULL;
+    double *phi = NULL, *psi = NULL;
+    cgdml_status s = cgdml_h5md_read(opt->traj, opt->group, &t);
+    if (!s)
+        s = dataset_angles(opt, t, &phi, &psi);
+    if (!s)
+        s = cgdml_fes_from_angles(phi, psi, t->n_frames, opt->bins, out);
+    if (!s && (*out)->n_samples == 0)
+        s = cgdml_error_set(CGDML_ERR_NUMERIC, "%s: no finite frame to histogram", opt->traj);
     free(phi);
     free(psi);
-    cgdml_dataset_free(d);
-    return rc;
+    cgdml_dataset_free(t);
+    return s;
+}
+
+cgdml_status cli_fes_compute(const cli_options *opt, cli_fes_summary *sum)
+{
+    cgdml_fes *model = NULL, *ref = NULL;
+    cgdml_fes_comparison floor = {.mse = NAN};
+    memset(sum, 0, sizeof *sum);
+    sum->floor = NAN;
+    cgdml_status s = trajectory_landscape(opt, &model);
+    if (!s && opt->reference)
+        s = reference_landscape(opt, opt->reference, &ref, &floor);
+    if (!s && ref)
+        s = cgdml_fes_compare(model, ref, &sum->vs);
+    if (!s)
+        s = cgdml_fes_save(model, floor.mse, ref ? &sum->vs : NULL, opt->output);
+    if (!s) {
+        sum->has_reference = ref != NULL;
+        sum->floor = floor.mse;
+        sum->samples = model->n_samples;
+        sum->populated = populated_bins(model);
+    }
+    cgdml_fes_free(model);
+    cgdml_fes_free(ref);
+    return s;
+}
+
+int cmd_fes(const cli_options *opt)
+{
+    int rc = check_fes_options(opt, opt->traj);
+    if (rc)
+        return rc;
+    cli_fes_summary sum;
+    cgdml_status s = cli_fes_compute(opt, &sum);
+    if (s)
+        return cli_fail(s);
+    printf("frames %zu\nbins %zu x %zu, populated %zu\n", sum.samples, opt->bins, opt->bins,
+           sum.populated);
+    if (sum.has_reference)
+        printf("MSE vs reference %.4f kT^2 over %zu joint bins (floor %.4f kT^2)\n"
+               "KL(reference || model) %.4f\nreference population the model never visits "
+               "%.4f\n",
+               sum.vs.mse, sum.vs.joint_bins, sum.floor, sum.vs.kl, sum.vs.missing);
+    cli_note("wrote %s\n", opt->output);
+    return CLI_OK;
 }

@@ -1,0 +1,250 @@
+/* cmd_run.c - `cgdml run` (what `make run` calls): the whole pipeline on a dataset,
+ * into one run folder.
+ *
+ *   reference landscape -> two-layer ensemble (σ₁ by cross-validation) ->
+ *   CG simulation with the distilled model -> landscape and comparison ->
+ *   plot (scripts/plot_fes.py, if Python's matplotlib is there) -> report.md
+ *
+ * Each stage is the same code as its own command; report.md lists the equivalent
+ * command lines, so any stage can be rerun or changed by hand.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+/* Defaults sized so that the whole run takes well under 15 minutes on 2 cores
+ * (issue 5); each can be changed on the command line. */
+#define RUN_MEMBERS 24
+#define RUN_N_TRAIN 300
+#define RUN_LAMBDA 1e-3       /* best ridge of the single-model scan on ala2_cg6 */
+#define RUN_SIGMA2 1.0        /* 1/Å: σ≈1 was best for single models on ala2_cg6 */
+#define RUN_MEAN_SET 1500
+#define RUN_REPLICAS 100
+#define RUN_STEPS 60000
+#define RUN_SAVE_EVERY 200
+static const double run_sigma1_grid[] = {0.5, 1.0, 2.0};
+
+typedef struct {
+    char dir[CGDML_PATH_MAX];
+    char reference[CGDML_PATH_MAX], model[CGDML_PATH_MAX], average[CGDML_PATH_MAX];
+    char traj[CGDML_PATH_MAX], fes[CGDML_PATH_MAX], png[CGDML_PATH_MAX];
+    char report[CGDML_PATH_MAX];
+    double seconds[5]; /* reference, ensemble, simulate, fes, plot */
+    cli_simulate_summary sim;
+    cli_fes_summary fes_sum;
+    int plotted;
+} run_state;
+
+static void set_paths(run_state *r, const char *dir)
+{
+    snprintf(r->dir, sizeof r->dir, "%s", dir);
+    snprintf(r->reference, sizeof r->reference, "%s/reference.h5", dir);
+    snprintf(r->model, sizeof r->model, "%s/model.h5", dir);
+    snprintf(r->average, sizeof r->average, "%s/model.average.h5", dir);
+    snprintf(r->traj, sizeof r->traj, "%s/traj.h5", dir);
+    snprintf(r->fes, sizeof r->fes, "%s/fes.h5", dir);
+    snprintf(r->png, sizeof r->png, "%s/landscapes.png", dir);
+    snprintf(r->report, sizeof r->report, "%s/report.md", dir);
+}
+
+/* The options of every stage, from `cgdml run`'s own. */
+static void stage_options(const cli_options *run, const run_state *r, cli_options *o)
+{
+    cli_options_defaults(o);
+    o->data = run->data;
+    o->seed = run->seed;
+    o->members = run->members;
+    o->have_n_train = 1;
+    o->n_train = run->n_train;
+    o->lambda = RUN_LAMBDA;
+    memcpy(o->sigma1_grid, run_sigma1_grid, sizeof run_sigma1_grid);
+    o->n_sigma1_grid = sizeof run_sigma1_grid / sizeof run_sigma1_grid[0];
+    o->have_sigma2 = 1;
+    o->sigma2 = RUN_SIGMA2;
+    o->mean_set = run->mean_set;
+    o->model = r->model;
+    o->replicas = run->replicas;
+    o->steps = run->steps;
+    o->save_every = run->save_every;
+    o->traj = r->traj;
+    o->reference = run->data;
+}
+
+static double timed(int *rc, int (*stage)(const cli_options *), const cli_options *o)
+{
+    double t0 = cgdml_wall_seconds();
+    if (!*rc)
+        *rc = stage(o);
+    return cgdml_wall_seconds() - t0;
+}
+
+static int stage_simulate(const cli_options *o, run_state *r)
+{
+    double t0 = cgdml_wall_seconds();
+    cgdml_status s = cli_simulate(o, &r->sim);
+    r->seconds[2] = cgdml_wall_seconds() - t0;
+    return s ? cli_fail(s) : CLI_OK;
+}
+
+static int stage_fes(const cli_options *o, run_state *r)
+{
+    double t0 = cgdml_wall_seconds();
+    cgdml_status s = cli_fes_compute(o, &r->fes_sum);
+    r->seconds[3] = cgdml_wall_seconds() - t0;
+    return s ? cli_fail(s) : CLI_OK;
+}
+
+/* scripts/plot_fes.py of the source tree (CGDML_SRC, else the current folder). */
+static void stage_plot(run_state *r)
+{
+    const char *src = getenv("CGDML_SRC") ? getenv("CGDML_SRC") : ".";
+    char cmd[4 * CGDML_PATH_MAX];
+    snprintf(cmd, sizeof cmd,
+             "/usr/bin/python3 '%s/scripts/plot_fes.py' '%s' '%s' -o '%s' "
+             "--title 'alanine dipeptide: all-atom vs CG (cgdml)'",
+             src, r->reference, r->fes, r->png);
+    double t0 = cgdml_wall_seconds();
+    r->plotted = system(cmd) == 0;
+    r->seconds[4] = cgdml_wall_seconds() - t0;
+    if (!r->plotted)
+        cli_note("run: no plot (needs /usr/bin/python3 with matplotlib; make deps python)\n");
+}
+
+/* The model's CV table and hyperparameters, as a Markdown table. */
+static void report_model(FILE *f, const run_state *r)
+{
+    cgdml_model *m = NULL;
+    if (cgdml_model_load(r->model, &m) != CGDML_OK) {
+        fprintf(f, "(model file unreadable: %s)\n", cgdml_error_message());
+        return;
+    }
+    fprintf(f, "| layer | sigma (1/Å) | lambda | held-out force MSE (kcal/mol/Å)² | ± |\n"
+               "| --- | --- | --- | --- | --- |\n");
+    for (size_t i = 0; i < m->cv_rows; i++) {
+        const double *row = m->cv_table + i * CGDML_CV_COLUMNS;
+        fprintf(f, "| %.0f | %.4g | %.3g | %.3f | %.3f |\n", row[0], row[1], row[2], row[3],
+                row[4]);
+    }
+    fprintf(f, "\nDistilled model: %zu training frames, sigma2 %.4g, lambda %.3g; prior: %zu "
+               "bonds, %zu angles.\n",
+            m->n_train, m->sigma, m->lambda, m->prior ? m->prior->n_bonds : 0,
+            m->prior ? m->prior->n_angles : 0);
+    cgdml_model_free(m);
+}
+
+static void report_commands(FILE *f, const cli_options *run, const run_state *r)
+{
+    fprintf(f, "```sh\n");
+    fprintf(f, "cgdml fes-reference --data %s -o %s\n", run->data, r->reference);
+    fprintf(f, "cgdml ensemble --data %s --members %zu --n-train %zu --sigma1-grid ", run->data,
+            run->members, run->n_train);
+    for (size_t i = 0; i < sizeof run_sigma1_grid / sizeof run_sigma1_grid[0]; i++)
+        fprintf(f, "%s%g", i ? "," : "", run_sigma1_grid[i]);
+    fprintf(f, " --sigma2 %g --lambda %g --mean-set %zu --seed %lu -o %s\n", RUN_SIGMA2,
+            RUN_LAMBDA, run->mean_set, run->seed, r->model);
+    fprintf(f, "cgdml simulate --model %s --data %s --replicas %zu --steps %zu --save-every %zu "
+               "--seed %lu -o %s\n",
+            r->model, run->data, run->replicas, run->steps, run->save_every, run->seed, r->traj);
+    fprintf(f, "cgdml fes --traj %s --reference %s -o %s\n", r->traj, run->data, r->fes);
+    fprintf(f, "/usr/bin/python3 scripts/plot_fes.py %s %s -o %s\n```\n", r->reference, r->fes,
+            r->png);
+}
+
+static int write_report(const cli_options *run, const run_state *r, double total)
+{
+    cgdml_atomic a;
+    FILE *f;
+    cgdml_status s = cgdml_atomic_fopen(&a, r->report, &f);
+    if (s)
+        return cli_fail(s);
+    const cli_fes_summary *fs = &r->fes_sum;
+    fprintf(f, "# cgdml run on %s\n\nWhole pipeline: %.0f s (reference %.0f s, ensemble "
+               "%.0f s, simulation %.0f s, landscape %.0f s, plot %.0f s).\n\n",
+            run->data, total, r->seconds[0], r->seconds[1], r->seconds[2], r->seconds[3],
+            r->seconds[4]);
+    fprintf(f, "## Free-energy landscape\n\n| measure | value |\n| --- | --- |\n"
+               "| MSE vs all-atom reference (kT², joint bins, best shift) | %.4f |\n"
+               "| reference floor, half against half (kT²) | %.4f |\n"
+               "| KL(reference ‖ model) over joint bins | %.4f |\n"
+               "| reference population in bins the model never visits | %.4f |\n"
+               "| jointly populated bins (of %zu²) | %zu |\n"
+               "| CG frames histogrammed | %zu |\n\n",
+            fs->vs.mse, fs->floor, fs->vs.kl, fs->vs.missing, run->bins, fs->vs.joint_bins,
+            fs->samples);
+    if (r->plotted)
+        fprintf(f, "![landscapes](landscapes.png)\n\n");
+    fprintf(f, "## Simulation\n\n%zu replicas x %zu steps (overdamped, dt %g ps, D %g Å²/ps, "
+               "300 K); %zu stopped; %.0f force evaluations/s.\n\n",
+            r->sim.replicas, run->steps, run->dt, run->diffusion, r->sim.stopped,
+            r->sim.evaluations_per_s);
+    fprintf(f, "## Ensemble\n\n%zu members of %zu frames; cross-validation:\n\n",
+            run->members, run->n_train);
+    report_model(f, r);
+    fprintf(f, "\n## Commands\n\nThe same run, stage by stage:\n\n");
+    report_commands(f, run, r);
+    s = cgdml_atomic_fclose(&a, f, ferror(f));
+    if (s)
+        return cli_fail(s);
+    printf("\nrun finished in %.0f s: landscape MSE %.4f kT^2 (floor %.4f), KL %.4f, missed "
+           "%.4f\nreport: %s\n",
+           total, fs->vs.mse, fs->floor, fs->vs.kl, fs->vs.missing, r->report);
+    return CLI_OK;
+}
+
+static int check_run_options(const cli_options *opt)
+{
+    if (!opt->data)
+        return cli_usage_error("run: give the dataset with --data FILE");
+    if (!opt->output)
+        return cli_usage_error("run: give the run folder with -o DIR");
+    if (mkdir(opt->output, 0777) != 0 && errno != EEXIST)
+        return cli_usage_error("run: cannot create the folder %s: %s", opt->output,
+                               strerror(errno));
+    return CLI_OK;
+}
+
+int cmd_run(const cli_options *given)
+{
+    cli_options run = *given, o;
+    if (!run.members) run.members = RUN_MEMBERS;
+    if (!run.have_n_train) run.n_train = RUN_N_TRAIN;
+    if (!run.mean_set) run.mean_set = RUN_MEAN_SET;
+    if (!run.replicas) run.replicas = RUN_REPLICAS;
+    if (!run.steps) run.steps = RUN_STEPS;
+    if (!run.have_save_every) run.save_every = RUN_SAVE_EVERY;
+    int rc = check_run_options(&run);
+    if (!rc)
+        rc = cli_apply_resources(&run);
+    if (rc)
+        return rc;
+    run_state r = {0};
+    set_paths(&r, run.output);
+    stage_options(&run, &r, &o);
+    double t_start = cgdml_wall_seconds();
+    cli_note("== 1/5 reference landscape\n");
+    o.output = r.reference;
+    r.seconds[0] = timed(&rc, cmd_fes_reference, &o);
+    cli_note("== 2/5 two-layer ensemble\n");
+    o.output = r.model;
+    r.seconds[1] = timed(&rc, cmd_ensemble, &o);
+    cli_note("== 3/5 CG simulation\n");
+    o.output = r.traj;
+    if (!rc)
+        rc = stage_simulate(&o, &r);
+    cli_note("== 4/5 landscape of the simulation\n");
+    o.output = r.fes;
+    if (!rc)
+        rc = stage_fes(&o, &r);
+    cli_note("== 5/5 plot and report\n");
+    if (!rc)
+        stage_plot(&r);
+    if (!rc)
+        rc = write_report(&run, &r, cgdml_wall_seconds() - t_start);
+    return rc;
+}

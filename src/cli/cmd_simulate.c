@@ -1,0 +1,176 @@
+/* cmd_simulate.c - `cgdml simulate`: CG Langevin dynamics with a model (kernel
+ * part plus prior), replicas started from stratified frames of a dataset, saved
+ * as an H5MD trajectory with φ/ψ for `cgdml fes`.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+/* Steps per second on stderr: a redrawn bar on a terminal, ten lines otherwise. */
+typedef struct {
+    size_t last_tenth;
+} step_progress;
+
+static void show_steps(void *ctx, size_t step, size_t n_steps, double steps_per_s)
+{
+    step_progress *p = ctx;
+    int tty = isatty(STDERR_FILENO);
+    size_t tenth = step * 10 / n_steps;
+    if (!tty && tenth == p->last_tenth && step != n_steps)
+        return;
+    p->last_tenth = tenth;
+    char bar[21];
+    for (int i = 0; i < 20; i++)
+        bar[i] = (size_t)i < step * 20 / n_steps ? '#' : '.';
+    bar[20] = '\0';
+    double eta = steps_per_s > 0 ? (double)(n_steps - step) / steps_per_s : 0.0;
+    cli_note("%s  simulate [%s] %zu/%zu steps, %.0f steps/s, ETA %.0f s%s", tty ? "\r" : "",
+             bar, step, n_steps, steps_per_s, eta, tty && step < n_steps ? "" : "\n");
+}
+
+/* Start frames: one per φ/ψ stratum (with replacement if there are more replicas
+ * than strata), or random frames when the beads have no φ/ψ. */
+static cgdml_status start_frames(const cgdml_dataset *d, size_t n, unsigned long seed,
+                                 double *start)
+{
+    cgdml_cv cvs[2];
+    cgdml_strata *strata = NULL;
+    size_t *idx = NULL, n3 = 3 * d->n_beads;
+    cgdml_status s = cgdml_cv_default_phi_psi(d->n_beads, CGDML_STRATA_DEFAULT_BINS, cvs);
+    if (!s)
+        s = cgdml_strata_from_cvs(d, cvs, 2, &strata);
+    if (!s)
+        s = cgdml_strata_draw(strata, n <= strata->n_strata ? CGDML_DRAW_STRATIFIED_UNIQUE
+                                                             : CGDML_DRAW_STRATIFIED,
+                              n, seed, &idx);
+    else if (s == CGDML_ERR_INVALID)
+        s = cgdml_sample_random(d->n_frames, n < d->n_frames ? n : d->n_frames, seed, &idx);
+    for (size_t r = 0; !s && r < n; r++)
+        memcpy(start + r * n3, d->coords + idx[r % d->n_frames] * n3, n3 * sizeof(double));
+    cgdml_strata_free(strata);
+    free(idx);
+    return s;
+}
+
+/* Bead masses (amu) from the first letter of the bead names, carbon otherwise. */
+static void bead_masses(const cgdml_dataset *d, double *m)
+{
+    for (size_t b = 0; b < d->n_beads; b++) {
+        switch (d->bead_names[b][0]) {
+        case 'N': m[b] = 14.007; break;
+        case 'O': m[b] = 15.999; break;
+        case 'S': m[b] = 32.06; break;
+        case 'H': m[b] = 1.008; break;
+        default: m[b] = 12.011;
+        }
+    }
+}
+
+static int check_simulate_options(const cli_options *opt)
+{
+    if (!opt->model || !opt->data)
+        return cli_usage_error("simulate: give --model FILE and --data FILE (start frames)");
+    if (opt->replicas < 1 || opt->steps < 1)
+        return cli_usage_error("simulate: --replicas and --steps must be at least 1");
+    const char *inputs[] = {opt->model, opt->data};
+    return cli_check_output(opt->output, inputs, 2);
+}
+
+static size_t report_stops(const cgdml_trajectory *t)
+{
+    size_t stopped = 0;
+    for (size_t r = 0; r < t->n_replicas; r++)
+        if (!t->alive[r]) {
+            stopped++;
+            cli_note("  replica %zu stopped at step %zu: %s\n", r, t->stopped_step[r],
+                     t->stop_reason[r]);
+        }
+    printf("replicas %zu, finished %zu, stopped %zu\n", t->n_replicas, t->n_replicas - stopped,
+           stopped);
+    return stopped;
+}
+
+static cgdml_status run_simulation(const cli_options *opt, const cgdml_model *m,
+                                   const cgdml_dataset *d, cli_simulate_summary *sum)
+{
+    size_t n3 = 3 * d->n_beads;
+    double *start = malloc(opt->replicas * n3 * sizeof(double));
+    double *masses = malloc(d->n_beads * sizeof(double));
+    if (!start || !masses) {
+        free(start);
+        free(masses);
+        return cgdml_error_set(CGDML_ERR_NOMEM, "cannot allocate %zu replicas", opt->replicas);
+    }
+    bead_masses(d, masses);
+    step_progress progress = {.last_tenth = 99};
+    cgdml_simulate_options so;
+    cgdml_simulate_options_init(&so);
+    so.integrator = opt->baoab ? CGDML_INTEGRATOR_BAOAB : CGDML_INTEGRATOR_OVERDAMPED;
+    so.dt = opt->dt;
+    so.temperature = opt->temperature;
+    so.diffusion = opt->diffusion;
+    so.friction = opt->friction;
+    so.masses = masses;
+    so.n_steps = opt->steps;
+    so.save_every = opt->save_every;
+    so.seed = opt->seed;
+    so.prior = m->prior;
+    so.progress = show_steps;
+    so.progress_ctx = &progress;
+    cgdml_trajectory *t = NULL;
+    cgdml_status s = start_frames(d, opt->replicas, opt->seed, start);
+    double t0 = cgdml_wall_seconds();
+    if (!s)
+        s = cgdml_simulate_run(cgdml_simulate_model_forces, (void *)m, opt->replicas, d->n_beads,
+                               start, &so, &t);
+    if (!s) {
+        double secs = cgdml_wall_seconds() - t0;
+        *sum = (cli_simulate_summary){.replicas = opt->replicas,
+                                      .stopped = report_stops(t),
+                                      .seconds = secs,
+                                      .evaluations_per_s =
+                                          (double)(opt->steps * opt->replicas) / secs};
+        printf("steps %zu x %zu replicas in %.1f s: %.0f force evaluations/s\n", opt->steps,
+               opt->replicas, secs, sum->evaluations_per_s);
+        s = cgdml_trajectory_save(t, d, cgdml_simulate_model_forces, (void *)m, opt->output);
+    }
+    cgdml_trajectory_free(t);
+    free(start);
+    free(masses);
+    return s;
+}
+
+int cmd_simulate(const cli_options *opt)
+{
+    int rc = check_simulate_options(opt);
+    if (!rc)
+        rc = cli_apply_resources(opt);
+    if (rc)
+        return rc;
+    cli_simulate_summary sum;
+    cgdml_status s = cli_simulate(opt, &sum);
+    return s ? cli_fail(s) : CLI_OK;
+}
+
+cgdml_status cli_simulate(const cli_options *opt, cli_simulate_summary *sum)
+{
+    cgdml_model *m = NULL;
+    cgdml_dataset *d = NULL;
+    cgdml_status s = cgdml_model_load(opt->model, &m);
+    if (!s)
+        s = cli_load_dataset(opt->data, opt->group, &d);
+    if (!s && d->n_beads != m->n_beads)
+        s = cgdml_error_set(CGDML_ERR_INVALID, "%s has %zu beads but the model %s has %zu",
+                            opt->data, d->n_beads, opt->model, m->n_beads);
+    if (!s)
+        s = run_simulation(opt, m, d, sum);
+    if (!s)
+        cli_note("wrote %s\n", opt->output);
+    cgdml_dataset_free(d);
+    cgdml_model_free(m);
+    return s;
+}
