@@ -6,13 +6,13 @@
  * usage: bench_train [--n-train M] [--beads N] [--predict P]   (default 1000, 6, 5000)
  * Exit status 1 if a target is missed.
  */
-#include <cblas.h>
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench_common.h"
 #include "cgdml.h"
 
 /* Fraction of the dgemm rate the RFP Cholesky must reach. */
@@ -21,29 +21,6 @@
 #define TARGET_ASSEMBLY_VS_FACTOR 0.10
 /* Largest peak resident memory as a fraction of the full (3NM)² matrix. */
 #define TARGET_PEAK_VS_FULL 0.60
-
-/* Best of three n x n x n dgemm runs, GFLOP/s, all threads. */
-static double measure_dgemm(size_t n)
-{
-    double *a = malloc(n * n * sizeof(double)), *b = malloc(n * n * sizeof(double)),
-           *c = malloc(n * n * sizeof(double));
-    for (size_t i = 0; i < n * n; i++) {
-        a[i] = sin((double)i);
-        b[i] = cos((double)i);
-    }
-    double best = 0.0;
-    for (int rep = 0; rep < 3; rep++) {
-        double t = cgdml_wall_seconds();
-        cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)n, (int)n, 1.0, a,
-                    (int)n, b, (int)n, 0.0, c, (int)n);
-        t = cgdml_wall_seconds() - t;
-        best = fmax(best, 2.0 * (double)n * n * n / t / 1e9);
-    }
-    free(a);
-    free(b);
-    free(c);
-    return best;
-}
 
 static int verdict(const char *what, double value, double target, int at_most)
 {

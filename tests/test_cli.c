@@ -363,3 +363,67 @@ Test(cli, shipped_dataset_reads_and_gives_a_reference_landscape)
     double floor = field("floor (first half vs second half) ");
     cr_assert(floor > 0.0 && floor < 1.0, "floor %g kT^2", floor);
 }
+
+/* A small run of the whole pipeline on the shipped data. */
+#define SMALL_RUN                                                                             \
+    "run --data %s/datasets/ala2_cg6.h5 -o out --members 4 --n-train 80 --mean-set 150 "    \
+    "--replicas 8 --steps 1000 --save-every 100"
+
+Test(cli, run_writes_models_trajectory_landscapes_and_report)
+{
+    cr_assert_eq(cgdml(SMALL_RUN, getenv("CGDML_SRC")), 0, "%s", output);
+    cr_assert(strstr(output, "run finished"), "%s", output);
+    double mse = field("landscape MSE ");
+    cr_assert(isfinite(mse) && mse > 0, "landscape MSE %g", mse);
+    const char *files[] = {"out/reference.h5", "out/model.h5", "out/model.average.h5",
+                           "out/traj.h5", "out/fes.h5", "out/report.md"};
+    for (size_t i = 0; i < 6; i++)
+        cr_assert(exists(files[i]), "%s is missing", files[i]);
+    cr_assert(!exists("out/model.h5.members"));
+    char path[256], report[8192] = "";
+    snprintf(path, sizeof path, "%s/out/report.md", dir);
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f);
+    size_t n = fread(report, 1, sizeof report - 1, f);
+    report[n] = '\0';
+    fclose(f);
+    cr_assert(strstr(report, "MSE vs all-atom reference") && strstr(report, "cgdml simulate") &&
+                  strstr(report, "| 1 | 0.5 |"),
+              "%s", report);
+    /* The stages also run alone on the run's files. */
+    cr_assert_eq(cgdml("fes --traj out/traj.h5 --reference %s/datasets/ala2_cg6.h5 -o f2.h5",
+                       getenv("CGDML_SRC")),
+                 0, "%s", output);
+    cr_assert_float_eq(field("MSE vs reference "), mse, 1e-3 * mse + 1e-4);
+    cr_assert_eq(cgdml("simulate --model out/model.h5 --data %s/datasets/ala2_cg6.h5 "
+                       "--replicas 3 --steps 200 --save-every 50 --integrator baoab -o t2.h5",
+                       getenv("CGDML_SRC")),
+                 0, "%s", output);
+    cr_assert(strstr(output, "replicas 3, finished 3, stopped 0"), "%s", output);
+    cr_assert_eq(cgdml("info t2.h5"), 0, "%s", output);
+    cr_assert(strstr(output, "frames       12") && strstr(output, "phi psi"), "%s", output);
+}
+
+Test(cli, simulate_and_fes_refuse_bad_requests)
+{
+    cr_assert_eq(cgdml("synthetic --frames 200 -o toy.h5"), 0, "%s", output);
+    cr_assert_eq(cgdml("synthetic --frames 200 --beads 5 -o five.h5"), 0, "%s", output);
+    cr_assert_eq(cgdml("train --data toy.h5 --n-train 20 --sigma 0.5 -o m.h5"), 0, "%s", output);
+    assert_refused(cgdml("simulate --model m.h5 --data toy.h5 --replicas 0 --steps 10 -o t.h5"),
+                   2, "--replicas");
+    assert_refused(cgdml("simulate --model m.h5 --data five.h5 --replicas 2 --steps 10 -o t.h5"),
+                   1, "has 5 beads");
+    assert_refused(cgdml("simulate --model m.h5 --data toy.h5 --replicas 2 --steps 10 --dt -1 "
+                         "-o t.h5"),
+                   1, "dt");
+    assert_refused(cgdml("simulate --model m.h5 --data toy.h5 --replicas 2 --steps 10 "
+                         "--save-every 20 -o t.h5"),
+                   1, "save_every");
+    assert_refused(cgdml("simulate --model m.h5 --data toy.h5 --replicas 2 --steps 10 "
+                         "--integrator verlet -o t.h5"),
+                   2, "integrator");
+    cr_assert(!exists("t.h5"));
+    assert_refused(cgdml("fes --reference toy.h5 -o f.h5"), 2, "--traj");
+    assert_refused(cgdml("fes --traj missing.h5 -o f.h5"), 1, "missing.h5");
+    cr_assert(!exists("f.h5"));
+}

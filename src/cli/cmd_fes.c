@@ -72,11 +72,10 @@ static size_t populated_bins(const cgdml_fes *f)
     return k;
 }
 
-static int check_fes_options(const cli_options *opt, const char *input)
+static int check_fes_options(const cli_options *opt, const char *input, const char *flag)
 {
     if (!input)
-        return cli_usage_error("give the input with %s FILE",
-                               opt->traj ? "--traj" : "--data");
+        return cli_usage_error("give the input with %s FILE", flag);
     if (!!opt->phi != !!opt->psi)
         return cli_usage_error("--phi and --psi go together");
     const char *inputs[] = {input, opt->reference};
@@ -85,7 +84,7 @@ static int check_fes_options(const cli_options *opt, const char *input)
 
 int cmd_fes_reference(const cli_options *opt)
 {
-    int rc = check_fes_options(opt, opt->data);
+    int rc = check_fes_options(opt, opt->data, "--data");
     if (rc)
         return rc;
     cgdml_fes *all = NULL;
@@ -149,7 +148,7 @@ cgdml_status cli_fes_compute(const cli_options *opt, cli_fes_summary *sum)
 
 int cmd_fes(const cli_options *opt)
 {
-    int rc = check_fes_options(opt, opt->traj);
+    int rc = check_fes_options(opt, opt->traj, "--traj");
     if (rc)
         return rc;
     cli_fes_summary sum;

@@ -20,13 +20,13 @@
 
 /* Defaults sized so that the whole run takes well under 15 minutes on 2 cores
  * (issue 5); each can be changed on the command line. */
-#define RUN_MEMBERS 24
+#define RUN_MEMBERS 32
 #define RUN_N_TRAIN 300
 #define RUN_LAMBDA 1e-3       /* best ridge of the single-model scan on ala2_cg6 */
 #define RUN_SIGMA2 1.0        /* 1/Å: σ≈1 was best for single models on ala2_cg6 */
 #define RUN_MEAN_SET 1500
 #define RUN_REPLICAS 100
-#define RUN_STEPS 60000
+#define RUN_STEPS 150000
 #define RUN_SAVE_EVERY 200
 static const double run_sigma1_grid[] = {0.5, 1.0, 2.0};
 
@@ -68,6 +68,8 @@ static void stage_options(const cli_options *run, const run_state *r, cli_option
     o->have_sigma2 = 1;
     o->sigma2 = RUN_SIGMA2;
     o->mean_set = run->mean_set;
+    o->folds = run->members < CGDML_CROSSVAL_DEFAULT_FOLDS ? run->members
+                                                           : CGDML_CROSSVAL_DEFAULT_FOLDS;
     o->model = r->model;
     o->replicas = run->replicas;
     o->steps = run->steps;
@@ -230,21 +232,25 @@ int cmd_run(const cli_options *given)
     cli_note("== 1/5 reference landscape\n");
     o.output = r.reference;
     r.seconds[0] = timed(&rc, cmd_fes_reference, &o);
-    cli_note("== 2/5 two-layer ensemble\n");
-    o.output = r.model;
-    r.seconds[1] = timed(&rc, cmd_ensemble, &o);
-    cli_note("== 3/5 CG simulation\n");
-    o.output = r.traj;
-    if (!rc)
+    if (!rc) {
+        cli_note("== 2/5 two-layer ensemble\n");
+        o.output = r.model;
+        r.seconds[1] = timed(&rc, cmd_ensemble, &o);
+    }
+    if (!rc) {
+        cli_note("== 3/5 CG simulation\n");
+        o.output = r.traj;
         rc = stage_simulate(&o, &r);
-    cli_note("== 4/5 landscape of the simulation\n");
-    o.output = r.fes;
-    if (!rc)
+    }
+    if (!rc) {
+        cli_note("== 4/5 landscape of the simulation\n");
+        o.output = r.fes;
         rc = stage_fes(&o, &r);
-    cli_note("== 5/5 plot and report\n");
-    if (!rc)
+    }
+    if (!rc) {
+        cli_note("== 5/5 plot and report\n");
         stage_plot(&r);
-    if (!rc)
         rc = write_report(&run, &r, cgdml_wall_seconds() - t_start);
+    }
     return rc;
 }

@@ -110,8 +110,8 @@ static const cli_command commands[] = {
     {"run", cmd_run,
      "data,members,n-train,mean-set,replicas,steps,save-every,seed,memory,threads,output",
      "the whole pipeline into one folder: ensemble, simulation, landscapes, report",
-     "usage: cgdml run --data datasets/ala2_cg6.h5 -o run/ [--members 24] [--n-train 300]\n"
-     "                 [--mean-set 1500] [--replicas 100] [--steps 60000]\n"
+     "usage: cgdml run --data datasets/ala2_cg6.h5 -o run/ [--members 32] [--n-train 300]\n"
+     "                 [--mean-set 1500] [--replicas 100] [--steps 150000]\n"
      "                 [--save-every 200] [--seed 1]\n\n"
      "  reference landscape -> two-layer ensemble (sigma1 by 5-fold cross-validation\n"
      "  over 0.5,1,2; sigma2 1; lambda 1e-3) -> overdamped CG simulation with the\n"

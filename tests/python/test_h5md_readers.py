@@ -45,6 +45,24 @@ class MDAnalysisReadsCgdmlFiles(unittest.TestCase):
         np.testing.assert_allclose(ts.forces, g, rtol=1e-6, atol=1e-4)
         reader.close()
 
+    def test_simulation_trajectory_opens(self):
+        cgdml = os.environ.get("CGDML_BIN", "build/cgdml")
+        toy6 = os.path.join(self.tmp.name, "toy6.h5")
+        model = os.path.join(self.tmp.name, "m.h5")
+        traj = os.path.join(self.tmp.name, "traj.h5")
+        for args in (["synthetic", "--frames", "60", "-o", toy6],
+                     ["train", "--data", toy6, "--n-train", "30", "--sigma", "0.5", "-o", model],
+                     ["simulate", "--model", model, "--data", toy6, "--replicas", "4", "--steps",
+                      "300", "--save-every", "100", "-o", traj]):
+            subprocess.run([cgdml] + args, check=True, capture_output=True)
+        reader = H5MDReader(traj, convert_units=False)
+        self.assertEqual(reader.n_frames, 3 * 4)  # saved steps x replicas
+        self.assertEqual(reader.n_atoms, 6)
+        with h5py.File(traj, "r") as f:
+            x = f["/particles/cg/position/value"][5]
+        np.testing.assert_allclose(reader[5].positions, x, rtol=1e-6, atol=1e-5)
+        reader.close()
+
     def test_unit_conversion_to_mdanalysis_base_units(self):
         reader = H5MDReader(self.path, convert_units=True)
         with h5py.File(self.path, "r") as f:
