@@ -208,28 +208,83 @@ cgdml_status cgdml_model_train_labels(const cgdml_dataset *data, const size_t *i
     return CGDML_OK;
 }
 
-/* Forces (and the energy, if wanted) of one frame x[bead][xyz]. */
-static void predict_frame(const cgdml_model *m, const double *x, double *f, double *energy)
+/* Training frames per block of the prediction sum: the block's weights stay in
+ * L1 cache while the descriptor components stream past. */
+enum { PREDICT_BLOCK = 256 };
+
+/* The training descriptors and γ in component-major order, desc_t[k][j] and
+ * gamma_t[k][j], so that the sum over training frames j runs in SIMD lanes. */
+typedef struct {
+    size_t n;
+    double *desc_t, *gamma_t;
+} kernel_columns;
+
+static cgdml_status columns_alloc(const cgdml_model *m, kernel_columns *c)
+{
+    size_t n = m->n_train, d = m->n_desc;
+    c->n = n;
+    c->desc_t = malloc(n * d * sizeof(double));
+    c->gamma_t = malloc(n * d * sizeof(double));
+    if (!c->desc_t || !c->gamma_t) {
+        free(c->desc_t);
+        free(c->gamma_t);
+        return cgdml_error_set(CGDML_ERR_NOMEM, "cannot allocate the prediction tables");
+    }
+    for (size_t j = 0; j < n; j++)
+        for (size_t k = 0; k < d; k++) {
+            c->desc_t[k * n + j] = m->train_desc[j * d + k];
+            c->gamma_t[k * n + j] = m->gamma[j * d + k];
+        }
+    return CGDML_OK;
+}
+
+/* Adds the block [j0, j0 + nb) of Σ_j H(u_j) γ_j to h[d]; returns its energy. */
+static double predict_block(const kernel_columns *c, size_t d, size_t j0, size_t nb,
+                            const double *D, double s, double *h)
+{
+    double rho2[PREDICT_BLOCK] = {0}, ug[PREDICT_BLOCK] = {0}, w1[PREDICT_BLOCK],
+           w2[PREDICT_BLOCK], energy = 0.0;
+    for (size_t k = 0; k < d; k++) {
+        const double *dk = c->desc_t + k * c->n + j0, *gk = c->gamma_t + k * c->n + j0;
+        double Dk = D[k];
+#pragma omp simd
+        for (size_t j = 0; j < nb; j++) {
+            double u = Dk - dk[j];
+            rho2[j] += u * u;
+            ug[j] += u * gk[j];
+        }
+    }
+#pragma omp simd reduction(+ : energy)
+    for (size_t j = 0; j < nb; j++) {
+        double sr = s * sqrt(rho2[j]), pre = s * s / 3.0 * exp(-sr);
+        w1[j] = pre * (1.0 + sr);
+        w2[j] = pre * s * s * ug[j];
+        energy -= w1[j] * ug[j];
+    }
+    for (size_t k = 0; k < d; k++) {
+        const double *dk = c->desc_t + k * c->n + j0, *gk = c->gamma_t + k * c->n + j0;
+        double Dk = D[k], acc = 0.0;
+#pragma omp simd reduction(+ : acc)
+        for (size_t j = 0; j < nb; j++)
+            acc += w1[j] * gk[j] - w2[j] * (Dk - dk[j]);
+        h[k] += acc;
+    }
+    return energy;
+}
+
+/* Forces (and the energy, if wanted) of one frame x[bead][xyz]:
+ * F = Jᵀ Σ_j H(D - D_j) γ_j with H(u)γ = c1 γ - c2 (u·γ) u (METHOD.md §2). */
+static void predict_frame(const cgdml_model *m, const kernel_columns *c, const double *x,
+                          double *f, double *energy)
 {
     size_t d = m->n_desc;
     double D[d], g[3 * d], h[d];
-    double s = sqrt(5.0) / m->sigma, s2_3 = s * s / 3.0, e_sum = 0.0;
+    double s = sqrt(5.0) / m->sigma, e_sum = 0.0;
     cgdml_descriptor_jacobian(m->n_beads, x, D, g);
     memset(h, 0, sizeof h);
-    for (size_t j = 0; j < m->n_train; j++) {
-        const double *Dj = m->train_desc + j * d, *gj = m->gamma + j * d;
-        double u[d], rho2 = 0.0, ug = 0.0;
-        for (size_t k = 0; k < d; k++) {
-            u[k] = D[k] - Dj[k];
-            rho2 += u[k] * u[k];
-            ug += u[k] * gj[k];
-        }
-        double sr = s * sqrt(rho2), pre = s2_3 * exp(-sr);
-        double c1 = pre * (1.0 + sr), c2u = pre * s * s * ug;
-        for (size_t k = 0; k < d; k++)
-            h[k] += c1 * gj[k] - c2u * u[k];
-        e_sum -= c1 * ug;
-    }
+    for (size_t j0 = 0; j0 < c->n; j0 += PREDICT_BLOCK)
+        e_sum += predict_block(c, d, j0, c->n - j0 < PREDICT_BLOCK ? c->n - j0 : PREDICT_BLOCK,
+                               D, s, h);
     cgdml_descriptor_apply_jt(m->n_beads, g, h, f);
     if (m->prior)
         e_sum += cgdml_prior_add_forces(m->prior, x, f);
@@ -241,9 +296,15 @@ cgdml_status cgdml_model_predict(const cgdml_model *model, size_t n_frames,
                                  const double *coords, double *forces, double *energies)
 {
     size_t n3 = 3 * model->n_beads;
+    kernel_columns c;
+    cgdml_status s = columns_alloc(model, &c);
+    if (s)
+        return s;
 #pragma omp parallel for schedule(dynamic, 1) /* frames cost O(M d) each: balance small batches */
     for (size_t f = 0; f < n_frames; f++)
-        predict_frame(model, coords + f * n3, forces + f * n3, energies ? energies + f : NULL);
+        predict_frame(model, &c, coords + f * n3, forces + f * n3, energies ? energies + f : NULL);
+    free(c.desc_t);
+    free(c.gamma_t);
     return CGDML_OK;
 }
 
