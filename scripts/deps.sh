@@ -1,18 +1,24 @@
 #!/usr/bin/env bash
 # deps.sh - install the Debian packages cgdml needs, only those missing (idempotent).
 # Called by `make deps`, and by every other make target through it.  Usage:
-#   scripts/deps.sh [build|python|all]     (default: build)
+#   scripts/deps.sh [build|python|fuzz|all]     (default: build)
 set -euo pipefail
 
 build_pkgs=(gcc make pkg-config libopenblas-openmp-dev liblapacke-dev libgsl-dev
             libhdf5-dev zlib1g-dev libcriterion-dev)
-python_pkgs=(python3-simtk python3-numpy python3-h5py python3-matplotlib python3-mdanalysis)
+python_pkgs=(python3-simtk python3-numpy python3-h5py python3-matplotlib python3-mdanalysis
+             jupyter-nbconvert python3-nbconvert python3-nbformat python3-ipykernel)
+# make fuzz: clang 14 (Debian 12's default); libclang-rt-14-dev holds libFuzzer and the
+# sanitizer runtimes (only recommended by clang, and we install without recommends);
+# libomp-14-dev is clang's OpenMP runtime for -fopenmp.
+fuzz_pkgs=(clang libclang-rt-14-dev libomp-14-dev)
 
 case "${1:-build}" in
   build)  wanted=("${build_pkgs[@]}") ;;
   python) wanted=("${python_pkgs[@]}") ;;
-  all)    wanted=("${build_pkgs[@]}" "${python_pkgs[@]}") ;;
-  *) echo "usage: $0 [build|python|all]" >&2; exit 2 ;;
+  fuzz)   wanted=("${build_pkgs[@]}" "${fuzz_pkgs[@]}") ;;
+  all)    wanted=("${build_pkgs[@]}" "${python_pkgs[@]}" "${fuzz_pkgs[@]}") ;;
+  *) echo "usage: $0 [build|python|fuzz|all]" >&2; exit 2 ;;
 esac
 
 missing=()

@@ -237,8 +237,10 @@ static cgdml_status read_strings(const h5md_file *f, const char *what, hid_t obj
         return st;
     }
     for (size_t i = 0; i < count; i++) {
-        const char *s = vlen ? ((char **)buf)[i] : buf + i * size;
-        size_t len = !s ? 0 : vlen ? strlen(s) : strnlen(s, size);
+        /* A null variable-length string (HDF5 reads an unset entry as NULL) is "". */
+        const char *v = vlen ? ((char **)buf)[i] : NULL;
+        const char *s = !vlen ? buf + i * size : v ? v : "";
+        size_t len = vlen ? strlen(s) : strnlen(s, size);
         if (len >= width && !st)
             st = cgdml_error_set(CGDML_ERR_FORMAT,
                                  "%s: %s entry %zu (\"%.*s\") has %zu characters; at most %zu "
@@ -658,6 +660,10 @@ static cgdml_status read_bonds(const h5md_file *f, cgdml_dataset *d)
                                info.cls == H5T_INTEGER ? "" : " and is not integer");
     size_t n = (size_t)info.dims[0];
     int *bonds = NULL;
+    if (n > SIZE_MAX / (2 * sizeof *bonds)) /* n * 2 * sizeof(int) would wrap around */
+        return cgdml_error_set(CGDML_ERR_NOMEM,
+                               "%s: %s claims %zu bonds: more than memory can hold", f->path,
+                               BONDS_PATH, n);
     if (n > 0)
         st = alloc_checked(f, BONDS_PATH, n * 2 * sizeof *bonds, (void **)&bonds);
     if (!st && n > 0)
@@ -714,11 +720,17 @@ static cgdml_status read_observables(const h5md_file *f, cgdml_dataset *d)
  * frame-long scratch array, the bead names and their read buffer. */
 static size_t read_bytes(size_t n_frames, size_t n_beads)
 {
-    size_t base = cgdml_dataset_bytes(n_frames, n_beads);
-    if (base == SIZE_MAX)
+    /* The counts come from the file's dataspaces (up to 2^64 - 1): bound them first
+     * so that no product below can wrap around to a small number that passes the
+     * budget (cgdml_dataset_bytes checks n_frames against n_beads, not n_beads
+     * alone). */
+    if (n_beads > SIZE_MAX / 64 / CGDML_NAME_MAX ||
+        n_frames > SIZE_MAX / 64 / (CGDML_MAX_OBSERVABLES + 1))
         return SIZE_MAX;
-    return base + n_frames * sizeof(double) * (CGDML_MAX_OBSERVABLES + 1) +
-           n_beads * 2 * CGDML_NAME_MAX;
+    size_t base = cgdml_dataset_bytes(n_frames, n_beads);
+    size_t extra =
+        n_frames * sizeof(double) * (CGDML_MAX_OBSERVABLES + 1) + n_beads * 2 * CGDML_NAME_MAX;
+    return base > SIZE_MAX - extra ? SIZE_MAX : base + extra;
 }
 
 static cgdml_status read_contents(const h5md_file *f, cgdml_dataset *d)

@@ -17,6 +17,7 @@
  */
 #include <hdf5.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,7 +154,8 @@ static cgdml_status read_array(hid_t loc, const char *name, hid_t type, int rank
         return cgdml_error_set(CGDML_ERR_FORMAT, "dataset '%s' is missing", name);
     hid_t ds = H5Dopen2(loc, name, H5P_DEFAULT);
     hid_t space = ds < 0 ? -1 : H5Dget_space(ds);
-    hsize_t found[2] = {0, 0};
+    /* Room for any rank the file may claim: HDF5 fills one entry per dimension. */
+    hsize_t found[H5S_MAX_RANK] = {0};
     int r = space < 0 ? -1 : H5Sget_simple_extent_dims(space, found, NULL);
     cgdml_status s = CGDML_OK;
     if (r != rank || found[0] != dims[0] || (rank == 2 && found[1] != dims[1]))
@@ -249,7 +251,7 @@ static cgdml_status read_body(hid_t g, cgdml_model *m)
 /* The length (first dimension) of dataset `name`, 0 if it has none. */
 static hsize_t first_dim(hid_t loc, const char *name)
 {
-    hsize_t dims[2] = {0, 0};
+    hsize_t dims[H5S_MAX_RANK] = {0}; /* any rank the file may claim */
     hid_t ds = H5Lexists(loc, name, H5P_DEFAULT) > 0 ? H5Dopen2(loc, name, H5P_DEFAULT) : -1;
     if (ds < 0)
         return 0;
@@ -326,9 +328,16 @@ static cgdml_status load_group(hid_t file, cgdml_model **out)
         return cgdml_error_set(CGDML_ERR_FORMAT,
                                "no group %s: not a cgdml model file (a dataset?)", MODEL_GROUP);
     hid_t g = H5Gopen2(file, MODEL_GROUP, H5P_DEFAULT);
-    model_header h;
+    model_header h = {0};
     cgdml_status s = read_header(g, &h);
     size_t d = (size_t)(h.n_beads * (h.n_beads - 1) / 2);
+    /* n_train comes from the file: refuse it before 2 * n_train * d doubles can wrap
+     * around and slip past the budget as a small number. */
+    if (!s && h.n_train > SIZE_MAX / 4 / sizeof(double) / d)
+        s = cgdml_error_set(CGDML_ERR_NOMEM,
+                            "the model claims %llu training frames of %zu descriptor entries: "
+                            "more than memory can hold",
+                            h.n_train, d);
     if (!s)
         s = cgdml_memory_check(2 * (size_t)h.n_train * d * sizeof(double) + 64 * h.n_beads,
                                "the model");

@@ -146,6 +146,15 @@ size_t cgdml_memory_peak_rss(void)
     return (size_t)kb * 1024;
 }
 
+int cgdml_memory_peak_reset(void)
+{
+    FILE *f = fopen("/proc/self/clear_refs", "w");
+    if (!f)
+        return -1;
+    int ok = fputs("5", f) >= 0;
+    return fclose(f) == 0 && ok ? 0 : -1;
+}
+
 void *cgdml_alloc_large(size_t bytes)
 {
     const size_t huge_page = (size_t)1 << 21;

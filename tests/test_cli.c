@@ -13,74 +13,9 @@
 
 #include "cgdml.h"
 
-static char dir[64];
-static char output[8192]; /* stdout and stderr of the last command */
-
-static void setup(void)
-{
-    strcpy(dir, "/tmp/cgdml-cli-XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
-    cr_assert_not_null(getenv("CGDML_BIN"), "run through make test (CGDML_BIN)");
-}
-
-static void teardown(void)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    cr_assert_eq(system(cmd), 0);
-}
+#include "cli_helpers.h"
 
 TestSuite(cli, .init = setup, .fini = teardown, .timeout = 120);
-
-/* Run `cgdml ARGS` in the test folder; returns the exit code, output in `output`. */
-static int cgdml(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int cgdml(const char *fmt, ...)
-{
-    char args[2048], cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(cmd, sizeof cmd, "cd %s && OMP_NUM_THREADS=1 %s %s > out.txt 2>&1", dir,
-             getenv("CGDML_BIN"), args);
-    int status = system(cmd);
-    snprintf(cmd, sizeof cmd, "%s/out.txt", dir);
-    FILE *f = fopen(cmd, "r");
-    size_t n = f ? fread(output, 1, sizeof output - 1, f) : 0;
-    output[n] = '\0';
-    if (f)
-        fclose(f);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-static int exists(const char *name)
-{
-    char path[256];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    return access(path, F_OK) == 0;
-}
-
-/* No file of the folder is a leftover temporary ("*.tmp-*"). */
-static void assert_no_temporaries(void)
-{
-    char cmd[256];
-    snprintf(cmd, sizeof cmd, "ls %s | grep -q 'tmp-'", dir);
-    cr_assert_neq(system(cmd), 0, "a temporary file was left behind");
-}
-
-#define assert_refused(code, expected_code, words)                                            \
-    do {                                                                                      \
-        cr_assert_eq((code), (expected_code), "exit %d, output: %s", (code), output);         \
-        cr_assert(strstr(output, (words)), "expected '%s' in: %s", (words), output);          \
-        assert_no_temporaries();                                                              \
-    } while (0)
-
-static double field(const char *name)
-{
-    const char *p = strstr(output, name);
-    cr_assert_not_null(p, "no '%s' in: %s", name, output);
-    return strtod(p + strlen(name), NULL);
-}
 
 Test(cli, synthetic_train_eval_predict_round)
 {

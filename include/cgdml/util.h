@@ -53,6 +53,10 @@ cgdml_status cgdml_memory_check(size_t bytes, const char *what);
 cgdml_status cgdml_memory_parse(const char *text, size_t *bytes);
 /* Peak resident set size of this process in bytes (VmHWM), 0 if unknown. */
 size_t cgdml_memory_peak_rss(void);
+/* Reset the peak to the current resident size (Linux: "5" to /proc/self/clear_refs),
+ * so that the next cgdml_memory_peak_rss measures one stage; 0 on success, -1 where
+ * the kernel does not allow it (the peak then stays the process's). */
+int cgdml_memory_peak_reset(void);
 
 /* Allocate a large buffer (the kernel matrix) aligned to 2 MiB and marked for
  * transparent huge pages: first-touch page faults are the bulk of the assembly

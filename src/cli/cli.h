@@ -37,6 +37,12 @@ typedef struct {
     double dt, diffusion, friction;
     int baoab, have_save_every;
     const char *traj, *reference;
+    /* study */
+    size_t sizes[16], n_sizes, repeats;
+    int methods[4], have_repeats, export_splits;
+    size_t n_methods;
+    double sigma_grid[16];
+    size_t n_sigma_grid;
 } cli_options;
 
 typedef struct {
@@ -61,6 +67,13 @@ int cmd_ensemble(const cli_options *opt);
 int cmd_simulate(const cli_options *opt);
 int cmd_fes(const cli_options *opt);
 int cmd_run(const cli_options *opt);
+int cmd_study(const cli_options *opt);
+
+/* Ridge and σ₁ grid of the pipeline commands (run, study): the best ridge of the
+ * single-model scan on ala2_cg6, and a grid around σ≈1 (1/Å), the best single-model
+ * length scale there. */
+#define CLI_PIPELINE_LAMBDA 1e-3
+#define CLI_PIPELINE_SIGMA_GRID {0.5, 1.0, 2.0}
 
 /* What `cgdml fes` measured (the pipeline's report reads it). */
 typedef struct {
@@ -84,6 +97,11 @@ cgdml_status cli_simulate(const cli_options *opt, cli_simulate_summary *sum);
 /* Parse "a,b,c" into at most max numbers (grids). */
 int cli_parse_list(const char *name, const char *text, double *v, size_t max, size_t *n);
 
+/* Parse --sizes "1000,2000" (positive integers) and --methods "single,average,
+ * distilled,prior-only" into the options (cmd_study.c). */
+int cli_parse_sizes(const char *text, cli_options *o);
+int cli_parse_methods(const char *text, cli_options *o);
+
 /* Parse "a,b,c,d" into four bead indices (--phi, --psi). */
 int cli_parse_quad(const char *name, const char *text, int *q);
 
@@ -105,6 +123,20 @@ int cli_select_frames(const cli_options *opt, size_t n_frames, int allow_all, si
 
 /* Refuse an output path that is also one of the inputs (it would be lost). */
 int cli_check_output(const char *output, const char *const *inputs, size_t n_inputs);
+
+/* Strata of the options (--kmeans, --collective, default φ/ψ 300 x 300) and the
+ * harmonic prior (--bonds, the data's bonds, or the alanine default; NULL with
+ * --no-prior) fitted on all frames of d (cmd_ensemble.c). */
+cgdml_status cli_build_strata(const cli_options *opt, const cgdml_dataset *d,
+                              cgdml_strata **out);
+cgdml_status cli_fit_prior(const cli_options *opt, const cgdml_dataset *d, cgdml_prior **out);
+
+/* Remove a folder and everything in it (checkpoints, scratch); absent is fine. */
+cgdml_status cli_remove_tree(const char *dir);
+
+/* Run /usr/bin/python3 on scripts/NAME of the source tree ($CGDML_SRC, else the
+ * current folder) with the given (shell-quoted) arguments; 1 if it succeeded. */
+int cli_python_script(const char *name, const char *args);
 
 /* Apply --memory and --threads. */
 int cli_apply_resources(const cli_options *opt);

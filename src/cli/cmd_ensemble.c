@@ -70,8 +70,7 @@ static int parse_bonds(const char *text, int *bonds, size_t max, size_t *n)
     return CLI_OK;
 }
 
-static cgdml_status build_strata(const cli_options *opt, const cgdml_dataset *d,
-                                 cgdml_strata **out)
+cgdml_status cli_build_strata(const cli_options *opt, const cgdml_dataset *d, cgdml_strata **out)
 {
     if (opt->kmeans)
         return cgdml_strata_kmeans(d, opt->kmeans, opt->seed, out);
@@ -87,7 +86,7 @@ static cgdml_status build_strata(const cli_options *opt, const cgdml_dataset *d,
     return s ? s : cgdml_strata_from_cvs(d, cvs, n_cv, out);
 }
 
-static cgdml_status fit_prior(const cli_options *opt, const cgdml_dataset *d, cgdml_prior **out)
+cgdml_status cli_fit_prior(const cli_options *opt, const cgdml_dataset *d, cgdml_prior **out)
 {
     *out = NULL;
     if (opt->no_prior)
@@ -163,16 +162,6 @@ static void free_job(ensemble_job *j)
     cgdml_prior_free(j->prior);
     cgdml_strata_free(j->strata);
     cgdml_dataset_free(j->data);
-}
-
-static cgdml_status remove_checkpoint(const char *dir)
-{
-    char cmd[CGDML_PATH_MAX + 32];
-    if (access(dir, F_OK) != 0)
-        return CGDML_OK;
-    snprintf(cmd, sizeof cmd, "rm -rf -- '%s'", dir);
-    return system(cmd) == 0 ? CGDML_OK
-                            : cgdml_error_set(CGDML_ERR_IO, "cannot remove %s", dir);
 }
 
 /* σ₁ (and λ) by cross-validation over the grid, when one is given. */
@@ -272,7 +261,7 @@ static cgdml_status save_results(const cli_options *opt, ensemble_job *j)
     if (!s)
         s = cgdml_model_save(j->distilled, opt->output);
     if (!s)
-        s = remove_checkpoint(j->checkpoint);
+        s = cli_remove_tree(j->checkpoint);
     return s;
 }
 
@@ -296,13 +285,13 @@ static int run_job(const cli_options *opt, ensemble_job *j)
 {
     cgdml_status s = cli_load_dataset(opt->data, opt->group, &j->data);
     if (!s)
-        s = build_strata(opt, j->data, &j->strata);
+        s = cli_build_strata(opt, j->data, &j->strata);
     if (!s)
         cli_note("%zu frames in %zu occupied strata\n", j->data->n_frames, j->strata->n_strata);
     if (!s)
-        s = fit_prior(opt, j->data, &j->prior);
+        s = cli_fit_prior(opt, j->data, &j->prior);
     if (!s && !opt->resume)
-        s = remove_checkpoint(j->checkpoint);
+        s = cli_remove_tree(j->checkpoint);
     if (!s)
         s = choose_sigma1(opt, j);
     if (!s)

@@ -22,13 +22,13 @@
  * (issue 5); each can be changed on the command line. */
 #define RUN_MEMBERS 32
 #define RUN_N_TRAIN 300
-#define RUN_LAMBDA 1e-3       /* best ridge of the single-model scan on ala2_cg6 */
+#define RUN_LAMBDA CLI_PIPELINE_LAMBDA
 #define RUN_SIGMA2 1.0        /* 1/Å: σ≈1 was best for single models on ala2_cg6 */
 #define RUN_MEAN_SET 1500
 #define RUN_REPLICAS 100
 #define RUN_STEPS 150000
 #define RUN_SAVE_EVERY 200
-static const double run_sigma1_grid[] = {0.5, 1.0, 2.0};
+static const double run_sigma1_grid[] = CLI_PIPELINE_SIGMA_GRID;
 
 typedef struct {
     char dir[CGDML_PATH_MAX];
@@ -102,17 +102,15 @@ static int stage_fes(const cli_options *o, run_state *r)
     return s ? cli_fail(s) : CLI_OK;
 }
 
-/* scripts/plot_fes.py of the source tree (CGDML_SRC, else the current folder). */
+/* scripts/plot_fes.py, if Python's matplotlib is there. */
 static void stage_plot(run_state *r)
 {
-    const char *src = getenv("CGDML_SRC") ? getenv("CGDML_SRC") : ".";
-    char cmd[4 * CGDML_PATH_MAX];
-    snprintf(cmd, sizeof cmd,
-             "/usr/bin/python3 '%s/scripts/plot_fes.py' '%s' '%s' -o '%s' "
-             "--title 'alanine dipeptide: all-atom vs CG (cgdml)'",
-             src, r->reference, r->fes, r->png);
+    char args[4 * CGDML_PATH_MAX];
+    snprintf(args, sizeof args, "'%s' '%s' -o '%s' --title 'alanine dipeptide: all-atom vs CG "
+             "(cgdml)'",
+             r->reference, r->fes, r->png);
     double t0 = cgdml_wall_seconds();
-    r->plotted = system(cmd) == 0;
+    r->plotted = cli_python_script("plot_fes.py", args);
     r->seconds[4] = cgdml_wall_seconds() - t0;
     if (!r->plotted)
         cli_note("run: no plot (needs /usr/bin/python3 with matplotlib; make deps python)\n");

@@ -3,8 +3,10 @@
  */
 #include <limits.h>
 #include <omp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -72,6 +74,23 @@ int cli_check_output(const char *output, const char *const *inputs, size_t n_inp
                                    "input",
                                    output);
     return CLI_OK;
+}
+
+cgdml_status cli_remove_tree(const char *dir)
+{
+    char cmd[CGDML_PATH_MAX + 32];
+    if (access(dir, F_OK) != 0)
+        return CGDML_OK;
+    snprintf(cmd, sizeof cmd, "rm -rf -- '%s'", dir);
+    return system(cmd) == 0 ? CGDML_OK : cgdml_error_set(CGDML_ERR_IO, "cannot remove %s", dir);
+}
+
+int cli_python_script(const char *name, const char *args)
+{
+    const char *src = getenv("CGDML_SRC") ? getenv("CGDML_SRC") : ".";
+    char cmd[5 * CGDML_PATH_MAX];
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s/scripts/%s' %s", src, name, args);
+    return system(cmd) == 0;
 }
 
 int cli_apply_resources(const cli_options *opt)

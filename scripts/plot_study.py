@@ -1,0 +1,93 @@
+#!/usr/bin/python3
+"""plot_study.py - the sample-efficiency curve written by `cgdml study`.
+
+Landscape MSE against the all-atom reference (kT^2) versus the number of labelled
+training frames, one line per method, mean and standard error over the repeats,
+on a logarithmic size axis; the reference's own half-against-half floor as a
+dashed line.  Uses Debian's python3-matplotlib.
+
+usage: /usr/bin/python3 scripts/plot_study.py study/results.csv -o study/error_vs_size.png
+       [--column landscape_mse_kT2] [--title TEXT]
+"""
+import argparse
+import csv
+import math
+import sys
+
+import matplotlib
+import matplotlib.ticker
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
+
+METHOD_ORDER = ["single", "average", "distilled", "prior-only"]
+LABELS = {
+    "landscape_mse_kT2": "landscape MSE vs all-atom (kT²)",
+    "force_mse_heldout": "held-out force MSE ((kcal/mol/Å)²)",
+    "kl": "KL(reference ‖ model)",
+    "missing_population": "reference population never visited",
+}
+
+
+def read_results(path, column):
+    """{method: {size: [values]}} of the finite values of `column`, and the floors."""
+    groups, floors = {}, []
+    try:
+        with open(path, newline="") as f:
+            for row in csv.DictReader(f):
+                value = float(row[column])
+                if math.isfinite(value):
+                    sizes = groups.setdefault(row["method"], {})
+                    sizes.setdefault(int(row["size"]), []).append(value)
+                floor = float(row.get("floor_kT2") or "nan")
+                if math.isfinite(floor):
+                    floors.append(floor)
+    except (OSError, KeyError, ValueError) as e:
+        sys.exit(f"plot_study.py: {path}: not a cgdml study table ({e})")
+    return groups, floors
+
+
+def mean_stderr(values):
+    n = len(values)
+    mean = sum(values) / n
+    if n < 2:
+        return mean, 0.0
+    var = sum((v - mean) ** 2 for v in values) / (n - 1)
+    return mean, math.sqrt(var / n)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("results")
+    p.add_argument("-o", "--output", required=True)
+    p.add_argument("--column", default="landscape_mse_kT2")
+    p.add_argument("--title", default="sample efficiency (cgdml study)")
+    args = p.parse_args()
+    groups, floors = read_results(args.results, args.column)
+    if not groups:
+        sys.exit(f"plot_study.py: {args.results}: no finite {args.column} values")
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    methods = [m for m in METHOD_ORDER if m in groups] + sorted(set(groups) - set(METHOD_ORDER))
+    for method in methods:
+        sizes = sorted(groups[method])
+        stats = [mean_stderr(groups[method][s]) for s in sizes]
+        ax.errorbar(sizes, [m for m, _ in stats], yerr=[e for _, e in stats], marker="o",
+                    capsize=3, label=method)
+    if floors and args.column == "landscape_mse_kT2":
+        ax.axhline(sum(floors) / len(floors), color="grey", linestyle="--",
+                   label="reference floor (half vs half)")
+    ax.set_xscale("log")
+    all_sizes = sorted({s for sizes in groups.values() for s in sizes})
+    ax.set_xticks(all_sizes)
+    ax.set_xticks([], minor=True)
+    ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    ax.set_xlabel("labelled training frames")
+    ax.set_ylabel(LABELS.get(args.column, args.column))
+    ax.set_title(args.title)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(args.output, dpi=120)
+
+
+if __name__ == "__main__":
+    main()

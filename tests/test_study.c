@@ -1,0 +1,148 @@
+/* test_study.c - `cgdml study` end to end on the shipped data: a tiny
+ * sample-efficiency study writes exactly the expected rows with finite numbers and
+ * the training splits, a rerun skips every row and leaves the table as it was,
+ * and bad requests are refused with exit code 2.  The program is found through
+ * $CGDML_BIN (set by `make test`).
+ */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cgdml.h"
+
+#include "cli_helpers.h"
+
+TestSuite(study, .init = setup, .fini = teardown, .timeout = 240);
+
+#define TINY_STUDY                                                                                 \
+    "study --data %s/datasets/ala2_cg6.h5 --sizes 200,400 --repeats 2 "                            \
+    "--methods average,distilled,prior-only --members 2 --mean-set 100 --replicas 4 "              \
+    "--steps 300 --export-splits -o st"
+
+/* The whole of a file of the test folder (at most 64 KiB) into buf. */
+static size_t slurp(const char *name, char *buf, size_t size)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f, "%s is missing", name);
+    size_t n = fread(buf, 1, size - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    return n;
+}
+
+/* Rows of results.csv: the header, then (size, method, repeat) and finite numbers. */
+static void assert_table(const char *csv)
+{
+    static const char *const methods[] = {"average", "distilled", "prior-only"};
+    char copy[65536], *save = NULL;
+    int seen[2][2][3] = {{{0}}};
+    size_t rows = 0;
+    strcpy(copy, csv);
+    char *line = strtok_r(copy, "\n", &save);
+    cr_assert(line && !strncmp(line, "size,method,repeat,sigma,landscape_mse_kT2", 42), "%s", csv);
+    while ((line = strtok_r(NULL, "\n", &save))) {
+        char method[32];
+        size_t size, repeat;
+        double v[10];
+        int n =
+            sscanf(line, "%zu,%31[^,],%zu,%lf,%lf,%lf,%lf,%lf,%lf,%lf,%lf,%lf,%lf", &size, method,
+                   &repeat, v, v + 1, v + 2, v + 3, v + 4, v + 5, v + 6, v + 7, v + 8, v + 9);
+        cr_assert_eq(n, 13, "row '%s'", line);
+        int m = !strcmp(method, "average") ? 0 : !strcmp(method, "distilled") ? 1 : 2;
+        cr_assert_str_eq(method, methods[m], "row '%s'", line);
+        cr_assert((size == 200 || size == 400) && repeat < 2, "row '%s'", line);
+        seen[size == 400][repeat][m]++;
+        for (int k = m == 2 ? 1 : 0; k < 10; k++) /* prior-only has no sigma */
+            cr_assert(isfinite(v[k]) && v[k] >= 0, "column %d of '%s'", k + 4, line);
+        cr_assert(v[1] > 0 && v[4] > 0 && v[7] > 0, "MSE, force MSE, memory of '%s'", line);
+        rows++;
+    }
+    cr_assert_eq(rows, 12, "%s", csv);
+    for (int i = 0; i < 12; i++)
+        cr_assert_eq(seen[i / 6][i / 3 % 2][i % 3], 1, "row %d missing or repeated: %s", i, csv);
+}
+
+static size_t count_lines(const char *name)
+{
+    static char buf[65536];
+    slurp(name, buf, sizeof buf);
+    size_t n = 0;
+    for (const char *p = buf; *p; p++)
+        n += *p == '\n';
+    return n;
+}
+
+/* Every split has its size, and no training frame is a held-out frame. */
+static void assert_splits(void)
+{
+    cr_assert_eq(count_lines("st/splits/held_out.txt"), 5000);
+    cr_assert_eq(count_lines("st/splits/size200_repeat0_average.txt"), 200);
+    cr_assert_eq(count_lines("st/splits/size400_repeat1_distilled.txt"), 400);
+    cr_assert_eq(count_lines("st/splits/size400_repeat1_distilled_meanset.txt"), 100);
+    cr_assert(!exists("st/splits/size200_repeat0_prior-only.txt"));
+    char path[256];
+    size_t *held, n_held, *train, n_train;
+    snprintf(path, sizeof path, "%s/st/splits/held_out.txt", dir);
+    cr_assert_eq(cgdml_sample_read_indices(path, 100000, &held, &n_held), CGDML_OK);
+    snprintf(path, sizeof path, "%s/st/splits/size400_repeat0_average.txt", dir);
+    cr_assert_eq(cgdml_sample_read_indices(path, 100000, &train, &n_train), CGDML_OK);
+    unsigned char *is_held = calloc(100000, 1);
+    for (size_t i = 0; i < n_held; i++)
+        is_held[held[i]] = 1;
+    for (size_t i = 0; i < n_train; i++)
+        cr_assert(!is_held[train[i]], "training frame %zu is held out", train[i]);
+    free(is_held);
+    free(held);
+    free(train);
+}
+
+Test(study, tiny_study_writes_rows_and_splits_and_a_rerun_skips_them)
+{
+    const char *src = getenv("CGDML_SRC");
+    cr_assert_eq(cgdml(TINY_STUDY, src), 0, "%s", output);
+    static char csv[65536], again[65536];
+    slurp("st/results.csv", csv, sizeof csv);
+    assert_table(csv);
+    assert_splits();
+    cr_assert(exists("st/fes/size400_repeat1_distilled.h5"));
+    cr_assert(!exists("st/work"), "the scratch folder was left behind");
+    double t0 = cgdml_wall_seconds();
+    cr_assert_eq(cgdml(TINY_STUDY, src), 0, "%s", output);
+    double seconds = cgdml_wall_seconds() - t0;
+    cr_assert(strstr(output, "0 rows to compute; 12 rows already in st/results.csv, skipped"), "%s",
+              output);
+    slurp("st/results.csv", again, sizeof again);
+    cr_assert_str_eq(again, csv, "the rerun changed the table");
+    cr_assert_lt(seconds, 15.0, "the rerun took %.1f s", seconds);
+}
+
+Test(study, bad_requests_are_refused)
+{
+    const char *src = getenv("CGDML_SRC");
+    assert_refused(cgdml("study --data %s/datasets/ala2_cg6.h5 --sizes 200 "
+                         "--methods average,bagging -o st",
+                         src),
+                   2, "unknown method 'bagging'");
+    assert_refused(cgdml("study --data %s/datasets/ala2_cg6.h5 --sizes '' -o st", src), 2,
+                   "--sizes");
+    assert_refused(cgdml("study --data %s/datasets/ala2_cg6.h5 --sizes 200,x -o st", src), 2,
+                   "--sizes");
+    assert_refused(cgdml("study --data %s/datasets/ala2_cg6.h5 --sizes 200 --repeats 0 -o st", src),
+                   2, "--repeats");
+    assert_refused(cgdml("study --data %s/datasets/ala2_cg6.h5 -o st", src), 2, "--sizes");
+    cr_assert(!exists("st"), "a refused study created its folder");
+    char path[256];
+    snprintf(path, sizeof path, "%s/other", dir);
+    cr_assert_eq(mkdir(path, 0777), 0);
+    snprintf(path, sizeof path, "%s/other/results.csv", dir);
+    FILE *f = fopen(path, "w");
+    fputs("a,b\n1,2\n", f);
+    fclose(f);
+    assert_refused(cgdml("study --data %s/datasets/ala2_cg6.h5 --sizes 200 -o other", src), 1,
+                   "header");
+}
