@@ -193,23 +193,21 @@ static cgdml_status write_fes_group(hid_t file, const cgdml_fes *fes, double flo
     return s;
 }
 
+typedef struct {
+    const cgdml_fes *fes;
+    double floor;
+    const cgdml_fes_comparison *vs;
+} fes_file;
+
+static cgdml_status write_fes_file(hid_t file, const void *ctx)
+{
+    const fes_file *f = ctx;
+    return write_fes_group(file, f->fes, f->floor, f->vs);
+}
+
 cgdml_status cgdml_fes_save(const cgdml_fes *fes, double floor,
                             const cgdml_fes_comparison *vs_reference, const char *path)
 {
-    cgdml_atomic out;
-    cgdml_status s = cgdml_atomic_begin(&out, path);
-    if (s)
-        return s;
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    hid_t file = H5Fcreate(out.tmp_path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (file < 0)
-        return cgdml_error_set(CGDML_ERR_IO, "%s: cannot create the landscape file", path);
-    s = write_fes_group(file, fes, floor, vs_reference);
-    if (H5Fclose(file) < 0 && !s)
-        s = cgdml_error_set(CGDML_ERR_IO, "cannot close the file");
-    if (s) {
-        cgdml_atomic_abort(&out);
-        return cgdml_error_wrap(s, "%s", path);
-    }
-    return cgdml_atomic_commit(&out);
+    fes_file f = {fes, floor, vs_reference};
+    return cgdml_h5_save(path, "landscape", write_fes_file, &f);
 }

@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "cgdml/util.h"
+
 cgdml_status cgdml_h5_write_attr(hid_t loc, const char *name, hid_t type, const void *value)
 {
     hid_t space = H5Screate(H5S_SCALAR);
@@ -35,3 +37,26 @@ cgdml_status cgdml_h5_write_array(hid_t loc, const char *name, hid_t type, int r
     return e < 0 ? cgdml_error_set(CGDML_ERR_IO, "cannot write dataset '%s'", name) : CGDML_OK;
 }
 
+
+cgdml_status cgdml_h5_save(const char *path, const char *what, cgdml_h5_writer write,
+                           const void *ctx)
+{
+    cgdml_atomic out;
+    cgdml_status s = cgdml_atomic_begin(&out, path);
+    if (s)
+        return s;
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    hid_t file = H5Fcreate(out.tmp_path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (file < 0)
+        return cgdml_error_set(CGDML_ERR_IO, "%s: cannot create the %s file", path, what);
+    s = write(file, ctx);
+    if (H5Fclose(file) < 0 && !s)
+        s = cgdml_error_set(CGDML_ERR_IO, "cannot close the file");
+    if (!s)
+        s = cgdml_atomic_commit(&out);
+    if (s) {
+        cgdml_atomic_abort(&out);
+        return cgdml_error_wrap(s, "%s", path);
+    }
+    return CGDML_OK;
+}

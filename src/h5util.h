@@ -17,4 +17,11 @@ cgdml_status cgdml_h5_write_attr_string(hid_t loc, const char *name, const char 
 cgdml_status cgdml_h5_write_array(hid_t loc, const char *name, hid_t type, int rank,
                                   const hsize_t *dims, const void *data);
 
+/* Write a new HDF5 file atomically: create a temporary file beside `path`, let
+ * write(file, ctx) fill it, and rename it onto `path` only if everything succeeded
+ * (else remove it).  `what` names the file in messages ("model", "landscape"). */
+typedef cgdml_status (*cgdml_h5_writer)(hid_t file, const void *ctx);
+cgdml_status cgdml_h5_save(const char *path, const char *what, cgdml_h5_writer write,
+                           const void *ctx);
+
 #endif

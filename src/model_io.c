@@ -88,18 +88,12 @@ static cgdml_status write_prior(hid_t parent, const cgdml_prior *p)
     return s;
 }
 
-cgdml_status cgdml_model_save(const cgdml_model *model, const char *path)
+static cgdml_status write_model_file(hid_t file, const void *ctx)
 {
-    cgdml_atomic out;
-    cgdml_status s = cgdml_atomic_begin(&out, path);
-    if (s)
-        return s;
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    hid_t file = H5Fcreate(out.tmp_path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (file < 0)
-        return cgdml_error_set(CGDML_ERR_IO, "%s: cannot create the model file", path);
+    const cgdml_model *model = ctx;
     hid_t g = H5Gcreate2(file, MODEL_GROUP, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    s = g < 0 ? cgdml_error_set(CGDML_ERR_IO, "cannot create group") : write_attrs(g, model);
+    cgdml_status s = g < 0 ? cgdml_error_set(CGDML_ERR_IO, "cannot create group")
+                           : write_attrs(g, model);
     if (!s)
         s = write_arrays(g, model);
     if (!s && model->prior)
@@ -110,15 +104,12 @@ cgdml_status cgdml_model_save(const cgdml_model *model, const char *path)
                                  model->cv_table);
     if (g >= 0)
         H5Gclose(g);
-    if (H5Fclose(file) < 0 && !s)
-        s = cgdml_error_set(CGDML_ERR_IO, "cannot close the file");
-    if (!s)
-        s = cgdml_atomic_commit(&out);
-    if (s) {
-        cgdml_atomic_abort(&out);
-        return cgdml_error_wrap(s, "%s", path);
-    }
-    return CGDML_OK;
+    return s;
+}
+
+cgdml_status cgdml_model_save(const cgdml_model *model, const char *path)
+{
+    return cgdml_h5_save(path, "model", write_model_file, model);
 }
 
 /* ---- loading ---------------------------------------------------------------- */
