@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "tmp_dir.h"
 #include "cgdml/h5md.h"
 #include "cgdml/model.h"
 #include "cgdml/util.h"
@@ -36,24 +37,13 @@ static char tmp_dir[TEST_PATH_MAX];
 
 static void setup(void)
 {
-    snprintf(tmp_dir, sizeof tmp_dir, "/tmp/cgdml-fuzzreg-XXXXXX");
-    cr_assert_not_null(mkdtemp(tmp_dir));
+    test_tmp_dir_make(tmp_dir, sizeof tmp_dir, "cgdml-fuzzreg");
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
 }
 
 static void teardown(void)
 {
-    DIR *dir = opendir(tmp_dir);
-    if (!dir)
-        return;
-    char p[2 * TEST_PATH_MAX];
-    for (struct dirent *e; (e = readdir(dir));)
-        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
-            snprintf(p, sizeof p, "%s/%s", tmp_dir, e->d_name);
-            unlink(p);
-        }
-    closedir(dir);
-    rmdir(tmp_dir);
+    test_tmp_dir_remove(tmp_dir);
 }
 
 TestSuite(fuzz_regressions, .init = setup, .fini = teardown);

@@ -20,6 +20,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "tmp_dir.h"
 #include "cgdml/dataset.h"
 #include "cgdml/h5md.h"
 #include "cgdml/util.h"
@@ -32,25 +33,14 @@ static char tmp_dir[TEST_PATH_MAX];
 
 static void setup(void)
 {
-    snprintf(tmp_dir, sizeof tmp_dir, "/tmp/cgdml-h5md-XXXXXX");
-    cr_assert_not_null(mkdtemp(tmp_dir));
+    test_tmp_dir_make(tmp_dir, sizeof tmp_dir, "cgdml-h5md");
     /* The editing helpers below probe for links; keep HDF5 quiet about it. */
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
 }
 
 static void teardown(void)
 {
-    DIR *dir = opendir(tmp_dir);
-    if (!dir)
-        return;
-    char p[2 * TEST_PATH_MAX];
-    for (struct dirent *e; (e = readdir(dir));)
-        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
-            snprintf(p, sizeof p, "%s/%s", tmp_dir, e->d_name);
-            unlink(p);
-        }
-    closedir(dir);
-    rmdir(tmp_dir);
+    test_tmp_dir_remove(tmp_dir);
     cgdml_memory_set_budget(0);
 }
 
