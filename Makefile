@@ -7,6 +7,9 @@
 #   make deps         install missing packages     make install PREFIX=/usr/local
 #   make notebooks    execute notebooks/ (also part of make test)
 #   make test SAN=1   suite built with -fsanitize=address,undefined (in build-san/)
+#   make valgrind     suite under Valgrind memcheck, every test process and every
+#                     cgdml it starts (tests/valgrind/run.sh); fails on any error/leak
+#   make study        the sample-efficiency study on the shipped data (README Results)
 #   make fuzz         libFuzzer targets for the file readers, FUZZ_SECONDS (60) each,
 #                     built with clang in build-fuzz/ (block at the end of this file)
 
@@ -38,7 +41,7 @@ CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all deps test run bench install install-check clean dataset format notebooks
+.PHONY: all deps test run bench install install-check clean dataset format notebooks valgrind study
 all: deps $(BUILD)/libcgdml.a $(BUILD)/libcgdml.so $(BUILD)/cgdml
 
 deps:
@@ -73,6 +76,23 @@ test: all $(BUILD)/tests/cgdml_tests install-check
 	@if [ -z "$(SAN)" ] && [ -d tests/python ]; then scripts/deps.sh python && \
 		CGDML_BIN=$(CURDIR)/$(BUILD)/cgdml $(PYTHON) -m unittest discover -s tests/python -v && \
 		$(MAKE) --no-print-directory notebooks; fi
+
+# The Criterion suite under Valgrind memcheck (no errors, no definite/indirect leaks).
+valgrind: all $(BUILD)/tests/cgdml_tests
+	@scripts/deps.sh valgrind
+	tests/valgrind/run.sh $(BUILD) --jobs 2
+
+# The README's Results: the sample-efficiency study on the shipped data into
+# study/ (resumable: rerun to continue), then its table and plot copied to
+# docs/study/ (results.csv, results.md, error_vs_size.png), which the README shows.
+STUDY_ARGS := --sizes 500,1000,2000,4000 --repeats 2 --export-splits
+study: all
+	@scripts/deps.sh python
+	CGDML_SRC=$(CURDIR) $(BUILD)/cgdml study --data datasets/ala2_cg6.h5 $(STUDY_ARGS) -o study
+	$(PYTHON) scripts/plot_study.py study/results.csv -o study/error_vs_size.png \
+		--table study/results.md
+	@mkdir -p docs/study
+	cp study/results.csv study/results.md study/error_vs_size.png docs/study/
 
 # Execute the notebooks (regenerated from notebooks/make_notebooks.py) into
 # $(BUILD)/notebooks; any failing cell fails the target.
@@ -122,7 +142,7 @@ format:
 	clang-format -i src/*.c src/cli/*.c include/*.h include/cgdml/*.h tests/*.c bench/*.c
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-fuzz
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
 

@@ -177,6 +177,9 @@ assert differing <= 4, differing'''),
 
 
 def write(name, cells):
+    # Cell ids from their position, not random: regenerating changes nothing.
+    for i, cell in enumerate(cells):
+        cell["id"] = f"cell-{i:02d}"
     nb = new_notebook(cells=cells, metadata={
         "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
     nbformat.write(nb, os.path.join(HERE, name))

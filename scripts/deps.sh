@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # deps.sh - install the Debian packages cgdml needs, only those missing (idempotent).
 # Called by `make deps`, and by every other make target through it.  Usage:
-#   scripts/deps.sh [build|python|fuzz|all]     (default: build)
+#   scripts/deps.sh [build|python|fuzz|valgrind|all]     (default: build)
 set -euo pipefail
 
 build_pkgs=(gcc make pkg-config libopenblas-openmp-dev liblapacke-dev libgsl-dev
@@ -12,13 +12,15 @@ python_pkgs=(python3-simtk python3-numpy python3-h5py python3-matplotlib python3
 # sanitizer runtimes (only recommended by clang, and we install without recommends);
 # libomp-14-dev is clang's OpenMP runtime for -fopenmp.
 fuzz_pkgs=(clang libclang-rt-14-dev libomp-14-dev)
+valgrind_pkgs=(valgrind)
 
 case "${1:-build}" in
   build)  wanted=("${build_pkgs[@]}") ;;
   python) wanted=("${python_pkgs[@]}") ;;
   fuzz)   wanted=("${build_pkgs[@]}" "${fuzz_pkgs[@]}") ;;
-  all)    wanted=("${build_pkgs[@]}" "${python_pkgs[@]}" "${fuzz_pkgs[@]}") ;;
-  *) echo "usage: $0 [build|python|fuzz|all]" >&2; exit 2 ;;
+  valgrind) wanted=("${build_pkgs[@]}" "${valgrind_pkgs[@]}") ;;
+  all)    wanted=("${build_pkgs[@]}" "${python_pkgs[@]}" "${fuzz_pkgs[@]}" "${valgrind_pkgs[@]}") ;;
+  *) echo "usage: $0 [build|python|fuzz|valgrind|all]" >&2; exit 2 ;;
 esac
 
 missing=()

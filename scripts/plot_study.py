@@ -6,8 +6,12 @@ training frames, one line per method, mean and standard error over the repeats,
 on a logarithmic size axis; the reference's own half-against-half floor as a
 dashed line.  Uses Debian's python3-matplotlib.
 
+With --table FILE it also writes a Markdown table (the README's Results): per
+size and method, mean ± standard error over the repeats of the landscape MSE, KL,
+missed population, held-out force MSE and training seconds.
+
 usage: /usr/bin/python3 scripts/plot_study.py study/results.csv -o study/error_vs_size.png
-       [--column landscape_mse_kT2] [--title TEXT]
+       [--column landscape_mse_kT2] [--title TEXT] [--table study/results.md]
 """
 import argparse
 import csv
@@ -56,12 +60,46 @@ def mean_stderr(values):
     return mean, math.sqrt(var / n)
 
 
+TABLE_COLUMNS = [
+    ("landscape_mse_kT2", "landscape MSE (kT²)", "{:.2f}"),
+    ("kl", "KL", "{:.2f}"),
+    ("missing_population", "missed population", "{:.3f}"),
+    ("force_mse_heldout", "held-out force MSE", "{:.1f}"),
+    ("train_s", "train s", "{:.0f}"),
+]
+
+
+def write_table(path, results):
+    """Markdown table of mean ± standard error per (size, method) of TABLE_COLUMNS."""
+    groups = {}
+    with open(results, newline="") as f:
+        for row in csv.DictReader(f):
+            groups.setdefault((int(row["size"]), row["method"]), []).append(row)
+    order = {m: i for i, m in enumerate(METHOD_ORDER)}
+    lines = ["| frames | method | repeats | " + " | ".join(c[1] for c in TABLE_COLUMNS) + " |",
+             "|---:|---|---:|" + "---:|" * len(TABLE_COLUMNS)]
+    for size, method in sorted(groups, key=lambda k: (k[0], order.get(k[1], 99), k[1])):
+        rows = groups[(size, method)]
+        cells = []
+        for column, _, fmt in TABLE_COLUMNS:
+            values = [float(r[column]) for r in rows if math.isfinite(float(r[column]))]
+            if not values:
+                cells.append("–")
+                continue
+            mean, err = mean_stderr(values)
+            cells.append(fmt.format(mean) + (" ± " + fmt.format(err) if len(values) > 1 else ""))
+        lines.append(f"| {size} | {method} | {len(rows)} | " + " | ".join(cells) + " |")
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("results")
     p.add_argument("-o", "--output", required=True)
     p.add_argument("--column", default="landscape_mse_kT2")
     p.add_argument("--title", default="sample efficiency (cgdml study)")
+    p.add_argument("--table", help="also write a Markdown table of the results here")
     args = p.parse_args()
     groups, floors = read_results(args.results, args.column)
     if not groups:
@@ -87,6 +125,8 @@ def main():
     ax.legend()
     fig.tight_layout()
     fig.savefig(args.output, dpi=120)
+    if args.table:
+        write_table(args.table, args.results)
 
 
 if __name__ == "__main__":

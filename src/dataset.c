@@ -118,19 +118,37 @@ cgdml_status cgdml_dataset_set_bonds(cgdml_dataset *data, size_t n_bonds, const 
     return CGDML_OK;
 }
 
-static cgdml_status check_frame(const cgdml_dataset *data, size_t f)
+/* Finite and within the bounds of dataset.h. */
+static cgdml_status check_values(size_t f, const double *x, const double *g, size_t n3)
 {
-    size_t nb = data->n_beads;
-    const double *x = data->coords + f * nb * 3;
-    const double *g = data->forces + f * nb * 3;
-    for (size_t i = 0; i < nb * 3; i++) {
+    for (size_t i = 0; i < n3; i++) {
         if (!isfinite(x[i]))
             return cgdml_error_set(CGDML_ERR_NUMERIC, "frame %zu bead %zu: coordinate is %g", f,
                                    i / 3, x[i]);
         if (!isfinite(g[i]))
             return cgdml_error_set(CGDML_ERR_NUMERIC, "frame %zu bead %zu: force is %g", f, i / 3,
                                    g[i]);
+        if (fabs(x[i]) > CGDML_MAX_COORDINATE)
+            return cgdml_error_set(CGDML_ERR_NUMERIC,
+                                   "frame %zu bead %zu: coordinate %g Å is beyond ±%g Å (corrupt "
+                                   "data, or a unit other than Å?)",
+                                   f, i / 3, x[i], CGDML_MAX_COORDINATE);
+        if (fabs(g[i]) > CGDML_MAX_FORCE)
+            return cgdml_error_set(CGDML_ERR_NUMERIC,
+                                   "frame %zu bead %zu: force %g kcal/mol/Å is beyond ±%g "
+                                   "kcal/mol/Å (corrupt data, or a unit other than kcal/mol/Å?)",
+                                   f, i / 3, g[i], CGDML_MAX_FORCE);
     }
+    return CGDML_OK;
+}
+
+static cgdml_status check_frame(const cgdml_dataset *data, size_t f)
+{
+    size_t nb = data->n_beads;
+    const double *x = data->coords + f * nb * 3;
+    cgdml_status st = check_values(f, x, data->forces + f * nb * 3, nb * 3);
+    if (st)
+        return st;
     for (size_t i = 1; i < nb; i++)
         for (size_t j = 0; j < i; j++) {
             double dx = x[3 * i] - x[3 * j], dy = x[3 * i + 1] - x[3 * j + 1],
@@ -145,17 +163,28 @@ static cgdml_status check_frame(const cgdml_dataset *data, size_t f)
     return CGDML_OK;
 }
 
-cgdml_status cgdml_dataset_check(const cgdml_dataset *data)
+cgdml_status cgdml_dataset_check_frames(const cgdml_dataset *data, const size_t *idx, size_t n)
 {
-    if (data->n_beads < 2)
-        return cgdml_error_set(CGDML_ERR_INVALID, "dataset has %zu bead(s); need at least 2",
-                               data->n_beads);
-    for (size_t f = 0; f < data->n_frames; f++) {
+    for (size_t k = 0; k < n; k++) {
+        size_t f = idx ? idx[k] : k;
+        if (f >= data->n_frames)
+            return cgdml_error_set(CGDML_ERR_INVALID,
+                                   "frame index %zu (entry %zu) is out of range: the dataset has "
+                                   "%zu frames",
+                                   f, k, data->n_frames);
         cgdml_status st = check_frame(data, f);
         if (st)
             return st;
     }
     return CGDML_OK;
+}
+
+cgdml_status cgdml_dataset_check(const cgdml_dataset *data)
+{
+    if (data->n_beads < 2)
+        return cgdml_error_set(CGDML_ERR_INVALID, "dataset has %zu bead(s); need at least 2",
+                               data->n_beads);
+    return cgdml_dataset_check_frames(data, NULL, data->n_frames);
 }
 
 cgdml_status cgdml_dataset_subset(const cgdml_dataset *data, const size_t *idx, size_t n,

@@ -5,6 +5,7 @@
 
 #include <hdf5.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -62,6 +63,15 @@ static size_t angle_bin(double angle, size_t n)
     return b < n ? b : 0;
 }
 
+/* Bytes of one landscape of n_bins x n_bins: counts and free energies. */
+static size_t landscape_need(size_t n_bins, const void *ctx)
+{
+    (void)ctx;
+    if (n_bins > 0 && n_bins > SIZE_MAX / n_bins / (2 * sizeof(double)))
+        return SIZE_MAX;
+    return n_bins * n_bins * 2 * sizeof(double);
+}
+
 cgdml_status cgdml_fes_from_angles(const double *phi, const double *psi, size_t n,
                                    size_t n_bins, cgdml_fes **out)
 {
@@ -71,6 +81,10 @@ cgdml_status cgdml_fes_from_angles(const double *phi, const double *psi, size_t 
                                "landscape of %zu samples on %zu bins: need samples and 2 to "
                                "100000 bins",
                                n, n_bins);
+    cgdml_status s =
+        cgdml_memory_check_count(n_bins, "bins per angle", landscape_need, NULL, "a landscape");
+    if (s)
+        return s;
     cgdml_fes *f = calloc(1, sizeof *f);
     if (f) {
         f->count = calloc(n_bins * n_bins, sizeof(double));

@@ -1,6 +1,7 @@
-/* h5util.h - small HDF5 writing helpers shared by the model and landscape files
- * (private to the library; the H5MD module has its own, richer layer).  Each
- * returns CGDML_OK or CGDML_ERR_IO with a message naming the object.
+/* h5util.h - small HDF5 helpers shared by the model, landscape and simulation
+ * checkpoint files (private to the library; the H5MD module has its own, richer
+ * layer).  Writers return CGDML_OK or CGDML_ERR_IO, readers CGDML_OK or
+ * CGDML_ERR_FORMAT, with a message naming the object.
  */
 #ifndef CGDML_H5UTIL_H
 #define CGDML_H5UTIL_H
@@ -16,6 +17,15 @@ cgdml_status cgdml_h5_write_attr_string(hid_t loc, const char *name, const char 
 /* A contiguous dataset of rank 1 or 2. */
 cgdml_status cgdml_h5_write_array(hid_t loc, const char *name, hid_t type, int rank,
                                   const hsize_t *dims, const void *data);
+
+/* Read scalar attribute `name` as `type`; missing or unreadable is an error. */
+cgdml_status cgdml_h5_read_attr(hid_t loc, const char *name, hid_t type, void *value);
+/* Read a fixed-length string attribute into buf[size] (always terminated). */
+cgdml_status cgdml_h5_read_attr_string(hid_t loc, const char *name, char *buf, size_t size);
+/* Read dataset `name`, which must have rank `rank` (1 or 2) and shape dims, as
+ * `type` into data. */
+cgdml_status cgdml_h5_read_array(hid_t loc, const char *name, hid_t type, int rank,
+                                 const hsize_t *dims, void *data);
 
 /* Write a new HDF5 file atomically: create a temporary file beside `path`, let
  * write(file, ctx) fill it, and rename it onto `path` only if everything succeeded

@@ -8,6 +8,7 @@
 #include "cgdml/model.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -73,11 +74,36 @@ size_t cgdml_model_train_bytes(size_t n_train, size_t n_beads)
            + n_train * d * 6 * sizeof(double);        /* descriptors, Jacobians, γ */
 }
 
-static cgdml_status check_train_arguments(const cgdml_dataset *data, const size_t *idx,
-                                          size_t n, double sigma, double lambda)
+static size_t train_need(size_t n_train, const void *n_beads)
+{
+    return cgdml_model_train_bytes(n_train, *(const size_t *)n_beads);
+}
+
+/* Labels (layer 1: prior-subtracted forces; layer 2: averaged predictions) must be
+ * forces a dataset could hold. */
+static cgdml_status check_labels(const double *labels, const size_t *idx, size_t n, size_t n3)
+{
+    for (size_t a = 0; labels && a < n * n3; a++)
+        if (!isfinite(labels[a]) || fabs(labels[a]) > CGDML_MAX_FORCE)
+            return cgdml_error_set(CGDML_ERR_NUMERIC,
+                                   "label of training frame %zu bead %zu is %g; expected a "
+                                   "finite force within ±%g kcal/mol/Å",
+                                   idx[a / n3], a % n3 / 3, labels[a], CGDML_MAX_FORCE);
+    return CGDML_OK;
+}
+
+static cgdml_status check_train_arguments(const cgdml_dataset *data, const size_t *idx, size_t n,
+                                          const double *labels, double sigma, double lambda)
 {
     if (!(sigma > 0) || !isfinite(sigma))
         return cgdml_error_set(CGDML_ERR_INVALID, "sigma = %g: must be a positive number", sigma);
+    if (sigma < CGDML_SIGMA_MIN || sigma > CGDML_SIGMA_MAX)
+        return cgdml_error_set(CGDML_ERR_INVALID,
+                               "sigma = %g: expected %g to %g (1/Å); inverse distances lie in "
+                               "(0, %g], so a kernel this narrow isolates every frame and one this "
+                               "wide is flat",
+                               sigma, CGDML_SIGMA_MIN, CGDML_SIGMA_MAX,
+                               1.0 / CGDML_MIN_BEAD_DISTANCE);
     if (!(lambda >= 0) || !isfinite(lambda))
         return cgdml_error_set(CGDML_ERR_INVALID, "lambda = %g: must be a number >= 0", lambda);
     if (n == 0)
@@ -91,21 +117,18 @@ static cgdml_status check_train_arguments(const cgdml_dataset *data, const size_
                                    "training frame %zu is out of range: the dataset has %zu frames",
                                    idx[t], data->n_frames);
     size_t n3 = 3 * data->n_beads;
+    cgdml_status s = cgdml_dataset_check_frames(data, idx, n);
+    if (!s)
+        s = check_labels(labels, idx, n, n3);
+    if (s)
+        return s;
     if (n3 * n > CGDML_SOLVE_MAX_ORDER)
         return cgdml_error_set(CGDML_ERR_INVALID,
                                "%zu training frames of %zu beads make a system of order %zu; the "
                                "largest solvable here is %d (%zu frames)",
                                n, data->n_beads, n3 * n, CGDML_SOLVE_MAX_ORDER,
                                CGDML_SOLVE_MAX_ORDER / n3);
-    size_t bytes = cgdml_model_train_bytes(n, data->n_beads);
-    if (cgdml_memory_check(bytes, "training") != CGDML_OK) {
-        size_t fit = n;
-        while (fit > 1 && cgdml_model_train_bytes(fit, data->n_beads) > cgdml_memory_budget())
-            fit = fit * 9 / 10;
-        return cgdml_error_wrap(CGDML_ERR_NOMEM, "%zu training frames (at most about %zu fit)", n,
-                                fit);
-    }
-    return CGDML_OK;
+    return cgdml_memory_check_count(n, "training frames", train_need, &data->n_beads, "training");
 }
 
 /* Descriptors and sparse Jacobians of the training frames. */
@@ -124,12 +147,19 @@ static cgdml_status factor_and_solve(size_t n_order, double *arf, double *rhs, d
     double t0 = cgdml_wall_seconds();
     cgdml_status s = cgdml_solve_factor(n_order, arf);
     st->factor_s = cgdml_wall_seconds() - t0;
+    if (s == CGDML_ERR_NUMERIC && lambda == 0)
+        return cgdml_error_wrap(s,
+                                "sigma = %g, lambda = 0: without a ridge the kernel matrix on "
+                                "Cartesian forces is singular (each frame's rigid rotations and "
+                                "translations are its null space); give --lambda > 0, e.g. "
+                                "--lambda 1e-10",
+                                sigma);
     if (s == CGDML_ERR_NUMERIC) {
-        double try_lambda = lambda > 0 ? 10 * lambda : 1e-10;
+        double try_lambda = 10 * lambda;
         return cgdml_error_wrap(s,
                                 "sigma = %g, lambda = %g: increase lambda (try --lambda %g), or "
-                                "look for duplicate frames in the training set; a much larger "
-                                "sigma also makes the kernel nearly singular",
+                                "look for near-duplicate frames in the training set; a much "
+                                "larger sigma also makes the kernel nearly singular",
                                 sigma, lambda, try_lambda);
     }
     if (s)
@@ -137,6 +167,33 @@ static cgdml_status factor_and_solve(size_t n_order, double *arf, double *rhs, d
     t0 = cgdml_wall_seconds();
     s = cgdml_solve_apply(n_order, arf, rhs, 1);
     st->solve_s = cgdml_wall_seconds() - t0;
+    return s;
+}
+
+/* Assemble K + λI on the model's descriptors, factorise it and solve for α:
+ * rhs holds the labels on entry, α on return. */
+static cgdml_status solve_coefficients(const cgdml_model *m, const double *g, double *rhs,
+                                       cgdml_train_stats *st)
+{
+    size_t order = 3 * m->n_beads * m->n_train;
+    st->matrix_bytes = cgdml_kernel_rfp_size(order) * sizeof(double);
+    double *arf = cgdml_alloc_large(st->matrix_bytes);
+    if (!arf)
+        return cgdml_error_set(CGDML_ERR_NOMEM, "cannot allocate the %.2f GB kernel matrix",
+                               (double)st->matrix_bytes / 1e9);
+    double t0 = cgdml_wall_seconds();
+    cgdml_status s =
+        cgdml_kernel_assemble(m->n_train, m->n_beads, m->train_desc, g, m->sigma, m->lambda, arf);
+    st->assembly_s = cgdml_wall_seconds() - t0;
+    if (!s)
+        s = factor_and_solve(order, arf, rhs, m->sigma, m->lambda, st);
+    free(arf);
+    for (size_t a = 0; !s && a < order; a++)
+        if (!isfinite(rhs[a]))
+            s = cgdml_error_set(CGDML_ERR_NUMERIC,
+                                "sigma = %g, lambda = %g: the coefficients came out %g; the "
+                                "kernel matrix is too ill-conditioned (increase lambda)",
+                                m->sigma, m->lambda, rhs[a]);
     return s;
 }
 
@@ -165,35 +222,28 @@ cgdml_status cgdml_model_train_labels(const cgdml_dataset *data, const size_t *i
 {
     *out = NULL;
     cgdml_train_stats local = {0};
-    cgdml_status s = check_train_arguments(data, idx, n, sigma, lambda);
+    cgdml_status s = check_train_arguments(data, idx, n, labels, sigma, lambda);
     if (s)
         return s;
-    size_t nb = data->n_beads, n3 = 3 * nb, d = cgdml_descriptor_size(nb), order = n3 * n;
+    size_t nb = data->n_beads, n3 = 3 * nb, d = cgdml_descriptor_size(nb);
     cgdml_model *m = NULL;
     double *g = malloc(n * d * 3 * sizeof(double));
-    double *rhs = malloc(order * sizeof(double));
-    local.matrix_bytes = cgdml_kernel_rfp_size(order) * sizeof(double);
-    double *arf = cgdml_alloc_large(local.matrix_bytes);
+    double *rhs = malloc(n * n3 * sizeof(double));
     s = cgdml_model_alloc(n, nb, &m);
-    if (!s && (!g || !rhs || !arf))
-        s = cgdml_error_set(CGDML_ERR_NOMEM, "cannot allocate the %.2f GB kernel matrix",
-                            (double)local.matrix_bytes / 1e9);
+    if (!s && (!g || !rhs))
+        s = cgdml_error_set(CGDML_ERR_NOMEM, "cannot allocate the descriptors of %zu frames", n);
     if (!s) {
         m->sigma = sigma;
         m->lambda = lambda;
         double t0 = cgdml_wall_seconds();
         compute_descriptors(data, idx, n, m->train_desc, g);
         local.descriptor_s = cgdml_wall_seconds() - t0;
-        t0 = cgdml_wall_seconds();
-        s = cgdml_kernel_assemble(n, nb, m->train_desc, g, sigma, lambda, arf);
-        local.assembly_s = cgdml_wall_seconds() - t0;
     }
     for (size_t t = 0; !s && t < n; t++)
         memcpy(rhs + t * n3, labels ? labels + t * n3 : data->forces + idx[t] * n3,
                n3 * sizeof(double));
     if (!s)
-        s = factor_and_solve(order, arf, rhs, sigma, lambda, &local);
-    free(arf);
+        s = solve_coefficients(m, g, rhs, &local);
     if (!s)
         fill_model(m, data, idx, g, rhs);
     free(g);
@@ -292,6 +342,99 @@ static void predict_frame(const cgdml_model *m, const kernel_columns *c, const d
         *energy = e_sum;
 }
 
+/* Two frames are duplicates when their descriptors agree to this fraction of the
+ * largest inverse distance: the same geometry up to rotation and translation.  A
+ * rotated copy agrees to about 1e-15 (rounding), while float32 data resolve 1e-7,
+ * so only copies are caught. */
+#define DUPLICATE_TOLERANCE 1e-10
+
+/* A frame of the selection and its sort key in the search for duplicates. */
+typedef struct {
+    double key;
+    size_t t;
+} keyed_frame;
+
+static int by_key(const void *a, const void *b)
+{
+    double x = ((const keyed_frame *)a)->key, y = ((const keyed_frame *)b)->key;
+    return (x > y) - (x < y);
+}
+
+static cgdml_status duplicate_error(const size_t *idx, size_t a, size_t b)
+{
+    size_t i = a < b ? a : b, j = a < b ? b : a;
+    if (idx[i] == idx[j])
+        return cgdml_error_set(CGDML_ERR_INVALID,
+                               "frame %zu is selected twice (entries %zu and %zu of the "
+                               "selection): select each frame once",
+                               idx[i], i, j);
+    return cgdml_error_set(CGDML_ERR_INVALID,
+                           "duplicate frames %zu and %zu: the same geometry up to rotation and "
+                           "translation (inverse distances agree to %g); the copy adds nothing "
+                           "but a singular direction to the kernel matrix: keep one of them",
+                           idx[i], idx[j], DUPLICATE_TOLERANCE);
+}
+
+/* Sorted by the sum of their descriptor, only frames whose sums are within the
+ * tolerance need comparing component by component. */
+static cgdml_status find_duplicates(const double *D, const size_t *idx, size_t n, size_t d,
+                                    keyed_frame *k)
+{
+    double scale = 0.0;
+    for (size_t t = 0; t < n; t++) {
+        k[t].key = 0.0;
+        k[t].t = t;
+        for (size_t c = 0; c < d; c++) {
+            k[t].key += D[t * d + c];
+            scale = fmax(scale, D[t * d + c]);
+        }
+    }
+    qsort(k, n, sizeof *k, by_key);
+    double tol = DUPLICATE_TOLERANCE * scale;
+    for (size_t a = 0; a < n; a++)
+        for (size_t b = a + 1; b < n && k[b].key - k[a].key <= (double)d * tol; b++) {
+            const double *x = D + k[a].t * d, *y = D + k[b].t * d;
+            size_t c = 0;
+            while (c < d && fabs(x[c] - y[c]) <= tol)
+                c++;
+            if (c == d)
+                return duplicate_error(idx, k[a].t, k[b].t);
+        }
+    return CGDML_OK;
+}
+
+cgdml_status cgdml_model_check_duplicates(const cgdml_dataset *data, const size_t *idx, size_t n)
+{
+    size_t nb = data->n_beads, d = cgdml_descriptor_size(nb);
+    cgdml_status s = cgdml_dataset_check_frames(data, idx, n);
+    if (!s)
+        s = cgdml_memory_check(n * (d * sizeof(double) + sizeof(keyed_frame)),
+                               "the search for duplicate frames");
+    if (s)
+        return s;
+    double *D = malloc(n * d * sizeof(double));
+    keyed_frame *k = malloc(n * sizeof *k);
+    if (D && k) {
+        for (size_t t = 0; t < n; t++)
+            cgdml_descriptor_compute(nb, data->coords + idx[t] * 3 * nb, D + t * d);
+        s = find_duplicates(D, idx, n, d, k);
+    } else {
+        s = cgdml_error_set(CGDML_ERR_NOMEM, "cannot allocate the search for duplicate frames");
+    }
+    free(D);
+    free(k);
+    return s;
+}
+
+size_t cgdml_model_predict_bytes(const cgdml_model *model, size_t n_frames)
+{
+    size_t tables = 2 * model->n_train * model->n_desc * sizeof(double);
+    size_t per_frame = (3 * model->n_beads + 1) * sizeof(double);
+    if (n_frames > (SIZE_MAX - tables) / per_frame)
+        return SIZE_MAX;
+    return tables + n_frames * per_frame;
+}
+
 cgdml_status cgdml_model_predict(const cgdml_model *model, size_t n_frames,
                                  const double *coords, double *forces, double *energies)
 {
@@ -353,6 +496,24 @@ static void accumulate_errors(const double *pred, const double *labels, size_t n
     e->relative_mse = e->label_variance > 0 ? e->mse / e->label_variance : NAN;
 }
 
+/* What cgdml_model_evaluate allocates for n frames: a copy of them (if chosen
+ * by index), their predictions, the per-bead errors. */
+typedef struct {
+    const cgdml_model *model;
+    int copies;
+} evaluate_need_ctx;
+
+static size_t evaluate_need(size_t n, const void *ctx)
+{
+    const evaluate_need_ctx *c = ctx;
+    size_t copy = c->copies ? cgdml_dataset_bytes(n, c->model->n_beads) : 0;
+    size_t pred = cgdml_model_predict_bytes(c->model, n);
+    size_t beads = 2 * c->model->n_beads * sizeof(double);
+    if (copy == SIZE_MAX || pred == SIZE_MAX || copy > SIZE_MAX - pred - beads)
+        return SIZE_MAX;
+    return copy + pred + beads;
+}
+
 cgdml_status cgdml_model_evaluate(const cgdml_model *model, const cgdml_dataset *data,
                                   const size_t *idx, size_t n, cgdml_force_errors *out)
 {
@@ -360,10 +521,15 @@ cgdml_status cgdml_model_evaluate(const cgdml_model *model, const cgdml_dataset 
     if (data->n_beads != model->n_beads)
         return cgdml_error_set(CGDML_ERR_INVALID, "the model has %zu beads but the data has %zu",
                                model->n_beads, data->n_beads);
+    if (!idx)
+        n = data->n_frames;
+    evaluate_need_ctx need = {model, idx != NULL};
+    cgdml_status s = cgdml_dataset_check_frames(data, idx, n);
+    if (!s)
+        s = cgdml_memory_check_count(n, "frames", evaluate_need, &need, "evaluating");
     cgdml_dataset *sub = NULL;
-    cgdml_status s = CGDML_OK;
     const cgdml_dataset *use = data;
-    if (idx) {
+    if (!s && idx) {
         s = cgdml_dataset_subset(data, idx, n, &sub);
         use = sub;
     }

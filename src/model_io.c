@@ -114,58 +114,6 @@ cgdml_status cgdml_model_save(const cgdml_model *model, const char *path)
 
 /* ---- loading ---------------------------------------------------------------- */
 
-static cgdml_status read_attr(hid_t loc, const char *name, hid_t type, void *value)
-{
-    if (H5Aexists(loc, name) <= 0)
-        return cgdml_error_set(CGDML_ERR_FORMAT, "attribute '%s' is missing", name);
-    hid_t attr = H5Aopen(loc, name, H5P_DEFAULT);
-    herr_t e = attr < 0 ? -1 : H5Aread(attr, type, value);
-    if (attr >= 0)
-        H5Aclose(attr);
-    return e < 0 ? cgdml_error_set(CGDML_ERR_FORMAT, "attribute '%s' is unreadable", name)
-                 : CGDML_OK;
-}
-
-static cgdml_status read_attr_string(hid_t loc, const char *name, char *buf, size_t size)
-{
-    hid_t type = H5Tcopy(H5T_C_S1);
-    H5Tset_size(type, size);
-    H5Tset_strpad(type, H5T_STR_NULLTERM);
-    cgdml_status s = read_attr(loc, name, type, buf);
-    H5Tclose(type);
-    buf[size - 1] = '\0';
-    return s;
-}
-
-/* Read dataset `name` of the expected shape dims[rank] (as `type`) into data. */
-static cgdml_status read_array(hid_t loc, const char *name, hid_t type, int rank,
-                               const hsize_t *dims, void *data)
-{
-    if (H5Lexists(loc, name, H5P_DEFAULT) <= 0)
-        return cgdml_error_set(CGDML_ERR_FORMAT, "dataset '%s' is missing", name);
-    hid_t ds = H5Dopen2(loc, name, H5P_DEFAULT);
-    hid_t space = ds < 0 ? -1 : H5Dget_space(ds);
-    /* Room for any rank the file may claim: HDF5 fills one entry per dimension. */
-    hsize_t found[H5S_MAX_RANK] = {0};
-    int r = space < 0 ? -1 : H5Sget_simple_extent_dims(space, found, NULL);
-    cgdml_status s = CGDML_OK;
-    if (r != rank || found[0] != dims[0] || (rank == 2 && found[1] != dims[1]))
-        s = cgdml_error_set(CGDML_ERR_FORMAT,
-                            "dataset '%s' has shape (%llu, %llu) of rank %d; expected (%llu, "
-                            "%llu) of rank %d",
-                            name, (unsigned long long)found[0], (unsigned long long)found[1], r,
-                            (unsigned long long)dims[0],
-                            (unsigned long long)(rank == 2 ? dims[1] : 0), rank);
-    else if (H5Dread(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
-        s = cgdml_error_set(CGDML_ERR_FORMAT, "dataset '%s' is unreadable (truncated file?)",
-                            name);
-    if (space >= 0)
-        H5Sclose(space);
-    if (ds >= 0)
-        H5Dclose(ds);
-    return s;
-}
-
 static cgdml_status parse_kind(const char *text, cgdml_model_kind *kind)
 {
     for (int k = CGDML_MODEL_SINGLE; k <= CGDML_MODEL_DISTILLED; k++)
@@ -188,19 +136,19 @@ typedef struct {
 static cgdml_status read_header(hid_t g, model_header *h)
 {
     char kind[32];
-    cgdml_status s = read_attr(g, "format_version", H5T_NATIVE_INT, &h->version);
+    cgdml_status s = cgdml_h5_read_attr(g, "format_version", H5T_NATIVE_INT, &h->version);
     if (!s && (h->version < 1 || h->version > CGDML_MODEL_FORMAT_VERSION))
         s = cgdml_error_set(CGDML_ERR_FORMAT,
                             "format_version %d is not supported (this cgdml reads 1 to %d; a "
                             "newer cgdml wrote it?)",
                             h->version, CGDML_MODEL_FORMAT_VERSION);
-    if (!s) s = read_attr_string(g, "kind", kind, sizeof kind);
+    if (!s) s = cgdml_h5_read_attr_string(g, "kind", kind, sizeof kind);
     if (!s) s = parse_kind(kind, &h->kind);
-    if (!s) s = read_attr(g, "sigma", H5T_NATIVE_DOUBLE, &h->sigma);
-    if (!s) s = read_attr(g, "lambda", H5T_NATIVE_DOUBLE, &h->lambda);
-    if (!s) s = read_attr(g, "n_beads", H5T_NATIVE_ULLONG, &h->n_beads);
-    if (!s) s = read_attr(g, "n_train", H5T_NATIVE_ULLONG, &h->n_train);
-    if (!s) s = read_attr(g, "dataset_hash", H5T_NATIVE_ULLONG, &h->hash);
+    if (!s) s = cgdml_h5_read_attr(g, "sigma", H5T_NATIVE_DOUBLE, &h->sigma);
+    if (!s) s = cgdml_h5_read_attr(g, "lambda", H5T_NATIVE_DOUBLE, &h->lambda);
+    if (!s) s = cgdml_h5_read_attr(g, "n_beads", H5T_NATIVE_ULLONG, &h->n_beads);
+    if (!s) s = cgdml_h5_read_attr(g, "n_train", H5T_NATIVE_ULLONG, &h->n_train);
+    if (!s) s = cgdml_h5_read_attr(g, "dataset_hash", H5T_NATIVE_ULLONG, &h->hash);
     if (s)
         return s;
     if (!(h->sigma > 0) || !isfinite(h->sigma) || !(h->lambda >= 0) || !isfinite(h->lambda))
@@ -215,20 +163,20 @@ static cgdml_status read_header(hid_t g, model_header *h)
 static cgdml_status read_body(hid_t g, cgdml_model *m)
 {
     hsize_t dims[2] = {m->n_train, m->n_desc};
-    cgdml_status s = read_array(g, "train_descriptors", H5T_NATIVE_DOUBLE, 2, dims,
+    cgdml_status s = cgdml_h5_read_array(g, "train_descriptors", H5T_NATIVE_DOUBLE, 2, dims,
                                 m->train_desc);
-    if (!s) s = read_array(g, "gamma", H5T_NATIVE_DOUBLE, 2, dims, m->gamma);
+    if (!s) s = cgdml_h5_read_array(g, "gamma", H5T_NATIVE_DOUBLE, 2, dims, m->gamma);
     unsigned long long *idx = malloc(m->n_train * sizeof *idx);
     if (!idx)
         return cgdml_error_set(CGDML_ERR_NOMEM, "cannot allocate training indices");
-    if (!s) s = read_array(g, "train_indices", H5T_NATIVE_ULLONG, 1, dims, idx);
+    if (!s) s = cgdml_h5_read_array(g, "train_indices", H5T_NATIVE_ULLONG, 1, dims, idx);
     for (size_t t = 0; !s && t < m->n_train; t++)
         m->train_indices[t] = (size_t)idx[t];
     free(idx);
     hid_t str = H5Tcopy(H5T_C_S1);
     H5Tset_size(str, CGDML_NAME_MAX);
     hsize_t nb = m->n_beads;
-    if (!s) s = read_array(g, "bead_names", str, 1, &nb, m->bead_names);
+    if (!s) s = cgdml_h5_read_array(g, "bead_names", str, 1, &nb, m->bead_names);
     H5Tclose(str);
     for (size_t b = 0; b < m->n_beads; b++)
         m->bead_names[b][CGDML_NAME_MAX - 1] = '\0';
@@ -257,13 +205,13 @@ static hsize_t first_dim(hid_t loc, const char *name)
 static cgdml_status read_prior_arrays(hid_t g, cgdml_prior *p, size_t n_beads)
 {
     hsize_t b[2] = {p->n_bonds, 2}, a[2] = {p->n_angles, 3};
-    cgdml_status s = read_attr(g, "temperature", H5T_NATIVE_DOUBLE, &p->temperature);
-    if (!s) s = read_array(g, "bonds", H5T_NATIVE_INT, 2, b, p->bonds);
-    if (!s) s = read_array(g, "bond_r0", H5T_NATIVE_DOUBLE, 1, b, p->bond_r0);
-    if (!s) s = read_array(g, "bond_k", H5T_NATIVE_DOUBLE, 1, b, p->bond_k);
-    if (!s) s = read_array(g, "angles", H5T_NATIVE_INT, 2, a, p->angles);
-    if (!s) s = read_array(g, "angle_theta0", H5T_NATIVE_DOUBLE, 1, a, p->angle_theta0);
-    if (!s) s = read_array(g, "angle_k", H5T_NATIVE_DOUBLE, 1, a, p->angle_k);
+    cgdml_status s = cgdml_h5_read_attr(g, "temperature", H5T_NATIVE_DOUBLE, &p->temperature);
+    if (!s) s = cgdml_h5_read_array(g, "bonds", H5T_NATIVE_INT, 2, b, p->bonds);
+    if (!s) s = cgdml_h5_read_array(g, "bond_r0", H5T_NATIVE_DOUBLE, 1, b, p->bond_r0);
+    if (!s) s = cgdml_h5_read_array(g, "bond_k", H5T_NATIVE_DOUBLE, 1, b, p->bond_k);
+    if (!s) s = cgdml_h5_read_array(g, "angles", H5T_NATIVE_INT, 2, a, p->angles);
+    if (!s) s = cgdml_h5_read_array(g, "angle_theta0", H5T_NATIVE_DOUBLE, 1, a, p->angle_theta0);
+    if (!s) s = cgdml_h5_read_array(g, "angle_k", H5T_NATIVE_DOUBLE, 1, a, p->angle_k);
     for (size_t i = 0; !s && i < 2 * p->n_bonds + 3 * p->n_angles; i++) {
         int bead = i < 2 * p->n_bonds ? p->bonds[i] : p->angles[i - 2 * p->n_bonds];
         if (bead < 0 || (size_t)bead >= n_beads)
@@ -310,7 +258,7 @@ static cgdml_status read_cv_table(hid_t g, cgdml_model *m)
         return cgdml_error_set(CGDML_ERR_NOMEM, "cannot allocate the cross-validation table");
     m->cv_rows = rows;
     hsize_t dims[2] = {rows, CGDML_CV_COLUMNS};
-    return read_array(g, "cross_validation", H5T_NATIVE_DOUBLE, 2, dims, m->cv_table);
+    return cgdml_h5_read_array(g, "cross_validation", H5T_NATIVE_DOUBLE, 2, dims, m->cv_table);
 }
 
 static cgdml_status load_group(hid_t file, cgdml_model **out)

@@ -22,6 +22,7 @@
 #include "cgdml/h5md.h"
 #include "cgdml/model.h"
 #include "cgdml/util.h"
+#include "simulate_state.h"
 
 /* Defaults of cgdml_simulate_options_init.  A stiff CG bond at 300 K spreads by
  * σ ≈ 0.03 Å, so its relaxation per Brownian step is h = D·dt/σ² (METHOD.md §5
@@ -44,21 +45,7 @@
  * keep every thread of cgdml_model_predict busy, small enough to be cheap. */
 #define SAVE_BATCH_FRAMES 1024
 
-typedef struct {
-    cgdml_force_fn force;
-    void *ctx;
-    const cgdml_simulate_options *opt;
-    size_t n_rep, dof;    /* replicas; coordinates per replica, 3 * n_beads */
-    double *x, *v, *f;    /* [replica][dof]: Å, Å/ps (BAOAB), kcal/mol/Å */
-    double *bx, *bf;      /* [live][dof]: the force batch */
-    double *accel;        /* [dof] Å/ps² per kcal/mol/Å: 418.4 / m (BAOAB) */
-    double *vel_std;      /* [dof] Å/ps: sqrt(kT 418.4 / m) (BAOAB) */
-    double drift, noise;  /* overdamped: D dt / kT (Å² mol/kcal), sqrt(2 D dt) (Å) */
-    double c1, c2;        /* BAOAB O step: exp(-γ dt), sqrt(1 - c1²) */
-    gsl_rng **rng;        /* [replica] */
-    size_t *live, n_live; /* indices of the live replicas */
-    cgdml_trajectory *t;
-} run_state;
+typedef cgdml_run_state run_state;
 
 void cgdml_simulate_options_init(cgdml_simulate_options *opt)
 {
@@ -139,6 +126,11 @@ static cgdml_status check_options(const cgdml_simulate_options *o, size_t n_bead
         return cgdml_error_set(CGDML_ERR_INVALID,
                                "simulate: max_bond_sigma = %g, expected > 0 (0: default %g)",
                                o->max_bond_sigma, CGDML_SIMULATE_MAX_BOND_SIGMA);
+    if (!isfinite(o->checkpoint_interval_s) || o->checkpoint_interval_s < 0)
+        return cgdml_error_set(CGDML_ERR_INVALID,
+                               "simulate: checkpoint interval = %g s, expected > 0 (0: default "
+                               "%g)",
+                               o->checkpoint_interval_s, CGDML_SIMULATE_CHECKPOINT_INTERVAL_S);
     cgdml_status st = check_integrator(o, n_beads);
     return st ? st : check_prior(o->prior, n_beads);
 }
@@ -191,6 +183,33 @@ static size_t run_bytes(size_t n_rep, size_t n_beads, size_t n_saved, int with_v
                      gsl_rng_mt19937->size;
     return add_size(add_size(saved, mul_size(frame, 6)),
                     add_size(mul_size(n_saved, per_save), mul_size(n_rep, per_rep)));
+}
+
+/* The run's memory against the budget; if it does not fit, name the largest
+ * number of saved frames per replica that would. */
+static cgdml_status check_run_memory(size_t n_rep, size_t n_beads, const cgdml_simulate_options *o)
+{
+    int baoab = o->integrator == CGDML_INTEGRATOR_BAOAB;
+    size_t n_saved = o->n_steps / o->save_every;
+    if (!cgdml_memory_check(run_bytes(n_rep, n_beads, n_saved, baoab),
+                            "simulation trajectory and state"))
+        return CGDML_OK;
+    size_t lo = 0, hi = n_saved; /* run_bytes(lo) fits or lo = 0; hi does not */
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (run_bytes(n_rep, n_beads, mid, baoab) <= cgdml_memory_budget())
+            lo = mid;
+        else
+            hi = mid;
+    }
+    if (lo == 0)
+        return cgdml_error_wrap(CGDML_ERR_NOMEM, "%zu replicas do not fit even without saved "
+                                                 "frames: use fewer replicas",
+                                n_rep);
+    return cgdml_error_wrap(CGDML_ERR_NOMEM,
+                            "%zu saved frames x %zu replicas; at most about %zu saved frames per "
+                            "replica fit (raise the save interval to %zu steps)",
+                            n_saved, n_rep, lo, (o->n_steps + lo - 1) / lo);
 }
 
 /* ---- the trajectory ----------------------------------------------------------- */
@@ -300,7 +319,7 @@ static cgdml_status state_alloc(run_state *s, const double *start)
 {
     size_t n = s->n_rep * s->dof * sizeof(double);
     s->x = malloc(n);
-    s->v = malloc(n);
+    s->v = calloc(1, n); /* zero for overdamped runs, whose checkpoints store it too */
     s->f = malloc(n);
     s->bx = malloc(n);
     s->bf = malloc(n);
@@ -459,26 +478,47 @@ static void save_frame(run_state *s, size_t save, size_t step)
         }
 }
 
-static void report_progress(const run_state *s, size_t step, double t0, double *last)
+/* Progress after `step`; the rate counts the steps since `first` (a resumed run's
+ * checkpoint step, else 0). */
+static void report_progress(const run_state *s, size_t step, size_t first, double t0,
+                            double *last)
 {
     const cgdml_simulate_options *o = s->opt;
     double now = cgdml_wall_seconds();
     if (!o->progress || (now - *last < PROGRESS_INTERVAL_S && step < o->n_steps))
         return;
     *last = now;
-    o->progress(o->progress_ctx, step, o->n_steps, now > t0 ? (double)step / (now - t0) : 0.0);
+    o->progress(o->progress_ctx, step, o->n_steps,
+                now > t0 ? (double)(step - first) / (now - t0) : 0.0);
 }
 
 /* ---- the run -------------------------------------------------------------------- */
 
-static cgdml_status run_steps(run_state *s)
+/* Checkpoint after `step` if the interval has passed since *last or the run is at
+ * its last step. */
+static cgdml_status maybe_checkpoint(const run_state *s, size_t step, double *last)
+{
+    const cgdml_simulate_options *o = s->opt;
+    double interval =
+        o->checkpoint_interval_s > 0 ? o->checkpoint_interval_s : CGDML_SIMULATE_CHECKPOINT_INTERVAL_S;
+    double now = cgdml_wall_seconds();
+    if (!o->checkpoint || (now - *last < interval && step < o->n_steps))
+        return CGDML_OK;
+    *last = now;
+    cgdml_status st = cgdml_simulate_checkpoint_save(s, step);
+    return st ? cgdml_error_wrap(st, "simulate: checkpoint after step %zu", step) : CGDML_OK;
+}
+
+/* Steps first+1 .. n_steps; a fresh run (first = 0) draws BAOAB velocities and
+ * evaluates the start's forces (step 0) first. */
+static cgdml_status run_steps(run_state *s, size_t first)
 {
     const cgdml_simulate_options *o = s->opt;
     int baoab = o->integrator == CGDML_INTEGRATOR_BAOAB;
-    double t0 = cgdml_wall_seconds(), last = t0;
-    for (size_t r = 0; baoab && r < s->n_rep; r++)
+    double t0 = cgdml_wall_seconds(), last = t0, last_checkpoint = t0;
+    for (size_t r = 0; baoab && first == 0 && r < s->n_rep; r++)
         draw_velocities(s, r);
-    for (size_t step = 0; step <= o->n_steps; step++) {
+    for (size_t step = first ? first + 1 : 0; step <= o->n_steps; step++) {
         move_replicas(s, step > 0);
         /* One batch of all live replicas; once all are stopped, only NaN frames remain. */
         cgdml_status st = s->n_live ? s->force(s->ctx, s->n_live, s->bx, s->bf) : CGDML_OK;
@@ -488,7 +528,9 @@ static cgdml_status run_steps(run_state *s)
         if (step > 0 && step % o->save_every == 0)
             save_frame(s, step / o->save_every - 1, step);
         if (step > 0)
-            report_progress(s, step, t0, &last);
+            report_progress(s, step, first, t0, &last);
+        if (step > 0 && (st = maybe_checkpoint(s, step, &last_checkpoint)))
+            return st;
     }
     return CGDML_OK;
 }
@@ -501,17 +543,20 @@ cgdml_status cgdml_simulate_run(cgdml_force_fn force, void *ctx, size_t n_replic
         *out = NULL;
     cgdml_status st = check_run(force, n_replicas, n_beads, start, opt, out);
     if (!st)
-        st = cgdml_memory_check(run_bytes(n_replicas, n_beads, opt->n_steps / opt->save_every,
-                                          opt->integrator == CGDML_INTEGRATOR_BAOAB),
-                                "simulation trajectory and state");
+        st = check_run_memory(n_replicas, n_beads, opt);
     if (st)
         return st;
     run_state s = {.force = force, .ctx = ctx, .opt = opt, .n_rep = n_replicas, .dof = 3 * n_beads};
+    size_t first = 0;
     st = trajectory_alloc(n_replicas, n_beads, opt, &s.t);
     if (!st)
         st = state_alloc(&s, start);
-    if (!st)
-        st = run_steps(&s);
+    if (!st && opt->checkpoint && opt->resume)
+        st = cgdml_simulate_checkpoint_load(&s, &first);
+    if (!st) {
+        s.t->resumed_step = first;
+        st = run_steps(&s, first);
+    }
     if (!st) {
         memcpy(s.t->final_coords, s.x, n_replicas * s.dof * sizeof(double));
         *out = s.t;

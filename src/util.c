@@ -3,12 +3,16 @@
  */
 #include "cgdml/util.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -92,15 +96,57 @@ size_t cgdml_memory_budget(void)
     return avail ? (size_t)(CGDML_MEMORY_DEFAULT_FRACTION * (double)avail) : (size_t)-1;
 }
 
+/* "1.23 GB", "456 kB", "12 bytes": a size in the unit that shows its digits (a
+ * budget of 1K printed as "0.00 GB" tells the user nothing). */
+static void format_bytes(char *out, size_t size, size_t bytes)
+{
+    static const struct {
+        double scale;
+        const char *unit;
+    } units[] = {{1e12, "TB"}, {1e9, "GB"}, {1e6, "MB"}, {1e3, "kB"}};
+    if (bytes == SIZE_MAX) {
+        snprintf(out, size, "more than memory can address");
+        return;
+    }
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+        if ((double)bytes >= units[i].scale) {
+            snprintf(out, size, "%.3g %s", (double)bytes / units[i].scale, units[i].unit);
+            return;
+        }
+    snprintf(out, size, "%zu bytes", bytes);
+}
+
 cgdml_status cgdml_memory_check(size_t bytes, const char *what)
 {
     size_t budget = cgdml_memory_budget();
     if (bytes <= budget)
         return CGDML_OK;
+    char need[64], have[64];
+    format_bytes(need, sizeof need, bytes);
+    format_bytes(have, sizeof have, budget);
     return cgdml_error_set(CGDML_ERR_NOMEM,
-                           "%s needs %.2f GB but the memory budget is %.2f GB "
-                           "(set it with --memory)",
-                           what, (double)bytes / 1e9, (double)budget / 1e9);
+                           "%s needs %s but the memory budget is %s (set it with --memory)", what,
+                           need, have);
+}
+
+cgdml_status cgdml_memory_check_count(size_t n, const char *unit, cgdml_memory_need need,
+                                      const void *ctx, const char *what)
+{
+    cgdml_status s = cgdml_memory_check(need(n, ctx), what);
+    if (s == CGDML_OK)
+        return s;
+    /* The need grows with the count: bisect for the largest count that fits. */
+    size_t budget = cgdml_memory_budget(), lo = 0, hi = n;
+    if (need(0, ctx) > budget)
+        hi = 0;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo + 1) / 2;
+        if (need(mid, ctx) <= budget)
+            lo = mid;
+        else
+            hi = mid - 1;
+    }
+    return cgdml_error_wrap(s, "%zu %s (at most about %zu fit)", n, unit, lo);
 }
 
 cgdml_status cgdml_memory_parse(const char *text, size_t *bytes)
@@ -170,4 +216,47 @@ double cgdml_wall_seconds(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* The pid of a temporary name "<prefix>.tmp-<pid>" if `name` is one (and, with a
+ * prefix, starts with it), else 0. */
+static long temporary_pid(const char *name, const char *prefix)
+{
+    const char *tag = strstr(name, ".tmp-");
+    if (!tag || (prefix && (strncmp(name, prefix, strlen(prefix)) != 0 ||
+                            tag != name + strlen(prefix))))
+        return 0;
+    char *end;
+    long pid = strtol(tag + 5, &end, 10);
+    return *end == '\0' && pid > 0 ? pid : 0;
+}
+
+size_t cgdml_atomic_clean(const char *path)
+{
+    struct stat info;
+    char folder[CGDML_PATH_MAX], file[CGDML_PATH_MAX + 256];
+    const char *prefix = NULL;
+    if (stat(path, &info) == 0 && S_ISDIR(info.st_mode)) {
+        snprintf(folder, sizeof folder, "%s", path);
+    } else {
+        const char *slash = strrchr(path, '/');
+        snprintf(folder, sizeof folder, "%.*s", slash ? (int)(slash - path) : 1,
+                 slash ? path : ".");
+        if (slash == path)
+            snprintf(folder, sizeof folder, "/");
+        prefix = slash ? slash + 1 : path;
+    }
+    DIR *d = opendir(folder);
+    size_t removed = 0;
+    for (struct dirent *e; d && (e = readdir(d));) {
+        long pid = temporary_pid(e->d_name, prefix);
+        /* Only files of processes that are gone: a live one may still commit. */
+        if (!pid || pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue;
+        snprintf(file, sizeof file, "%s/%s", folder, e->d_name);
+        removed += unlink(file) == 0;
+    }
+    if (d)
+        closedir(d);
+    return removed;
 }

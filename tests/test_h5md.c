@@ -163,19 +163,6 @@ static void expect_refusal(const char *path, const char *group, cgdml_status sta
 
 /* ---- files: raw bytes ---- */
 
-static char *read_all(const char *path, size_t *size)
-{
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    *size = (size_t)ftell(f);
-    rewind(f);
-    char *buf = malloc(*size + 1);
-    cr_assert_eq(fread(buf, 1, *size, f), *size);
-    fclose(f);
-    return buf;
-}
-
 static void write_bytes(const char *path, const void *buf, size_t size)
 {
     FILE *f = fopen(path, "wb");
@@ -187,7 +174,7 @@ static void write_bytes(const char *path, const void *buf, size_t size)
 static void assert_file_equals(const char *path, const char *expected, size_t size)
 {
     size_t n;
-    char *now = read_all(path, &n);
+    char *now = test_read_file(path, &n);
     cr_assert_eq(n, size, "%s changed size", path);
     cr_assert(memcmp(now, expected, n) == 0, "%s changed content", path);
     free(now);
@@ -547,7 +534,7 @@ Test(h5md, h5py_reads_our_layout)
     run_python(H5PY_CHECKER, p, dump);
     cgdml_dataset *d = make_dataset(N_FRAMES, N_BEADS);
     size_t n, half = N_FRAMES * N_BEADS * 3 * sizeof(double);
-    char *bytes = read_all(dump, &n);
+    char *bytes = test_read_file(dump, &n);
     cr_assert_eq(n, 2 * half);
     assert_same_array(bytes, d->coords, half, "coordinates seen by h5py");
     assert_same_array(bytes + half, d->forces, half, "forces seen by h5py");
@@ -627,7 +614,7 @@ Test(h5md, truncated_file_refused)
 {
     const char *p = write_valid("data.h5");
     size_t n;
-    char *bytes = read_all(p, &n);
+    char *bytes = test_read_file(p, &n);
     const char *cut = tpath("cut.h5");
     write_bytes(cut, bytes, n / 2);
     free(bytes);
@@ -650,7 +637,7 @@ Test(h5md, corrupt_chunk_refused)
     H5Dclose(ds);
     H5Fclose(f);
     size_t n;
-    char *bytes = read_all(p, &n);
+    char *bytes = test_read_file(p, &n);
     cr_assert_leq(addr + size, n);
     memset(bytes + addr, 0xff, size);
     write_bytes(p, bytes, n);
@@ -937,7 +924,7 @@ Test(h5md, failed_write_keeps_existing_file)
 {
     const char *p = write_valid("data.h5");
     size_t n;
-    char *before = read_all(p, &n);
+    char *before = test_read_file(p, &n);
     cgdml_dataset *d = make_unwritable();
     cr_assert_eq(cgdml_h5md_write(p, d, NULL), CGDML_ERR_IO);
     cgdml_dataset_free(d);
@@ -950,7 +937,7 @@ Test(h5md, full_disk_keeps_existing_file)
 {
     const char *p = write_valid("data.h5");
     size_t n;
-    char *before = read_all(p, &n);
+    char *before = test_read_file(p, &n);
     cgdml_dataset *d = make_dataset(2000, 50); /* 4.8 MB of incompressible doubles */
     struct rlimit old, small;
     cr_assert_eq(getrlimit(RLIMIT_FSIZE, &old), 0);

@@ -2,8 +2,9 @@
  * overdamped and BAOAB integrators sample the Boltzmann variance of harmonic
  * wells and the Boltzmann populations of an asymmetric double well; replicas that
  * blow up are stopped while the others run on; seeds and thread counts give
- * bit-identical trajectories; the H5MD output round-trips with (φ, ψ); bad
- * options are refused.  Statistical tolerances are 5 standard errors of
+ * bit-identical trajectories; a run resumed from its checkpoint equals the
+ * uninterrupted one; the H5MD output round-trips with (φ, ψ); bad options and
+ * foreign checkpoints are refused.  Statistical tolerances are 5 standard errors of
  * (effectively independent) saved frames, so a wrong factor of √2 fails.
  */
 #include <criterion/criterion.h>
@@ -22,6 +23,8 @@
 #include "cgdml/simulate.h"
 #include "cgdml/synthetic.h"
 #include "cgdml/util.h"
+
+#include "tmp_dir.h"
 
 #define KT (CGDML_BOLTZMANN_KCAL * 300.0)
 /* Standard errors allowed by the statistical tests (false failure ~1e-6). */
@@ -672,4 +675,152 @@ Test(simulate, bad_start_and_prior_are_refused)
     cr_assert_eq(cgdml_simulate_run(harmonic_forces, &h, 1, 1, start, &o, &t), CGDML_ERR_INVALID);
     cr_assert(strstr(cgdml_error_message(), "bead 3"), "%s", cgdml_error_message());
     cgdml_prior_free(p);
+}
+
+/* ---- checkpoint and resume ------------------------------------------------------ */
+
+/* runaway_forces that fail (as a killed process would stop) at call `fail_at`. */
+typedef struct {
+    size_t calls, fail_at;
+} crashing;
+
+static cgdml_status crashing_forces(void *ctx, size_t n, const double *x, double *f)
+{
+    crashing *c = ctx;
+    if (++c->calls == c->fail_at)
+        return cgdml_error_set(CGDML_ERR_IO, "the process died");
+    return runaway_forces(NULL, n, x, f);
+}
+
+static void assert_same_trajectory(const cgdml_trajectory *a, const cgdml_trajectory *b)
+{
+    size_t n = a->n_saved * a->n_replicas * 3;
+    cr_assert_eq(a->n_saved, b->n_saved);
+    cr_assert_eq(memcmp(a->coords, b->coords, n * sizeof(double)), 0, "coordinates differ");
+    if (a->velocities)
+        cr_assert_eq(memcmp(a->velocities, b->velocities, n * sizeof(double)), 0);
+    cr_assert_eq(memcmp(a->final_coords, b->final_coords, a->n_replicas * 3 * sizeof(double)), 0);
+    cr_assert_eq(memcmp(a->step, b->step, a->n_saved * sizeof *a->step), 0);
+    for (size_t r = 0; r < a->n_replicas; r++) {
+        cr_assert_eq(a->alive[r], b->alive[r]);
+        cr_assert_eq(a->stopped_step[r], b->stopped_step[r]);
+        cr_assert_str_eq(a->stop_reason[r], b->stop_reason[r]);
+    }
+}
+
+/* A run that dies at step 37 of 60 (checkpoints every step) and is resumed
+ * equals the uninterrupted run, a stopped replica included, for both
+ * integrators; the checkpoint of the last step resumes to the same result. */
+Test(simulate, checkpoint_resumes_bit_for_bit)
+{
+    char dir[64], path[128];
+    test_tmp_dir_make(dir, sizeof dir, "cgdml-ckpt");
+    snprintf(path, sizeof path, "%s/run.checkpoint", dir);
+    double start[12] = {0};
+    start[3] = 100.0; /* replica 1 blows up within a few steps */
+    for (int i = 0; i < 2; i++) {
+        cgdml_simulate_options o = options(0.01, 60, 10, 3);
+        o.integrator = i ? CGDML_INTEGRATOR_BAOAB : CGDML_INTEGRATOR_OVERDAMPED;
+        o.diffusion = 0.5;
+        cgdml_trajectory *whole = run_ok(runaway_forces, NULL, 4, 1, start, &o), *t = NULL;
+        cr_assert_eq(whole->alive[1], 0);
+        o.checkpoint = path;
+        o.checkpoint_interval_s = 1e-9;
+        o.resume = 1;
+        unlink(path);
+        crashing c = {.fail_at = 38}; /* call 1 is step 0 */
+        cr_assert_eq(cgdml_simulate_run(crashing_forces, &c, 4, 1, start, &o, &t),
+                     CGDML_ERR_IO);
+        cr_assert_null(t);
+        cgdml_trajectory *resumed = run_ok(runaway_forces, NULL, 4, 1, start, &o);
+        cr_assert_eq(resumed->resumed_step, 36);
+        assert_same_trajectory(whole, resumed);
+        /* The run left its last step's checkpoint: resuming it only reloads. */
+        cgdml_trajectory *again = run_ok(runaway_forces, NULL, 4, 1, start, &o);
+        cr_assert_eq(again->resumed_step, 60);
+        assert_same_trajectory(whole, again);
+        /* Without resume, the checkpoint is not read. */
+        o.resume = 0;
+        cgdml_trajectory *fresh = run_ok(runaway_forces, NULL, 4, 1, start, &o);
+        cr_assert_eq(fresh->resumed_step, 0);
+        assert_same_trajectory(whole, fresh);
+        cgdml_trajectory_free(whole);
+        cgdml_trajectory_free(resumed);
+        cgdml_trajectory_free(again);
+        cgdml_trajectory_free(fresh);
+    }
+    unlink(path);
+    test_tmp_dir_remove(dir);
+}
+
+/* A checkpoint of another run, a truncated one and a foreign file are refused. */
+Test(simulate, foreign_or_damaged_checkpoints_are_refused)
+{
+    char dir[64], path[128];
+    test_tmp_dir_make(dir, sizeof dir, "cgdml-ckpt");
+    snprintf(path, sizeof path, "%s/run.checkpoint", dir);
+    double start[9] = {0}; /* room for 3 replicas of 1 bead */
+    cgdml_simulate_options o = options(0.01, 50, 10, 3);
+    o.checkpoint = path;
+    o.resume = 1;
+    cgdml_trajectory *t = run_ok(runaway_forces, NULL, 2, 1, start, &o);
+    cgdml_trajectory_free(t);
+    t = NULL;
+    struct {
+        const char *field;
+        cgdml_simulate_options o;
+    } other[4] = {{"seed 3 there, 4 here", o}, {"n_steps 50 there, 60 here", o},
+                  {"dt 0.01", o}, {"force_tag", o}};
+    other[0].o.seed = 4;
+    other[1].o.n_steps = 60;
+    other[2].o.dt = 0.02;
+    other[3].o.force_tag = 99;
+    for (int k = 0; k < 4; k++) {
+        cr_assert_eq(cgdml_simulate_run(runaway_forces, NULL, 2, 1, start, &other[k].o, &t),
+                     CGDML_ERR_INVALID);
+        cr_assert(strstr(cgdml_error_message(), other[k].field), "%s", cgdml_error_message());
+    }
+    cr_assert_eq(cgdml_simulate_run(runaway_forces, NULL, 3, 1, start, &o, &t), CGDML_ERR_INVALID);
+    cr_assert(strstr(cgdml_error_message(), "n_replicas 2 there, 3 here"), "%s",
+              cgdml_error_message());
+    /* Cut the file in half, then replace it with text. */
+    FILE *f = fopen(path, "r+b");
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fclose(f);
+    cr_assert_eq(truncate(path, size / 2), 0);
+    cr_assert_neq(cgdml_simulate_run(runaway_forces, NULL, 2, 1, start, &o, &t), CGDML_OK);
+    cr_assert(strstr(cgdml_error_message(), "checkpoint"), "%s", cgdml_error_message());
+    f = fopen(path, "w");
+    fputs("not a checkpoint\n", f);
+    fclose(f);
+    cr_assert_eq(cgdml_simulate_run(runaway_forces, NULL, 2, 1, start, &o, &t), CGDML_ERR_FORMAT);
+    cr_assert(strstr(cgdml_error_message(), "not an HDF5 file"), "%s", cgdml_error_message());
+    cr_assert_null(t);
+    o.checkpoint_interval_s = -1;
+    cr_assert_eq(cgdml_simulate_run(runaway_forces, NULL, 2, 1, start, &o, &t), CGDML_ERR_INVALID);
+    unlink(path);
+    test_tmp_dir_remove(dir);
+}
+
+/* A run that does not fit the memory budget is refused before it starts, with
+ * the largest number of saved frames that would fit. */
+Test(simulate, memory_budget_names_what_fits)
+{
+    double start[3 * 100] = {0};
+    cgdml_simulate_options o = options(0.01, 100000, 1, 3);
+    cgdml_trajectory *t = NULL;
+    /* 100 replicas x 100000 frames x 24 bytes = 240 MB; a 24 MB budget fits ~1/10. */
+    cgdml_memory_set_budget(24000000);
+    cr_assert_eq(cgdml_simulate_run(runaway_forces, NULL, 100, 1, start, &o, &t), CGDML_ERR_NOMEM);
+    const char *msg = cgdml_error_message(), *at = strstr(msg, "at most about ");
+    cr_assert_not_null(at, "%s", msg);
+    size_t fit = strtoul(at + strlen("at most about "), NULL, 10);
+    cr_assert(fit > 9000 && fit < 10000, "%zu frames fit: %s", fit, msg);
+    cr_assert(strstr(msg, "memory budget"), "%s", msg);
+    cr_assert_null(t);
+    o.save_every = 100000 / fit + 1; /* the advice works */
+    t = run_ok(runaway_forces, NULL, 100, 1, start, &o);
+    cgdml_trajectory_free(t);
+    cgdml_memory_set_budget(0);
 }

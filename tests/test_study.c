@@ -111,14 +111,11 @@ Test(study, tiny_study_writes_rows_and_splits_and_a_rerun_skips_them)
     assert_splits();
     cr_assert(exists("st/fes/size400_repeat1_distilled.h5"));
     cr_assert(!exists("st/work"), "the scratch folder was left behind");
-    double t0 = cgdml_wall_seconds();
     cr_assert_eq(cgdml(TINY_STUDY, src), 0, "%s", output);
-    double seconds = cgdml_wall_seconds() - t0;
     cr_assert(strstr(output, "0 rows to compute; 12 rows already in st/results.csv, skipped"), "%s",
               output);
     slurp("st/results.csv", again, sizeof again);
     cr_assert_str_eq(again, csv, "the rerun changed the table");
-    cr_assert_lt(seconds, 15.0, "the rerun took %.1f s", seconds);
 }
 
 Test(study, bad_requests_are_refused)

@@ -60,10 +60,16 @@ const double *cgdml_dataset_observable(const cgdml_dataset *data, const char *na
 cgdml_status cgdml_dataset_set_bonds(cgdml_dataset *data, size_t n_bonds,
                                      const int *bonds);
 
-/* Check coordinates and forces are finite and that no two beads of a frame
- * coincide (distance below CGDML_MIN_BEAD_DISTANCE).  The message names the
- * first offending frame and bead. */
+/* Check that the dataset has at least 2 beads, that coordinates and forces are
+ * finite and within CGDML_MAX_COORDINATE and CGDML_MAX_FORCE, and that no two
+ * beads of a frame coincide (distance below CGDML_MIN_BEAD_DISTANCE).  The
+ * message names the first offending frame and bead (or bead pair). */
 cgdml_status cgdml_dataset_check(const cgdml_dataset *data);
+
+/* The same checks of values on frames idx[0..n-1] only (idx NULL: frames
+ * 0..n-1), for stages handed a dataset they did not read themselves; an index
+ * out of range is refused too. */
+cgdml_status cgdml_dataset_check_frames(const cgdml_dataset *data, const size_t *idx, size_t n);
 
 /* A new dataset holding frames idx[0..n-1] of `data` (every index < n_frames),
  * with names, bonds and observables carried over. */
@@ -77,5 +83,19 @@ uint64_t cgdml_dataset_hash(const cgdml_dataset *data);
 /* Shortest distance (Å) two beads may have; closer beads make the inverse-distance
  * descriptor blow up, so data with them is refused. */
 #define CGDML_MIN_BEAD_DISTANCE 1e-3
+
+/* Largest |coordinate| (Å) accepted: 100 µm, a thousand times any simulation box.
+ * A position beyond it is corrupt (uninitialised memory, a blown-up integrator)
+ * rather than a molecule; past about 1e154 Å squared distances overflow to inf and
+ * the inverse-distance descriptor silently becomes 0, and long before that double
+ * precision stops resolving CGDML_MIN_BEAD_DISTANCE (its spacing near 1e6 Å is
+ * 1e-10 Å, near 1e13 Å already 2e-3 Å). */
+#define CGDML_MAX_COORDINATE 1e6
+
+/* Largest |force component| (kcal/mol/Å) accepted: six orders of magnitude above
+ * the mapped forces of MD frames (tens to a few hundred; 149 at most in
+ * ala2_cg6), so only corrupt values are refused, while squared errors, label
+ * variances and the kernel solve stay far from overflow. */
+#define CGDML_MAX_FORCE 1e8
 
 #endif

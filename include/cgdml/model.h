@@ -45,6 +45,15 @@ typedef struct {
     double *cv_table;       /* [row][CGDML_CV_COLUMNS], owned, NULL if none */
 } cgdml_model;
 
+/* Range of σ (1/Å) training accepts.  Inverse distances lie in (0, 1e3]
+ * (CGDML_MIN_BEAD_DISTANCE), and frames of MD data differ by 1e-3 or more: below
+ * 1e-6 the kernel between any two frames is exp(-2000) = 0 (every frame isolated;
+ * below about 1e-154 its prefactor 5/(3σ²) overflows and the model is NaN); above
+ * 1e6 it is constant to 1e-4 over all data (the model is flat).  Both ends are six
+ * orders of magnitude beyond the useful σ of 0.1 to 10. */
+#define CGDML_SIGMA_MIN 1e-6
+#define CGDML_SIGMA_MAX 1e6
+
 /* Columns of a model's cross-validation table: layer (1 or 2), sigma, lambda,
  * held-out force MSE, its standard error, held-out frames. */
 #define CGDML_CV_COLUMNS 6
@@ -63,10 +72,15 @@ void cgdml_model_free(cgdml_model *model);
  * the packed kernel matrix, (3NM)(3NM+1)/2 doubles). */
 size_t cgdml_model_train_bytes(size_t n_train, size_t n_beads);
 
-/* Train on frames idx[0..n-1] of `data` with length scale sigma > 0 and ridge
- * lambda >= 0.  The memory estimate is checked against the budget first.  A
- * kernel matrix that is not positive definite is reported with σ, λ and what to
- * try.  `stats` may be NULL. */
+/* Train on frames idx[0..n-1] of `data` with length scale σ in [CGDML_SIGMA_MIN,
+ * CGDML_SIGMA_MAX] and ridge lambda >= 0 (λ = 0 fails: the kernel on Cartesian
+ * forces is singular along each frame's rigid rotations and translations).  The
+ * frames' values (cgdml_dataset_check_frames) and the memory estimate are checked
+ * first.  A frame may appear twice (layer-1 subsets are drawn with replacement):
+ * λ regularises the copy as it does the rigid motions; cgdml_model_check_duplicates
+ * refuses copies for callers who want distinct frames.  A kernel matrix that is
+ * not positive definite is reported with σ, λ and what to try.  `stats` may be
+ * NULL. */
 cgdml_status cgdml_model_train(const cgdml_dataset *data, const size_t *idx, size_t n,
                                double sigma, double lambda, cgdml_train_stats *stats,
                                cgdml_model **out);
@@ -78,11 +92,26 @@ cgdml_status cgdml_model_train_labels(const cgdml_dataset *data, const size_t *i
                                       const double *labels, double sigma, double lambda,
                                       cgdml_train_stats *stats, cgdml_model **out);
 
+/* CGDML_ERR_INVALID naming the first pair of frames among idx[0..n-1] that are
+ * duplicates: one index selected twice, or two frames of the same geometry up to
+ * rotation and translation (inverse distances equal to 1e-10 of the largest).  A
+ * copy teaches a model nothing; in a selection the user made it is a mistake of
+ * the selection or of the data (`cgdml train` refuses it). */
+cgdml_status cgdml_model_check_duplicates(const cgdml_dataset *data, const size_t *idx, size_t n);
+
 /* Forces[frame][bead][xyz] (kcal/mol/Å) and, if energies is not NULL, energies
  * [frame] (kcal/mol, up to a constant) for coords[frame][bead][xyz] (Å), in
- * parallel over frames: the kernel part plus the prior, if the model has one. */
+ * parallel over frames: the kernel part plus the prior, if the model has one.
+ * The coordinates are not checked (this is the simulation's inner loop): give
+ * frames that pass cgdml_dataset_check, or the results are NaN. */
 cgdml_status cgdml_model_predict(const cgdml_model *model, size_t n_frames,
                                  const double *coords, double *forces, double *energies);
+
+/* Bytes a prediction of n_frames needs beside the model and the coordinates: its
+ * component-major copy of the training data (2 M d doubles), the forces and the
+ * energies it fills ((3N + 1) doubles per frame).  SIZE_MAX on overflow.  Callers
+ * check it with cgdml_memory_check before allocating the outputs. */
+size_t cgdml_model_predict_bytes(const cgdml_model *model, size_t n_frames);
 
 /* Force errors of a model on frames of a dataset. */
 typedef struct {
@@ -95,8 +124,10 @@ typedef struct {
     double *bead_mae;      /* [bead] */
 } cgdml_force_errors;
 
-/* Evaluate on frames idx[0..n-1] of `data` (idx NULL: every frame).  Free the
- * result with cgdml_force_errors_free. */
+/* Evaluate on frames idx[0..n-1] of `data` (idx NULL: every frame).  The frames'
+ * values are checked (cgdml_dataset_check_frames) and the memory the evaluation
+ * needs is checked against the budget first.  Free the result with
+ * cgdml_force_errors_free. */
 cgdml_status cgdml_model_evaluate(const cgdml_model *model, const cgdml_dataset *data,
                                   const size_t *idx, size_t n, cgdml_force_errors *out);
 void cgdml_force_errors_free(cgdml_force_errors *errors);

@@ -74,7 +74,21 @@ typedef struct {
      * steps_per_s is the mean rate so far.  NULL: no reports. */
     void (*progress)(void *ctx, size_t step, size_t n_steps, double steps_per_s);
     void *progress_ctx;
+    /* Crash safety.  checkpoint: a file (HDF5) that receives the whole state of
+     * the run - coordinates, velocities, forces, every replica's random generator,
+     * the frames saved so far - atomically, every checkpoint_interval_s seconds of
+     * wall time and after the last step; NULL: none.  With resume set and that
+     * file present, the run continues from it instead of starting, and finishes
+     * with the trajectory an uninterrupted run gives, bit for bit.  A checkpoint
+     * of another run (other options, or another force_tag) is refused. */
+    const char *checkpoint;
+    double checkpoint_interval_s; /* > 0; 0 means CGDML_SIMULATE_CHECKPOINT_INTERVAL_S */
+    int resume;
+    uint64_t force_tag; /* identifies the force field and start frames (caller's choice) */
 } cgdml_simulate_options;
+
+/* Default wall-clock seconds between checkpoints. */
+#define CGDML_SIMULATE_CHECKPOINT_INTERVAL_S 60.0
 
 /* Defaults: overdamped, dt 0.002 ps, 300 K, D 0.05 Å²/ps, γ 1/ps, default masses,
  * 1000 steps saved every 10, seed 1, no prior, CGDML_SIMULATE_MAX_BOND_SIGMA. */
@@ -92,6 +106,7 @@ typedef struct {
     int *alive;               /* [replica] 1 if it ran to the end */
     size_t *stopped_step;     /* [replica] the step that stopped it (n_steps if alive) */
     char (*stop_reason)[128]; /* [replica] "" or why, e.g. "bond 2-4 at 31.2 sigma" */
+    size_t resumed_step;      /* the checkpoint's step the run continued from, 0 if none */
 } cgdml_trajectory;
 
 /* Run n_replicas replicas of n_beads beads from start[r][bead][xyz] (Å) for
@@ -100,8 +115,11 @@ typedef struct {
  * worst bond deviates more than max_bond_sigma from opt->prior, is stopped at
  * that step: its saved frames from then on are NaN.  The memory of the
  * trajectory and the working arrays is checked against the budget first.
- * Errors: CGDML_ERR_INVALID (bad options or start), CGDML_ERR_NOMEM, or the
- * callback's status. */
+ * With opt->checkpoint set, the state is checkpointed (see the options); a
+ * resumed run skips the start (its coordinates are not used) and sets
+ * resumed_step.  Errors: CGDML_ERR_INVALID (bad options or start, a checkpoint of
+ * another run), CGDML_ERR_FORMAT (an unreadable checkpoint), CGDML_ERR_IO (a
+ * checkpoint that cannot be written), CGDML_ERR_NOMEM, or the callback's status. */
 cgdml_status cgdml_simulate_run(cgdml_force_fn force, void *ctx, size_t n_replicas, size_t n_beads,
                                 const double *start, const cgdml_simulate_options *opt,
                                 cgdml_trajectory **out);

@@ -37,6 +37,11 @@ cgdml_status cgdml_atomic_fopen(cgdml_atomic *a, const char *path, FILE **f);
  * temporary file and report, else commit it onto the final path. */
 cgdml_status cgdml_atomic_fclose(cgdml_atomic *a, FILE *f, int write_failed);
 
+/* Remove the temporaries a killed process left of `path` ("<path>.tmp-<pid>" of
+ * a pid no longer running), or, if path is a folder, every such temporary in
+ * it.  Returns how many were removed. */
+size_t cgdml_atomic_clean(const char *path);
+
 /* Fraction of MemAvailable used as the default budget. */
 #define CGDML_MEMORY_DEFAULT_FRACTION 0.8
 
@@ -49,6 +54,14 @@ size_t cgdml_memory_budget(void);
 /* CGDML_OK if `bytes` fit in the budget, else CGDML_ERR_NOMEM with a message
  * naming `what`, the estimate and the budget. */
 cgdml_status cgdml_memory_check(size_t bytes, const char *what);
+/* Bytes a stage needs for a count n of what it works on (frames, bins); must not
+ * decrease as n grows.  SIZE_MAX for a count whose need overflows. */
+typedef size_t (*cgdml_memory_need)(size_t n, const void *ctx);
+/* cgdml_memory_check(need(n, ctx), what); a refusal also names the count and the
+ * largest count that fits, "<n> <unit> (at most about <k> fit): <what> needs ...",
+ * so the user learns what to ask for instead. */
+cgdml_status cgdml_memory_check_count(size_t n, const char *unit, cgdml_memory_need need,
+                                      const void *ctx, const char *what);
 /* Parse "24G", "512M", "1000000" (bytes) or "80%" (of available) into bytes. */
 cgdml_status cgdml_memory_parse(const char *text, size_t *bytes);
 /* Peak resident set size of this process in bytes (VmHWM), 0 if unknown. */

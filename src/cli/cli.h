@@ -34,7 +34,7 @@ typedef struct {
     const char *cv_specs[4], *bonds;
     /* simulate, fes */
     size_t replicas, steps, save_every;
-    double dt, diffusion, friction;
+    double dt, diffusion, friction, checkpoint_interval; /* simulate; interval in s */
     int baoab, have_save_every;
     const char *traj, *reference;
     /* study */

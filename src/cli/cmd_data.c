@@ -38,6 +38,8 @@ int cmd_import(const cli_options *opt)
         return cli_usage_error("import: --coords and --forces go together");
     const char *inputs[] = {opt->npz, opt->coords, opt->forces};
     int rc = cli_check_output(opt->output, inputs, 3);
+    if (!rc)
+        rc = cli_apply_resources(opt);
     if (rc)
         return rc;
     cgdml_dataset *data = NULL;
@@ -148,6 +150,9 @@ int cmd_info(const cli_options *opt)
 {
     if (!opt->positional)
         return cli_usage_error("info: which file? (cgdml info FILE)");
+    int rc = cli_apply_resources(opt);
+    if (rc)
+        return rc;
     const char *path = opt->positional;
     cgdml_status s;
     if (cgdml_model_file_probe(path)) {

@@ -5,6 +5,7 @@
  * mean set -> [cross-validation of σ₂] -> distilled model.  Writes the distilled
  * model to -o FILE and the averaged ensemble beside it (FILE with .average.h5).
  */
+#include <math.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,6 +49,9 @@ int cli_parse_list(const char *name, const char *text, double *v, size_t max, si
         if (end == p || (*end && *end != ',') || *n == max)
             return cli_usage_error("--%s '%s': expected up to %zu comma-separated numbers", name,
                                    text, max);
+        if (!isfinite(x) || x < 0)
+            return cli_usage_error("--%s '%s': %g is not a finite non-negative number", name,
+                                   text, x);
         v[(*n)++] = x;
         p = *end ? end + 1 : end;
     }
@@ -273,8 +277,8 @@ static int check_ensemble_options(const cli_options *opt)
         return cli_usage_error("ensemble: give --sigma1 S or --sigma1-grid a,b,...");
     if (!opt->have_sigma2 && !opt->n_sigma2_grid)
         return cli_usage_error("ensemble: give --sigma2 S or --sigma2-grid a,b,...");
-    if (opt->members < 1 || !opt->have_n_train)
-        return cli_usage_error("ensemble: give --members K (>= 1) and --n-train M");
+    if (opt->members < 1 || !opt->have_n_train || opt->n_train < 1)
+        return cli_usage_error("ensemble: give --members K (>= 1) and --n-train M (>= 1)");
     size_t len = strlen(opt->output ? opt->output : "");
     if (len < 4 || strcmp(opt->output + len - 3, ".h5"))
         return cli_usage_error("ensemble: -o must name a .h5 file (the distilled model)");
@@ -284,6 +288,11 @@ static int check_ensemble_options(const cli_options *opt)
 static int run_job(const cli_options *opt, ensemble_job *j)
 {
     cgdml_status s = cli_load_dataset(opt->data, opt->group, &j->data);
+    if (!s && j->data->n_frames < 2)
+        s = cgdml_error_set(CGDML_ERR_INVALID,
+                            "%s has %zu frame(s); an ensemble needs at least 2 (members, a "
+                            "mean set and cross-validation all compare frames)",
+                            opt->data, j->data->n_frames);
     if (!s)
         s = cli_build_strata(opt, j->data, &j->strata);
     if (!s)
@@ -292,6 +301,10 @@ static int run_job(const cli_options *opt, ensemble_job *j)
         s = cli_fit_prior(opt, j->data, &j->prior);
     if (!s && !opt->resume)
         s = cli_remove_tree(j->checkpoint);
+    size_t stale = cgdml_atomic_clean(opt->output) + cgdml_atomic_clean(j->average_path) +
+                   cgdml_atomic_clean(j->checkpoint);
+    if (stale)
+        cli_note("removed %zu temporary file(s) left by a killed run\n", stale);
     if (!s)
         s = choose_sigma1(opt, j);
     if (!s)

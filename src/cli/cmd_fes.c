@@ -4,6 +4,7 @@
  * landscape of a CG trajectory, compared with a reference dataset).
  */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,10 +21,36 @@ int cli_parse_quad(const char *name, const char *text, int *q)
     return CLI_OK;
 }
 
+/* Bytes of `*landscapes` landscapes of n_bins x n_bins held at once (each a count
+ * and a free energy per bin, as cgdml_fes), SIZE_MAX on overflow. */
+static size_t landscapes_need(size_t n_bins, const void *landscapes)
+{
+    size_t per_bin = *(const size_t *)landscapes * 2 * sizeof(double);
+    if (n_bins > 0 && n_bins > SIZE_MAX / n_bins / per_bin)
+        return SIZE_MAX;
+    return n_bins * n_bins * per_bin;
+}
+
+/* Before reading anything: the landscapes a command holds at once must fit
+ * (fes-reference: all frames and the two halves; fes: the trajectory's, plus
+ * those three of a reference). */
+static cgdml_status check_landscape_memory(const cli_options *opt, size_t landscapes)
+{
+    char what[96];
+    snprintf(what, sizeof what, "holding %zu landscapes of %zu x %zu bins", landscapes, opt->bins,
+             opt->bins);
+    return cgdml_memory_check_count(opt->bins, "bins per angle", landscapes_need, &landscapes,
+                                    what);
+}
+
 /* φ/ψ of every frame of d (observables, or the beads of --phi/--psi, or defaults). */
 static cgdml_status dataset_angles(const cli_options *opt, const cgdml_dataset *d, double **phi,
                                    double **psi)
 {
+    *phi = *psi = NULL;
+    cgdml_status s = cgdml_memory_check(2 * d->n_frames * sizeof(double), "the phi/psi angles");
+    if (s)
+        return s;
     *phi = malloc(d->n_frames * sizeof(double));
     *psi = malloc(d->n_frames * sizeof(double));
     if (!*phi || !*psi)
@@ -79,7 +106,8 @@ static int check_fes_options(const cli_options *opt, const char *input, const ch
     if (!!opt->phi != !!opt->psi)
         return cli_usage_error("--phi and --psi go together");
     const char *inputs[] = {input, opt->reference};
-    return cli_check_output(opt->output, inputs, 2);
+    int rc = cli_check_output(opt->output, inputs, 2);
+    return rc ? rc : cli_apply_resources(opt);
 }
 
 int cmd_fes_reference(const cli_options *opt)
@@ -89,7 +117,9 @@ int cmd_fes_reference(const cli_options *opt)
         return rc;
     cgdml_fes *all = NULL;
     cgdml_fes_comparison floor;
-    cgdml_status s = reference_landscape(opt, opt->data, &all, &floor);
+    cgdml_status s = check_landscape_memory(opt, 3);
+    if (!s)
+        s = reference_landscape(opt, opt->data, &all, &floor);
     if (!s)
         s = cgdml_fes_save(all, floor.mse, NULL, opt->output);
     if (!s) {
@@ -128,7 +158,9 @@ cgdml_status cli_fes_compute(const cli_options *opt, cli_fes_summary *sum)
     cgdml_fes_comparison floor = {.mse = NAN};
     memset(sum, 0, sizeof *sum);
     sum->floor = NAN;
-    cgdml_status s = trajectory_landscape(opt, &model);
+    cgdml_status s = check_landscape_memory(opt, opt->reference ? 4 : 1);
+    if (!s)
+        s = trajectory_landscape(opt, &model);
     if (!s && opt->reference)
         s = reference_landscape(opt, opt->reference, &ref, &floor);
     if (!s && ref)

@@ -2,6 +2,7 @@
  * from a dataset, its predictions, and its force errors.
  */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,7 +44,9 @@ int cmd_train(const cli_options *opt)
                  n, data->n_frames, data->n_beads, opt->sigma, opt->lambda,
                  (double)cgdml_model_train_bytes(n, data->n_beads) / 1e9);
         cgdml_train_stats st;
-        s = cgdml_model_train(data, idx, n, opt->sigma, opt->lambda, &st, &m);
+        s = cgdml_model_check_duplicates(data, idx, n);
+        if (!s)
+            s = cgdml_model_train(data, idx, n, opt->sigma, opt->lambda, &st, &m);
         if (!s) {
             report_training(m, &st);
             s = cgdml_model_save(m, opt->output);
@@ -94,6 +97,15 @@ static cgdml_status write_predictions(const cli_options *opt, cgdml_dataset *sub
     return s;
 }
 
+/* What predict allocates for n frames: a copy of them (written out with .h5) and
+ * the prediction's own buffers. */
+static size_t predict_need(size_t n, const void *model)
+{
+    const cgdml_model *m = model;
+    size_t copy = cgdml_dataset_bytes(n, m->n_beads), pred = cgdml_model_predict_bytes(m, n);
+    return copy == SIZE_MAX || pred == SIZE_MAX || copy > SIZE_MAX - pred ? SIZE_MAX : copy + pred;
+}
+
 int cmd_predict(const cli_options *opt)
 {
     const char *inputs[] = {opt->model, opt->data, opt->indices};
@@ -109,6 +121,8 @@ int cmd_predict(const cli_options *opt)
         rc = cli_select_frames(opt, d->n_frames, 1, &idx, &n);
     cgdml_status s = CGDML_OK;
     if (!rc)
+        s = cgdml_memory_check_count(n, "frames", predict_need, m, "predicting");
+    if (!rc && !s)
         s = cgdml_dataset_subset(d, idx, n, &sub);
     double *f = NULL, *e = NULL;
     if (!rc && !s) {

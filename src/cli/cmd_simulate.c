@@ -1,8 +1,12 @@
 /* cmd_simulate.c - `cgdml simulate`: CG Langevin dynamics with a model (kernel
  * part plus prior), replicas started from stratified frames of a dataset, saved
- * as an H5MD trajectory with φ/ψ for `cgdml fes`.
+ * as an H5MD trajectory with φ/ψ for `cgdml fes`.  The command checkpoints the
+ * run to OUTPUT.checkpoint so that --resume continues a killed run; `cgdml run`
+ * and `cgdml study` simulate through cli_simulate without a checkpoint.
  */
+#include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,8 +98,34 @@ static size_t report_stops(const cgdml_trajectory *t)
     return stopped;
 }
 
+/* 64-bit FNV-1a of a file's bytes, folded into *h. */
+static cgdml_status hash_file(const char *path, uint64_t *h)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return cgdml_error_set(CGDML_ERR_IO, "%s: %s", path, strerror(errno));
+    unsigned char buf[1 << 16];
+    for (size_t n; (n = fread(buf, 1, sizeof buf, f)) > 0;)
+        for (size_t k = 0; k < n; k++)
+            *h = (*h ^ buf[k]) * 0x100000001b3ULL;
+    int bad = ferror(f);
+    fclose(f);
+    return bad ? cgdml_error_set(CGDML_ERR_IO, "%s: read error", path) : CGDML_OK;
+}
+
+/* What identifies a run for its checkpoint besides the options: the model file's
+ * bytes and the start dataset's content. */
+static cgdml_status force_tag(const cli_options *opt, const cgdml_dataset *d, uint64_t *tag)
+{
+    *tag = 0xcbf29ce484222325ULL;
+    cgdml_status s = hash_file(opt->model, tag);
+    *tag ^= cgdml_dataset_hash(d);
+    return s;
+}
+
 static cgdml_status run_simulation(const cli_options *opt, const cgdml_model *m,
-                                   const cgdml_dataset *d, cli_simulate_summary *sum)
+                                   const cgdml_dataset *d, const char *checkpoint,
+                                   cli_simulate_summary *sum)
 {
     size_t n3 = 3 * d->n_beads;
     double *start = malloc(opt->replicas * n3 * sizeof(double));
@@ -121,20 +151,28 @@ static cgdml_status run_simulation(const cli_options *opt, const cgdml_model *m,
     so.prior = m->prior;
     so.progress = show_steps;
     so.progress_ctx = &progress;
+    so.checkpoint = checkpoint;
+    so.checkpoint_interval_s = opt->checkpoint_interval;
+    so.resume = opt->resume;
     cgdml_trajectory *t = NULL;
-    cgdml_status s = start_frames(d, opt->replicas, opt->seed, start);
+    cgdml_status s = checkpoint ? force_tag(opt, d, &so.force_tag) : CGDML_OK;
+    if (!s)
+        s = start_frames(d, opt->replicas, opt->seed, start);
     double t0 = cgdml_wall_seconds();
     if (!s)
         s = cgdml_simulate_run(cgdml_simulate_model_forces, (void *)m, opt->replicas, d->n_beads,
                                start, &so, &t);
+    if (!s && t->resumed_step)
+        cli_note("resumed from step %zu of %zu (%s)\n", t->resumed_step, opt->steps, checkpoint);
     if (!s) {
         double secs = cgdml_wall_seconds() - t0;
+        size_t steps_run = opt->steps - t->resumed_step;
         *sum = (cli_simulate_summary){.replicas = opt->replicas,
                                       .stopped = report_stops(t),
                                       .seconds = secs,
                                       .evaluations_per_s =
-                                          (double)(opt->steps * opt->replicas) / secs};
-        printf("steps %zu x %zu replicas in %.1f s: %.0f force evaluations/s\n", opt->steps,
+                                          (double)(steps_run * opt->replicas) / secs};
+        printf("steps %zu x %zu replicas in %.1f s: %.0f force evaluations/s\n", steps_run,
                opt->replicas, secs, sum->evaluations_per_s);
         s = cgdml_trajectory_save(t, d, cgdml_simulate_model_forces, (void *)m, opt->output);
     }
@@ -144,19 +182,20 @@ static cgdml_status run_simulation(const cli_options *opt, const cgdml_model *m,
     return s;
 }
 
-int cmd_simulate(const cli_options *opt)
+/* A checkpoint left by an interrupted run is continued with --resume, never
+ * overwritten without it. */
+static int check_checkpoint(const cli_options *opt, const char *checkpoint)
 {
-    int rc = check_simulate_options(opt);
-    if (!rc)
-        rc = cli_apply_resources(opt);
-    if (rc)
-        return rc;
-    cli_simulate_summary sum;
-    cgdml_status s = cli_simulate(opt, &sum);
-    return s ? cli_fail(s) : CLI_OK;
+    if (opt->resume || access(checkpoint, F_OK) != 0)
+        return CLI_OK;
+    cli_note("cgdml: error: %s holds the state of an interrupted simulation: add --resume to continue "
+             "it, or remove the file to start afresh\n",
+             checkpoint);
+    return CLI_FAILED;
 }
 
-cgdml_status cli_simulate(const cli_options *opt, cli_simulate_summary *sum)
+static cgdml_status simulate(const cli_options *opt, const char *checkpoint,
+                             cli_simulate_summary *sum)
 {
     cgdml_model *m = NULL;
     cgdml_dataset *d = NULL;
@@ -167,10 +206,36 @@ cgdml_status cli_simulate(const cli_options *opt, cli_simulate_summary *sum)
         s = cgdml_error_set(CGDML_ERR_INVALID, "%s has %zu beads but the model %s has %zu",
                             opt->data, d->n_beads, opt->model, m->n_beads);
     if (!s)
-        s = run_simulation(opt, m, d, sum);
+        s = run_simulation(opt, m, d, checkpoint, sum);
     if (!s)
         cli_note("wrote %s\n", opt->output);
+    if (!s && checkpoint && remove(checkpoint) != 0 && errno != ENOENT)
+        cli_note("cgdml: warning: cannot remove %s: %s\n", checkpoint, strerror(errno));
     cgdml_dataset_free(d);
     cgdml_model_free(m);
     return s;
+}
+
+int cmd_simulate(const cli_options *opt)
+{
+    char checkpoint[CGDML_PATH_MAX + 16];
+    int rc = check_simulate_options(opt);
+    if (!rc)
+        rc = cli_apply_resources(opt);
+    snprintf(checkpoint, sizeof checkpoint, "%s.checkpoint", opt->output ? opt->output : "");
+    if (!rc)
+        rc = check_checkpoint(opt, checkpoint);
+    if (rc)
+        return rc;
+    size_t stale = cgdml_atomic_clean(opt->output) + cgdml_atomic_clean(checkpoint);
+    if (stale)
+        cli_note("removed %zu temporary file(s) left by a killed run\n", stale);
+    cli_simulate_summary sum;
+    cgdml_status s = simulate(opt, checkpoint, &sum);
+    return s ? cli_fail(s) : CLI_OK;
+}
+
+cgdml_status cli_simulate(const cli_options *opt, cli_simulate_summary *sum)
+{
+    return simulate(opt, NULL, sum);
 }

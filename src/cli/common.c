@@ -47,6 +47,8 @@ int cli_select_frames(const cli_options *opt, size_t n_frames, int allow_all, si
     *n = 0;
     if (opt->indices && opt->have_n_train)
         return cli_usage_error("give either --indices or --n-train, not both");
+    if (opt->have_n_train && opt->n_train == 0)
+        return cli_usage_error("--n-train 0: choose at least 1 frame");
     cgdml_status s;
     if (opt->indices) {
         s = cgdml_sample_read_indices(opt->indices, n_frames, idx, n);

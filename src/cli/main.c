@@ -12,7 +12,7 @@
 #include "cli.h"
 
 static const cli_command commands[] = {
-    {"import", cmd_import, "coords,forces,npz,output,names",
+    {"import", cmd_import, "coords,forces,npz,output,names,memory",
      "convert .npy pairs or an sGDML .npz into an H5MD dataset",
      "usage: cgdml import --coords C.npy --forces F.npy -o data.h5 [--names C,N,CA,CB,C,N]\n"
      "       cgdml import --npz dataset.npz -o data.h5\n\n"
@@ -20,7 +20,8 @@ static const cli_command commands[] = {
      "  --forces FILE   forces, same shape, in kcal/mol/Å\n"
      "  --npz FILE      an sGDML dataset archive holding R, F and z\n"
      "  --names LIST    bead names, comma-separated (default B0, B1, ... or elements)\n"
-     "  -o FILE         the H5MD dataset to write\n"},
+     "  -o FILE         the H5MD dataset to write\n"
+     "  --memory SIZE   memory budget, e.g. 8G or 50% (default 80% of available)\n"},
     {"synthetic", cmd_synthetic, "beads,frames,spread,noise,seed,output",
      "write a toy dataset with exact forces (a random harmonic network)",
      "usage: cgdml synthetic [--beads 6] [--frames 2000] [--spread 0.12] [--noise 0]\n"
@@ -28,9 +29,9 @@ static const cli_command commands[] = {
      "  Beads joined pairwise by random springs around a random structure; frames are\n"
      "  randomly rotated, shifted and displaced by --spread Å per coordinate; forces\n"
      "  are exact, plus Gaussian label noise of --noise kcal/mol/Å if asked.\n"},
-    {"info", cmd_info, "group",
+    {"info", cmd_info, "group,memory",
      "describe a dataset or a model file",
-     "usage: cgdml info FILE [--group NAME]\n\n"
+     "usage: cgdml info FILE [--group NAME] [--memory 8G]\n\n"
      "  Prints frames, beads, units and value ranges of a dataset, or the kind,\n"
      "  hyperparameters and size of a model.\n"},
     {"train", cmd_train, "data,group,indices,n-train,seed,sigma,lambda,output,memory,threads",
@@ -43,7 +44,8 @@ static const cli_command commands[] = {
      "  --n-train M     M frames drawn at random (reproducible with --seed, default 1)\n"
      "  --memory SIZE   memory budget, e.g. 8G or 50% (default 80% of available)\n"
      "  --threads N     OpenMP/BLAS threads (default: all cores)\n"},
-    {"predict", cmd_predict, "model,data,group,indices,n-train,seed,output,energies,threads",
+    {"predict", cmd_predict,
+     "model,data,group,indices,n-train,seed,output,energies,memory,threads",
      "predict forces (and energies) for the frames of a dataset",
      "usage: cgdml predict --model M.h5 --data D.h5 [--indices FILE | --n-train M]\n"
      "                     -o forces.npy\n"
@@ -51,13 +53,15 @@ static const cli_command commands[] = {
      "  frames: --indices FILE, --n-train M [--seed S] (random), default all\n"
      "  -o FILE         .npy: forces (frames, beads, 3) in kcal/mol/Å;\n"
      "                  .h5: an H5MD dataset of the frames with the predicted forces\n"
-     "  --energies FILE energies (frames,) in kcal/mol, up to a constant (.npy)\n"},
-    {"eval", cmd_eval, "model,data,group,indices,n-train,seed,held-out,threads",
+     "  --energies FILE energies (frames,) in kcal/mol, up to a constant (.npy)\n"
+     "  --memory SIZE   memory budget, e.g. 8G or 50% (default 80% of available)\n"},
+    {"eval", cmd_eval, "model,data,group,indices,n-train,seed,held-out,memory,threads",
      "force errors of a model: MSE, MAE, per bead, relative to the label variance",
      "usage: cgdml eval --model M.h5 --data D.h5 [--indices FILE | --n-train M | --held-out]\n\n"
      "  frames: --indices FILE, --n-train M [--seed S] (random), default all\n"
      "  --held-out      evaluate on the frames the model was not trained on\n"
-     "                  (the data must be the training dataset)\n"},
+     "                  (the data must be the training dataset)\n"
+     "  --memory SIZE   memory budget, e.g. 8G or 50% (default 80% of available)\n"},
     {"ensemble", cmd_ensemble,
      "data,group,members,n-train,sigma1,sigma2,lambda,mean-set,cv,sigma1-grid,sigma2-grid,"
      "lambda-grid,seed,draw,collective,kmeans,bonds,no-prior,temperature,memory,threads,"
@@ -86,27 +90,33 @@ static const cli_command commands[] = {
      "  --resume           keep members finished by an interrupted run\n"},
     {"simulate", cmd_simulate,
      "model,data,group,replicas,steps,dt,temperature,save-every,seed,integrator,diffusion,"
-     "friction,memory,threads,output",
+     "friction,checkpoint-interval,resume,memory,threads,output",
      "CG Langevin dynamics with a model and its prior, from stratified data frames",
      "usage: cgdml simulate --model M.h5 --data D.h5 --replicas R --steps S [--dt 0.002]\n"
      "                      [--temperature 300] [--save-every 100] [--seed 1]\n"
      "                      [--integrator overdamped|baoab] [--diffusion 0.05]\n"
-     "                      [--friction 10] -o traj.h5\n\n"
+     "                      [--friction 10] [--checkpoint-interval 60] [--resume]\n"
+     "                      -o traj.h5\n\n"
      "  Overdamped (METHOD.md 5): x += (D dt/kT) F + sqrt(2 D dt) xi, D in A^2/ps, dt in ps;\n"
      "  BAOAB: underdamped Langevin with bead masses from their names, friction in 1/ps.\n"
      "  Replicas start from one data frame per phi/psi stratum and run in parallel, the\n"
      "  model evaluated for all replicas at once.  A replica that blows up (NaN, a bond\n"
      "  far outside the prior's range) is stopped and reported; the others go on.\n"
      "  The trajectory (H5MD, positions every --save-every steps, phi/psi observables)\n"
-     "  opens in MDAnalysis and feeds `cgdml fes`.\n"},
-    {"fes", cmd_fes, "traj,reference,group,bins,phi,psi,output",
+     "  opens in MDAnalysis and feeds `cgdml fes`.\n\n"
+     "  Crash safety: the whole state is checkpointed to traj.h5.checkpoint every\n"
+     "  --checkpoint-interval seconds (default 60) and removed when traj.h5 is written;\n"
+     "  after a kill, the same command with --resume continues from it and writes the\n"
+     "  trajectory an uninterrupted run would have written, bit for bit.\n"},
+    {"fes", cmd_fes, "traj,reference,group,bins,phi,psi,memory,output",
      "the landscape F(phi, psi) of a CG trajectory, compared with a reference",
      "usage: cgdml fes --traj traj.h5 [--reference D.h5] [--bins 60] -o fes.h5\n\n"
      "  F = -ln p(phi, psi) in kT.  With --reference (an all-atom dataset): the MSE in\n"
      "  kT^2 over bins populated in both after the best constant shift, the\n"
      "  reference's own half-against-half floor of that metric, KL(reference ||\n"
      "  model) over the joint bins, and the fraction of reference population in bins\n"
-     "  the model never visits; all stored as /fes attributes.\n"},
+     "  the model never visits; all stored as /fes attributes.  --memory SIZE sets the\n"
+     "  memory budget (default 80% of available).\n"},
     {"run", cmd_run,
      "data,members,n-train,mean-set,replicas,steps,save-every,seed,memory,threads,output",
      "the whole pipeline into one folder: ensemble, simulation, landscapes, report",
@@ -140,7 +150,7 @@ static const cli_command commands[] = {
      "  results.csv are skipped, so rerunning the command resumes it.  --export-splits\n"
      "  writes each run's training frames to study/splits/ (and the held-out frames).\n"
      "  At the end scripts/plot_study.py draws study/error_vs_size.png.\n"},
-    {"fes-reference", cmd_fes_reference, "data,group,bins,phi,psi,output",
+    {"fes-reference", cmd_fes_reference, "data,group,bins,phi,psi,memory,output",
      "the reference free-energy landscape F(phi, psi) of a dataset and its floor",
      "usage: cgdml fes-reference --data D.h5 [--bins 60] [--phi a,b,c,d --psi a,b,c,d]\n"
      "                           -o ref.h5\n\n"
@@ -148,7 +158,8 @@ static const cli_command commands[] = {
      "  from the dataset's phi/psi observables or the dihedrals of the given beads\n"
      "  (default for 6 beads C N CA CB C N: phi 0,1,2,4, psi 1,2,4,5; for 5 beads:\n"
      "  0,1,2,3 and 1,2,3,4).  Prints the floor of the comparison metric: the MSE in\n"
-     "  kT^2, after the best constant shift, between the first and second half.\n"},
+     "  kT^2, after the best constant shift, between the first and second half.\n"
+     "  --memory SIZE sets the memory budget (default 80% of available).\n"},
 };
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };
 
@@ -218,6 +229,7 @@ static const struct option long_options[] = {
     {"sizes", required_argument, 0, 1200},   {"repeats", required_argument, 0, 1201},
     {"methods", required_argument, 0, 1202}, {"sigma-grid", required_argument, 0, 1203},
     {"export-splits", no_argument, 0, 1204},
+    {"checkpoint-interval", required_argument, 0, 1109},
     {0, 0, 0, 0}};
 
 static int accepts(const cli_command *cmd, const char *name)
@@ -307,6 +319,7 @@ static int store_simulate_option(int c, const char *arg, cli_options *o)
     case 1106: return parse_number("friction", arg, &o->friction);
     case 1107: o->traj = arg; return CLI_OK;
     case 1108: o->reference = arg; return CLI_OK;
+    case 1109: return parse_number("checkpoint-interval", arg, &o->checkpoint_interval);
     }
     return CLI_USAGE;
 }
