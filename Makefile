@@ -85,7 +85,7 @@ valgrind: all $(BUILD)/tests/cgdml_tests
 # The README's Results: the sample-efficiency study on the shipped data into
 # study/ (resumable: rerun to continue), then its table and plot copied to
 # docs/study/ (results.csv, results.md, error_vs_size.png), which the README shows.
-STUDY_ARGS := --sizes 500,1000,2000,4000 --repeats 2 --export-splits
+STUDY_ARGS := --sizes 500,1000,2000,4000 --repeats 3 --export-splits
 study: all
 	@scripts/deps.sh python
 	CGDML_SRC=$(CURDIR) $(BUILD)/cgdml study --data datasets/ala2_cg6.h5 $(STUDY_ARGS) -o study

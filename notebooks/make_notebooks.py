@@ -138,8 +138,8 @@ ax.set_xscale("log"); ax.set_xlabel("training frames"); ax.set_ylabel("landscape
 ax.legend(); plt.show()
 print(open(os.path.join(study, "splits", sorted(os.listdir(os.path.join(study, "splits")))[0])).read()[:80])'''),
     new_markdown_cell("""At these sizes the methods cannot be told apart. The study shipped with the
-repository (`make study`: 500 to 4,000 frames, two repeats, 100 replicas × 50,000
-steps per row, about 1.5 hours) is in `docs/study/`; its table, read the same way:"""),
+repository (`make study`: 500 to 4,000 frames, three repeats, 100 replicas × 50,000
+steps per row, 138 min of row time here) is in `docs/study/`; its table, read the same way:"""),
     new_code_cell('''shipped = list(csv.DictReader(open(os.path.abspath("../docs/study/results.csv"))))
 for method in ("single", "average", "distilled", "prior-only"):
     line = []
