@@ -21,6 +21,8 @@
 #include "cgdml/npy.h"
 #include "cgdml/util.h"
 
+#include "tmp_dir.h"
+
 enum { FIX_FRAMES = 4, FIX_BEADS = 5, FIX_VALUES = FIX_FRAMES * FIX_BEADS * 3 };
 
 static char tmp_dir[] = "/tmp/cgdml_test_npy_XXXXXX";
@@ -77,26 +79,12 @@ static void write_bytes(const char *path, const void *data, size_t n)
     fclose(f);
 }
 
-/* The whole file in a malloc'ed buffer (caller frees). */
-static unsigned char *read_bytes(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    *n = (size_t)ftell(f);
-    rewind(f);
-    unsigned char *buf = malloc(*n + 1);
-    cr_assert_eq(fread(buf, 1, *n, f), *n);
-    fclose(f);
-    return buf;
-}
-
 /* A copy of fixture `name` in the temp folder, keeping its first `keep` bytes
  * and flipping the bits of the byte at `flip` (if flip < keep). */
 static const char *damaged_copy(const char *name, size_t keep, size_t flip)
 {
     size_t n;
-    unsigned char *buf = read_bytes(fixture(name), &n);
+    unsigned char *buf = (unsigned char *)test_read_file(fixture(name), &n);
     if (flip < n)
         buf[flip] ^= 0xff;
     const char *out = tmp(name);
@@ -280,8 +268,8 @@ Test(npy, write_is_byte_identical_to_numpy)
     for (size_t k = 0; k < FIX_VALUES; k++)
         data[k] = coords_value(k);
     cr_assert_eq(cgdml_npy_write(tmp("ours.npy"), data, 3, shape), CGDML_OK);
-    unsigned char *ours = read_bytes(tmp("ours.npy"), &n_ours);
-    unsigned char *numpy = read_bytes(fixture("frames_f8.npy"), &n_numpy);
+    unsigned char *ours = (unsigned char *)test_read_file(tmp("ours.npy"), &n_ours);
+    unsigned char *numpy = (unsigned char *)test_read_file(fixture("frames_f8.npy"), &n_numpy);
     cr_assert_eq(n_ours, n_numpy);
     cr_assert_eq(memcmp(ours, numpy, n_ours), 0, "cgdml's .npy differs from np.save's");
     free(ours);
@@ -294,11 +282,11 @@ Test(npy, writes_1d_and_0d_headers_as_numpy_does)
     size_t shape[1] = {5}, n;
     cr_assert_eq(cgdml_npy_write(tmp("v.npy"), v, 1, shape), CGDML_OK);
     cr_assert_eq(cgdml_npy_write(tmp("s.npy"), v, 0, shape), CGDML_OK);
-    unsigned char *a = read_bytes(tmp("v.npy"), &n);
+    unsigned char *a = (unsigned char *)test_read_file(tmp("v.npy"), &n);
     cr_assert_eq(n, 128 + 5 * 8);
     cr_assert(strstr((char *)a + 10, "'shape': (5,), }"), "1-D shape is not written as (5,)");
     free(a);
-    a = read_bytes(tmp("s.npy"), &n);
+    a = (unsigned char *)test_read_file(tmp("s.npy"), &n);
     cr_assert_eq(n, 128 + 8);
     cr_assert(strstr((char *)a + 10, "'shape': (), }"), "0-D shape is not written as ()");
     free(a);
@@ -566,7 +554,7 @@ static unsigned char *find_r_record(unsigned char *buf, size_t n, const char *si
 static size_t r_data_offset(const char *name)
 {
     size_t n;
-    unsigned char *buf = read_bytes(fixture(name), &n);
+    unsigned char *buf = (unsigned char *)test_read_file(fixture(name), &n);
     unsigned char *h = find_r_record(buf, n, "PK\x03\x04", 30);
     size_t offset = (size_t)(h - buf) + 30 + 5 + (h[28] | (size_t)h[29] << 8);
     free(buf);
@@ -590,7 +578,7 @@ Test(npy, npz_refuses_corrupt_deflate_data)
 Test(npy, npz_refuses_member_larger_than_the_file)
 {
     size_t n;
-    unsigned char *buf = read_bytes(fixture("sgdml_stored.npz"), &n);
+    unsigned char *buf = (unsigned char *)test_read_file(fixture("sgdml_stored.npz"), &n);
     unsigned char *entry = find_r_record(buf, n, "PK\x01\x02", 46);
     memcpy(entry + 20, "\x00\x00\x00\x7f", 4); /* packed and unpacked size 2^31 - 2^24 */
     memcpy(entry + 24, "\x00\x00\x00\x7f", 4);
