@@ -111,13 +111,8 @@ static cgdml_status check_train_arguments(const cgdml_dataset *data, const size_
     if (data->n_beads < 2)
         return cgdml_error_set(CGDML_ERR_INVALID, "the dataset has %zu bead(s); need at least 2",
                                data->n_beads);
-    for (size_t t = 0; t < n; t++)
-        if (idx[t] >= data->n_frames)
-            return cgdml_error_set(CGDML_ERR_INVALID,
-                                   "training frame %zu is out of range: the dataset has %zu frames",
-                                   idx[t], data->n_frames);
     size_t n3 = 3 * data->n_beads;
-    cgdml_status s = cgdml_dataset_check_frames(data, idx, n);
+    cgdml_status s = cgdml_dataset_check_frames(data, idx, n); /* range, values, distances */
     if (!s)
         s = check_labels(labels, idx, n, n3);
     if (s)
