@@ -1,6 +1,7 @@
 # Makefile - builds libcgdml (static and shared), the cgdml program, the Criterion
 # test suite and the benchmarks.  Every target first makes sure the Debian packages
-# are there (scripts/deps.sh, quick when nothing is missing).
+# are there (scripts/deps.sh, quick when nothing is missing), and only then asks
+# pkg-config for compiler and linker flags (see PKG_CFLAGS below).
 #
 #   make              library + program            make test     build + whole suite
 #   make run          the main job (see README)    make bench    benchmarks
@@ -21,15 +22,25 @@ VERSION := 0.1.0
 Q := $(if $(V),,@)   # make V=1 shows the full compiler command lines
 
 PKGS := hdf5 openblas zlib
+DEPS_SCRIPT ?= scripts/deps.sh
 CC ?= gcc
 WARN := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 SANFLAGS := $(if $(SAN),$(SANITIZE))
 CFLAGS ?= -O2 -g
-ALL_CFLAGS := -std=c17 -D_GNU_SOURCE $(WARN) -fopenmp -fPIC $(CFLAGS) $(SANFLAGS) \
-	-Iinclude $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -DCGDML_VERSION='"$(VERSION)"'
+# Flags from pkg-config are probed when a recipe first uses them, never when the
+# Makefile is parsed: on a fresh machine the packages (and pkg-config itself) only
+# exist once the `deps` prerequisite has run, and a value computed at parse time
+# would be empty (compilers then stop at "hdf5.h: No such file").  Each probe runs
+# once per make process (the variable replaces itself with its value).
+pkg_probe = $(or $(shell pkg-config $1 $(PKGS) 2>/dev/null),$(error pkg-config $1 \
+	$(PKGS) printed nothing: the Debian packages are missing; run 'make deps' as root))
+PKG_CFLAGS = $(eval PKG_CFLAGS := $(call pkg_probe,--cflags))$(PKG_CFLAGS)
+PKG_LIBS = $(eval PKG_LIBS := $(call pkg_probe,--libs))$(PKG_LIBS)
+ALL_CFLAGS = -std=c17 -D_GNU_SOURCE $(WARN) -fopenmp -fPIC $(CFLAGS) $(SANFLAGS) \
+	-Iinclude $(PKG_CFLAGS) -DCGDML_VERSION='"$(VERSION)"'
 # GSL without its own CBLAS: OpenBLAS provides the one BLAS of the process.
-LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lgsl -llapacke -lm
+LIBS = $(PKG_LIBS) -lgsl -llapacke -lm
 ALL_LDFLAGS := -fopenmp $(SANFLAGS) $(LDFLAGS)
 
 LIB_SRC := $(wildcard src/*.c)
@@ -45,7 +56,7 @@ BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 all: deps $(BUILD)/libcgdml.a $(BUILD)/libcgdml.so $(BUILD)/cgdml
 
 deps:
-	@scripts/deps.sh build
+	@$(DEPS_SCRIPT) build
 
 $(BUILD)/%.o: %.c | deps
 	@mkdir -p $(dir $@)
@@ -68,18 +79,20 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libcgdml.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(BUILD)/libcgdml.a $(LIBS)
 
-# The suite runs with 2 OpenMP threads and single-threaded BLAS inside each test;
+# tests/build/check_deps.sh replays a fresh machine (packages appear only after deps)
+# and a failed install.  The suite runs with 2 OpenMP threads and single-threaded BLAS inside each test;
 # CGDML_BIN lets the command-line tests find the program.
 test: all $(BUILD)/tests/cgdml_tests install-check
+	@if [ -z "$(SAN)" ]; then tests/build/check_deps.sh $(CURDIR); fi
 	CGDML_BIN=$(CURDIR)/$(BUILD)/cgdml CGDML_SRC=$(CURDIR) OMP_NUM_THREADS=2 \
 		$(BUILD)/tests/cgdml_tests --jobs 2
-	@if [ -z "$(SAN)" ] && [ -d tests/python ]; then scripts/deps.sh python && \
+	@if [ -z "$(SAN)" ] && [ -d tests/python ]; then $(DEPS_SCRIPT) python && \
 		CGDML_BIN=$(CURDIR)/$(BUILD)/cgdml $(PYTHON) -m unittest discover -s tests/python -v && \
 		$(MAKE) --no-print-directory notebooks; fi
 
 # The Criterion suite under Valgrind memcheck (no errors, no definite/indirect leaks).
 valgrind: all $(BUILD)/tests/cgdml_tests
-	@scripts/deps.sh valgrind
+	@$(DEPS_SCRIPT) valgrind
 	tests/valgrind/run.sh $(BUILD) --jobs 2
 
 # The README's Results: the sample-efficiency study on the shipped data into
@@ -87,7 +100,7 @@ valgrind: all $(BUILD)/tests/cgdml_tests
 # docs/study/ (results.csv, results.md, error_vs_size.png), which the README shows.
 STUDY_ARGS := --sizes 500,1000,2000,4000 --repeats 3 --export-splits
 study: all
-	@scripts/deps.sh python
+	@$(DEPS_SCRIPT) python
 	CGDML_SRC=$(CURDIR) $(BUILD)/cgdml study --data datasets/ala2_cg6.h5 $(STUDY_ARGS) -o study
 	$(PYTHON) scripts/plot_study.py study/results.csv -o study/error_vs_size.png \
 		--table study/results.md
@@ -97,7 +110,7 @@ study: all
 # Execute the notebooks (regenerated from notebooks/make_notebooks.py) into
 # $(BUILD)/notebooks; any failing cell fails the target.
 notebooks: all
-	@scripts/deps.sh python
+	@$(DEPS_SCRIPT) python
 	$(PYTHON) notebooks/make_notebooks.py
 	cd notebooks && CGDML_BIN=$(CURDIR)/$(BUILD)/cgdml PYDEVD_DISABLE_FILE_VALIDATION=1 \
 		jupyter nbconvert --to notebook --execute --output-dir $(CURDIR)/$(BUILD)/notebooks \
@@ -118,11 +131,11 @@ bench: all $(BENCH_BIN)
 
 # The main job: the whole pipeline on the shipped dataset, into run/.
 run: all
-	@scripts/deps.sh python
+	@$(DEPS_SCRIPT) python
 	CGDML_SRC=$(CURDIR) $(BUILD)/cgdml run --data datasets/ala2_cg6.h5 -o run
 
 dataset:
-	scripts/deps.sh python
+	$(DEPS_SCRIPT) python
 	datasets/ala2/make_dataset.sh
 
 install: all
@@ -164,15 +177,15 @@ FUZZ_TARGETS := npy npz h5md model
 FUZZ_DIR := build-fuzz
 FUZZ_CC := clang
 # -Wno-pass-failed: clang reports `omp simd` loops it left scalar at -O1 (strata.c).
-FUZZ_CFLAGS := -std=c17 -D_GNU_SOURCE $(WARN) -Wno-pass-failed -fopenmp -O1 -g \
+FUZZ_CFLAGS = -std=c17 -D_GNU_SOURCE $(WARN) -Wno-pass-failed -fopenmp -O1 -g \
 	-fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined \
-	-Iinclude $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -DCGDML_VERSION='"$(VERSION)"'
+	-Iinclude $(PKG_CFLAGS) -DCGDML_VERSION='"$(VERSION)"'
 FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(FUZZ_DIR)/%.o)
 FUZZ_BIN := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
 
 .PHONY: fuzz fuzz-deps fuzz-build fuzz-clean
 fuzz-deps:
-	@scripts/deps.sh fuzz
+	@$(DEPS_SCRIPT) fuzz
 
 $(FUZZ_DIR)/src/%.o: src/%.c | fuzz-deps
 	@mkdir -p $(dir $@)

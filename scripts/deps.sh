@@ -34,18 +34,27 @@ for p in libopenblas0-pthread libopenblas-pthread-dev; do
 done
 [ ${#missing[@]} -eq 0 ] && [ ${#conflicting[@]} -eq 0 ] && exit 0
 
-if [ "$(id -u)" -ne 0 ]; then
-  echo "cgdml needs these Debian packages: ${missing[*]} (and not: ${conflicting[*]});" \
-       "run 'make deps' as root" >&2
+# What a person (or a CI script) can run to fix it by hand.
+fix="apt-get update && apt-get install -y --no-install-recommends ${missing[*]}"
+[ ${#conflicting[@]} -gt 0 ] && fix="$fix && apt-get remove -y ${conflicting[*]}"
+fail() {
+  echo "deps: $1" >&2
+  [ ${#missing[@]} -gt 0 ] && echo "deps: missing Debian packages: ${missing[*]}" >&2
+  [ ${#conflicting[@]} -gt 0 ] && echo "deps: packages to remove: ${conflicting[*]}" >&2
+  echo "deps: as root, run:  $fix" >&2
+  echo "deps: then run make again (nothing was built)" >&2
   exit 1
-fi
+}
+
+[ "$(id -u)" -eq 0 ] || fail "not root, so the packages cgdml needs cannot be installed"
 export DEBIAN_FRONTEND=noninteractive
 if [ ${#missing[@]} -gt 0 ]; then
   echo "deps: installing ${missing[*]}"
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  apt-get update -qq || fail "apt-get update failed (no network to the Debian archive?)"
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null ||
+    fail "apt-get install failed"
 fi
 if [ ${#conflicting[@]} -gt 0 ]; then
   echo "deps: removing ${conflicting[*]} (cgdml links the OpenMP build of OpenBLAS)"
-  apt-get remove -y -qq "${conflicting[@]}" >/dev/null
+  apt-get remove -y -qq "${conflicting[@]}" >/dev/null || fail "apt-get remove failed"
 fi
