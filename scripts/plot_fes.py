@@ -2,7 +2,7 @@
 """plot_fes.py - draw free-energy landscapes F(phi, psi) written by cgdml to PNG.
 
 Reference and model side by side on one colour scale, and their difference after
-the best constant shift (the comparison metric of METHOD.md section 5), so the
+the best constant shift (the comparison metric of docs/method.md section 5), so the
 eye sees what the number measures.  Uses Debian's python3-matplotlib and h5py.
 
 usage: /usr/bin/python3 scripts/plot_fes.py REF.h5 [MODEL.h5] -o landscapes.png

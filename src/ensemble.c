@@ -1,6 +1,6 @@
 /* ensemble.c - layer 1 (K members, side by side or one at a time, checkpointed),
  * the averaged model, and layer 2 (the distilled model) of the two-layer ensemble
- * (see cgdml/ensemble.h and METHOD.md §4).  Cross-validation is in crossval.c.
+ * (see cgdml/ensemble.h and docs/method.md §4).  Cross-validation is in crossval.c.
  */
 #include "cgdml/ensemble.h"
 

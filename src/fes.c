@@ -1,5 +1,5 @@
 /* fes.c - dihedral angles, (φ, ψ) free-energy landscapes, their comparison metric
- * and their HDF5 file (see cgdml/fes.h and METHOD.md §5).
+ * and their HDF5 file (see cgdml/fes.h and docs/method.md §5).
  */
 #include "cgdml/fes.h"
 

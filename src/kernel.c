@@ -1,5 +1,5 @@
 /* kernel.c - Matérn-5/2 Hessian kernel blocks and assembly of the training matrix
- * into RFP storage (see cgdml/kernel.h and METHOD.md §2).
+ * into RFP storage (see cgdml/kernel.h and docs/method.md §2).
  *
  * A block is built from H = c1 I - c2 u uᵀ without forming H:
  *   Jaᵀ H Jb = c1 JaᵀJb - c2 (Jaᵀu)(Jbᵀu)ᵀ,

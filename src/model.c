@@ -318,7 +318,7 @@ static double predict_block(const kernel_columns *c, size_t d, size_t j0, size_t
 }
 
 /* Forces (and the energy, if wanted) of one frame x[bead][xyz]:
- * F = Jᵀ Σ_j H(D - D_j) γ_j with H(u)γ = c1 γ - c2 (u·γ) u (METHOD.md §2). */
+ * F = Jᵀ Σ_j H(D - D_j) γ_j with H(u)γ = c1 γ - c2 (u·γ) u (docs/method.md §2). */
 static void predict_frame(const cgdml_model *m, const kernel_columns *c, const double *x,
                           double *f, double *energy)
 {

@@ -1,4 +1,4 @@
-/* prior.c - the harmonic bond and angle prior (see cgdml/prior.h, METHOD.md §3).
+/* prior.c - the harmonic bond and angle prior (see cgdml/prior.h, docs/method.md §3).
  *
  * Fitted by Boltzmann inversion of the training frames; its force is subtracted
  * from the labels before a kernel model is trained and added back in prediction
@@ -135,7 +135,7 @@ cgdml_status cgdml_prior_alloc(size_t n_bonds, size_t n_angles, cgdml_prior **ou
     cgdml_prior *p = calloc(1, sizeof *p);
     if (!p)
         return cgdml_error_set(CGDML_ERR_NOMEM, "cannot allocate a prior");
-    p->temperature = 300.0; /* K, the temperature of the reference data (METHOD.md §5) */
+    p->temperature = 300.0; /* K, the temperature of the reference data (docs/method.md §5) */
     p->n_bonds = n_bonds;
     p->n_angles = n_angles;
     /* +1: a valid pointer even for zero bonds or angles. */

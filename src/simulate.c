@@ -1,5 +1,5 @@
 /* simulate.c - CG Langevin dynamics with a force field (see cgdml/simulate.h,
- * METHOD.md §5).
+ * docs/method.md §5).
  *
  * The model learned from all-atom forces drives the beads here; the trajectory's
  * (φ, ψ) landscape is what the fes stage compares with the all-atom reference.
@@ -25,7 +25,7 @@
 #include "simulate_state.h"
 
 /* Defaults of cgdml_simulate_options_init.  A stiff CG bond at 300 K spreads by
- * σ ≈ 0.03 Å, so its relaxation per Brownian step is h = D·dt/σ² (METHOD.md §5
+ * σ ≈ 0.03 Å, so its relaxation per Brownian step is h = D·dt/σ² (docs/method.md §5
  * update with k = kT/σ²); D·dt = 4e-5 Å² keeps h ≈ 0.04, well inside the
  * stability limit h < 2 and with a ~2 % bias in the bond variance (1/(1 - h/2)). */
 #define DEFAULT_DT_PS 0.002
@@ -356,7 +356,7 @@ static void draw_velocities(const run_state *s, size_t r)
         v[k] = gsl_ran_gaussian(s->rng[r], s->vel_std[k]);
 }
 
-/* Brownian step of METHOD.md §5: x += (D dt/kT) F + sqrt(2 D dt) ξ. */
+/* Brownian step of docs/method.md §5: x += (D dt/kT) F + sqrt(2 D dt) ξ. */
 static void overdamped_move(const run_state *s, size_t r)
 {
     double *x = s->x + r * s->dof;

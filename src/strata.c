@@ -1,4 +1,4 @@
-/* strata.c - stratified sampling (see cgdml/strata.h and METHOD.md §4): collective
+/* strata.c - stratified sampling (see cgdml/strata.h and docs/method.md §4): collective
  * variables and their specs, binning frames on a sparse product grid, k-means
  * strata in descriptor space, and the stratified, one-per-stratum and plain draws
  * that the ensemble uses for its layer-1 subsets and its layer-2 mean set.

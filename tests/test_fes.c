@@ -1,5 +1,5 @@
-/* test_fes.c - dihedral angles, landscapes and the comparison metric of METHOD.md
- * §5: F = -ln p on a known histogram, a metric that is zero for
+/* test_fes.c - dihedral angles, landscapes and the comparison metric of
+ * docs/method.md §5: F = -ln p on a known histogram, a metric that is zero for
  * identical or shifted landscapes and grows with a known distortion.
  */
 #include <criterion/criterion.h>

@@ -159,7 +159,7 @@ Test(strata, default_phi_psi_uses_the_map_beads)
     const int phi6[4] = {0, 1, 2, 4}, psi6[4] = {1, 2, 4, 5}, psi5[4] = {1, 2, 3, 4};
     cr_assert(!memcmp(cvs[0].beads, phi6, sizeof phi6) && !memcmp(cvs[1].beads, psi6, sizeof psi6));
     cr_assert(cvs[0].kind == CGDML_CV_DIHEDRAL && cvs[1].kind == CGDML_CV_DIHEDRAL);
-    cr_assert(cvs[0].n_bins == 300 && cvs[1].n_bins == 300, "METHOD.md §4: 300 x 300");
+    cr_assert(cvs[0].n_bins == 300 && cvs[1].n_bins == 300, "docs/method.md §4: 300 x 300");
     cr_assert_eq(cgdml_cv_default_phi_psi(5, 60, cvs), CGDML_OK);
     cr_assert(!memcmp(cvs[1].beads, psi5, sizeof psi5) && cvs[1].n_bins == 60);
     cr_assert_eq(cgdml_cv_default_phi_psi(7, 0, cvs), CGDML_ERR_INVALID);

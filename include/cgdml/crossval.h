@@ -1,5 +1,5 @@
 /* cgdml/crossval.h - choosing σ₁, σ₂ (and λ) of the two-layer ensemble by k-fold
- * cross-validation on held-out force-matching error (METHOD.md §4).
+ * cross-validation on held-out force-matching error (docs/method.md §4).
  *
  * Layer 1: the members are split into folds (member k is in fold k mod F); for
  * each fold, the average of the members outside it predicts the frames that only

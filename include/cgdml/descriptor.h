@@ -2,7 +2,7 @@
  *
  * For N beads at x[bead][xyz] (Å) the descriptor has d = N(N-1)/2 entries
  * D_k = 1/|x_i - x_j| (1/Å), pairs (i, j) with i > j in the order
- * (1,0),(2,0),(2,1),(3,0),(3,1),(3,2),... (the sGDML order, METHOD.md §2).
+ * (1,0),(2,0),(2,1),(3,0),(3,1),(3,2),... (the sGDML order, docs/method.md §2).
  *
  * The Jacobian J = dD/dx (d x 3N) has two non-zero 3-blocks per row: with
  * v = x_i - x_j and r = |v|, dD_k/dx_i = -v/r³ and dD_k/dx_j = +v/r³.  It is kept

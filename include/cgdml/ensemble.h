@@ -1,4 +1,4 @@
-/* cgdml/ensemble.h - the two-layer ensemble of Wang et al. (METHOD.md §4).
+/* cgdml/ensemble.h - the two-layer ensemble of Wang et al. (docs/method.md §4).
  *
  * Layer 1 trains K GDML members, each on M frames drawn from the strata, on
  * prior-subtracted labels.  Their plain average (one σ₁) is itself a model: the

@@ -1,4 +1,4 @@
-/* cgdml/fes.h - free-energy landscapes F(φ, ψ) and their comparison (METHOD.md §5).
+/* cgdml/fes.h - free-energy landscapes F(φ, ψ) and their comparison (docs/method.md §5).
  *
  * A landscape is a periodic 2-D histogram of two dihedral angles on [-π, π)²,
  * n_bins x n_bins (default 60), turned into F = -ln p in units of kT, shifted so
@@ -14,7 +14,7 @@
 #include "cgdml/dataset.h"
 #include "cgdml/error.h"
 
-/* Bins per angle of the landscapes cgdml reports (METHOD.md §5, issue 3). */
+/* Bins per angle of the landscapes cgdml reports (docs/method.md §5, issue 3). */
 #define CGDML_FES_DEFAULT_BINS 60
 
 typedef struct {

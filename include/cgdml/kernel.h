@@ -1,6 +1,6 @@
 /* cgdml/kernel.h - the Matérn-5/2 force-force kernel and the training matrix.
  *
- * With s = √5/σ (σ in descriptor units, 1/Å), u = D - D', ρ = |u| (METHOD.md §2):
+ * With s = √5/σ (σ in descriptor units, 1/Å), u = D - D', ρ = |u| (docs/method.md §2):
  *   κ(u)  = (1 + sρ + s²ρ²/3) exp(-sρ)
  *   H(u)  = (s²/3) exp(-sρ) [ (1 + sρ) I - s² u uᵀ ]      (= -Hessian of κ)
  *   K(x, x') = J(x)ᵀ H(D(x) - D(x')) J(x')                 (3N x 3N block)

@@ -3,7 +3,7 @@
  *
  * A model keeps, for each of its M training frames, the descriptor D_j[d] (1/Å)
  * and the coefficients γ_j = J(x_j) α_j [d], where α solves (K + λI) α = F_train
- * (METHOD.md §2).  Prediction for a frame x is then O(M·d):
+ * (docs/method.md §2).  Prediction for a frame x is then O(M·d):
  *   F(x) = J(x)ᵀ Σ_j H(D(x) - D_j) γ_j                       kcal/mol/Å
  *   E(x) = -(s²/3) Σ_j (1 + sρ_j) exp(-sρ_j) (u_j·γ_j)        kcal/mol, up to a constant
  * An averaged ensemble with one σ is the same sum over all members' frames with

@@ -1,4 +1,4 @@
-/* cgdml/prior.h - the harmonic prior on bonds and angles (METHOD.md §3).
+/* cgdml/prior.h - the harmonic prior on bonds and angles (docs/method.md §3).
  *
  * The kernel models learn only what the prior does not explain: the prior force is
  * subtracted from the force labels before training (cgdml_prior_subtract) and added
@@ -25,7 +25,7 @@
 /* Boltzmann constant k_B in kcal/mol/K (CODATA 2018 R = 8.314462618 J/mol/K
  * divided by 4184 J/kcal). */
 #define CGDML_BOLTZMANN_KCAL 0.0019872041
-/* kT at 300 K in kcal/mol, METHOD.md §5. */
+/* kT at 300 K in kcal/mol, docs/method.md §5. */
 #define CGDML_KT_300K 0.5962
 
 typedef struct {

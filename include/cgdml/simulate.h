@@ -1,5 +1,5 @@
 /* cgdml/simulate.h - coarse-grained Langevin dynamics with a force field
- * (METHOD.md §5).
+ * (docs/method.md §5).
  *
  * The simulate stage moves the beads with a trained model (kernel part + prior)
  * and records a trajectory; the fes stage then compares the (φ, ψ) landscape of
@@ -38,7 +38,7 @@ typedef cgdml_status (*cgdml_force_fn)(void *ctx, size_t n, const double *coords
 cgdml_status cgdml_simulate_model_forces(void *ctx, size_t n, const double *coords, double *forces);
 
 typedef enum {
-    /* Brownian dynamics, METHOD.md §5:  x += (D dt/kT) F + sqrt(2 D dt) ξ */
+    /* Brownian dynamics, docs/method.md §5:  x += (D dt/kT) F + sqrt(2 D dt) ξ */
     CGDML_INTEGRATOR_OVERDAMPED = 0,
     /* Underdamped Langevin, BAOAB splitting (Leimkuhler & Matthews 2013): half
      * kick, half drift, Ornstein-Uhlenbeck velocity refresh, half drift, half kick. */

@@ -1,4 +1,4 @@
-/* cgdml/strata.h - stratified sampling over collective variables (METHOD.md §4).
+/* cgdml/strata.h - stratified sampling over collective variables (docs/method.md §4).
  *
  * The two-layer ensemble does not train on frames in proportion to how often the
  * simulation visited them: it bins the frames on a grid of collective variables
@@ -19,7 +19,7 @@
 #include "cgdml/dataset.h"
 #include "cgdml/error.h"
 
-/* Bins per dihedral of the default φ/ψ grid (the authors' scripts, METHOD.md §4). */
+/* Bins per dihedral of the default φ/ψ grid (the authors' scripts, docs/method.md §4). */
 #define CGDML_STRATA_DEFAULT_BINS 300
 /* Collective variables one grid may combine. */
 #define CGDML_STRATA_MAX_CVS 4

@@ -1,6 +1,6 @@
 /* cmd_fes.c - landscapes on the command line: `cgdml fes-reference` (the all-atom
  * reference F(φ, ψ) of a dataset and the statistical floor of the comparison
- * metric, first half against second half, METHOD.md §5) and `cgdml fes` (the
+ * metric, first half against second half, docs/method.md §5) and `cgdml fes` (the
  * landscape of a CG trajectory, compared with a reference dataset).
  */
 #include <math.h>

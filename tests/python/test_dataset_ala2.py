@@ -17,7 +17,7 @@ DATASET = os.path.join(os.path.dirname(__file__), "..", "..", "datasets", "ala2_
 MAX_BYTES = 20 * 1024 * 1024  # size budget of a shipped file
 MIN_FRAMES = 100_000  # 100 ns at one frame per ps
 BEAD_NAMES = ["C", "N", "CA", "CB", "C", "N"]
-KT = 0.5962  # kcal/mol at 300 K (METHOD.md)
+KT = 0.5962  # kcal/mol at 300 K (docs/method.md §5)
 
 # Bond (bead i, bead j): AMBER ff99SB-ILDN r0 (Å) and spring constant 2K
 # (kcal/mol/Å^2, E = K (r - r0)^2).  At 300 K the means sit up to 0.03 Å above r0:
