@@ -6,9 +6,19 @@
 
 #include <cblas.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "cgdml/util.h"
+
+/* Prints a target line; 1 if met. */
+static inline int verdict(const char *what, double value, double target, int at_most)
+{
+    int ok = at_most ? value <= target : value >= target;
+    printf("  target %-34s %6.3f %s %.2f  %s\n", what, value, at_most ? "<=" : ">=", target,
+           ok ? "met" : "MISSED");
+    return ok;
+}
 
 /* Best of three n x n x n dgemm runs, GFLOP/s, all threads. */
 static inline double measure_dgemm(size_t n)

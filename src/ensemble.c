@@ -193,6 +193,11 @@ cgdml_status cgdml_ensemble_average(cgdml_model *const *members, size_t k, cgdml
     a->lambda = members[0]->lambda;
     a->dataset_hash = members[0]->dataset_hash;
     memcpy(a->bead_names, members[0]->bead_names, a->n_beads * sizeof *a->bead_names);
+    s = cgdml_model_prepare(a);
+    if (s) {
+        cgdml_model_free(a);
+        return s;
+    }
     *out = a;
     return CGDML_OK;
 }

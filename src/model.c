@@ -63,6 +63,7 @@ void cgdml_model_free(cgdml_model *model)
     free(model->bead_names);
     cgdml_prior_free(model->prior);
     free(model->cv_table);
+    cgdml_kernel_sum_free(model->sum);
     free(model);
 }
 
@@ -241,6 +242,8 @@ cgdml_status cgdml_model_train_labels(const cgdml_dataset *data, const size_t *i
         s = solve_coefficients(m, g, rhs, &local);
     if (!s)
         fill_model(m, data, idx, g, rhs);
+    if (!s)
+        s = cgdml_model_prepare(m);
     free(g);
     free(rhs);
     if (stats)
@@ -253,88 +256,41 @@ cgdml_status cgdml_model_train_labels(const cgdml_dataset *data, const size_t *i
     return CGDML_OK;
 }
 
-/* Training frames per block of the prediction sum: the block's weights stay in
- * L1 cache while the descriptor components stream past. */
-enum { PREDICT_BLOCK = 256 };
+/* Frames per task of a prediction: the kernel sum shares each sweep over its
+ * table among 4 configurations, and 100 simulation replicas make 25 tasks to
+ * balance over the threads. */
+enum { PREDICT_BATCH = 4 };
 
-/* The training descriptors and γ in component-major order, desc_t[k][j] and
- * gamma_t[k][j], so that the sum over training frames j runs in SIMD lanes. */
-typedef struct {
-    size_t n;
-    double *desc_t, *gamma_t;
-} kernel_columns;
-
-static cgdml_status columns_alloc(const cgdml_model *m, kernel_columns *c)
+cgdml_status cgdml_model_prepare(cgdml_model *model)
 {
-    size_t n = m->n_train, d = m->n_desc;
-    c->n = n;
-    c->desc_t = malloc(n * d * sizeof(double));
-    c->gamma_t = malloc(n * d * sizeof(double));
-    if (!c->desc_t || !c->gamma_t) {
-        free(c->desc_t);
-        free(c->gamma_t);
-        return cgdml_error_set(CGDML_ERR_NOMEM, "cannot allocate the prediction tables");
-    }
-    for (size_t j = 0; j < n; j++)
-        for (size_t k = 0; k < d; k++) {
-            c->desc_t[k * n + j] = m->train_desc[j * d + k];
-            c->gamma_t[k * n + j] = m->gamma[j * d + k];
-        }
+    cgdml_kernel_sum *ks;
+    cgdml_status s = cgdml_kernel_sum_alloc(model->n_train, model->n_desc, model->train_desc,
+                                            model->gamma, model->sigma, CGDML_SIMD_AUTO, &ks);
+    if (s)
+        return s;
+    cgdml_kernel_sum_free(model->sum);
+    model->sum = ks;
     return CGDML_OK;
 }
 
-/* Adds the block [j0, j0 + nb) of Σ_j H(u_j) γ_j to h[d]; returns its energy. */
-static double predict_block(const kernel_columns *c, size_t d, size_t j0, size_t nb,
-                            const double *D, double s, double *h)
+/* Forces (and energies, if wanted) of frames x[n][bead][xyz], n <= PREDICT_BATCH:
+ * F = Jᵀ Σ_j H(D - D_j) γ_j (docs/method.md §2), plus the prior. */
+static void predict_batch(const cgdml_model *m, const cgdml_kernel_sum *ks, size_t n,
+                          const double *x, double *f, double *energy)
 {
-    double rho2[PREDICT_BLOCK] = {0}, ug[PREDICT_BLOCK] = {0}, w1[PREDICT_BLOCK],
-           w2[PREDICT_BLOCK], energy = 0.0;
-    for (size_t k = 0; k < d; k++) {
-        const double *dk = c->desc_t + k * c->n + j0, *gk = c->gamma_t + k * c->n + j0;
-        double Dk = D[k];
-#pragma omp simd
-        for (size_t j = 0; j < nb; j++) {
-            double u = Dk - dk[j];
-            rho2[j] += u * u;
-            ug[j] += u * gk[j];
-        }
+    size_t d = m->n_desc, n3 = 3 * m->n_beads;
+    double D[PREDICT_BATCH * d], g[PREDICT_BATCH * 3 * d], h[PREDICT_BATCH * d],
+        e[PREDICT_BATCH];
+    for (size_t r = 0; r < n; r++)
+        cgdml_descriptor_jacobian(m->n_beads, x + r * n3, D + r * d, g + r * 3 * d);
+    cgdml_kernel_sum_eval(ks, n, D, h, e);
+    for (size_t r = 0; r < n; r++) {
+        cgdml_descriptor_apply_jt(m->n_beads, g + r * 3 * d, h + r * d, f + r * n3);
+        if (m->prior)
+            e[r] += cgdml_prior_add_forces(m->prior, x + r * n3, f + r * n3);
+        if (energy)
+            energy[r] = e[r];
     }
-#pragma omp simd reduction(+ : energy)
-    for (size_t j = 0; j < nb; j++) {
-        double sr = s * sqrt(rho2[j]), pre = s * s / 3.0 * exp(-sr);
-        w1[j] = pre * (1.0 + sr);
-        w2[j] = pre * s * s * ug[j];
-        energy -= w1[j] * ug[j];
-    }
-    for (size_t k = 0; k < d; k++) {
-        const double *dk = c->desc_t + k * c->n + j0, *gk = c->gamma_t + k * c->n + j0;
-        double Dk = D[k], acc = 0.0;
-#pragma omp simd reduction(+ : acc)
-        for (size_t j = 0; j < nb; j++)
-            acc += w1[j] * gk[j] - w2[j] * (Dk - dk[j]);
-        h[k] += acc;
-    }
-    return energy;
-}
-
-/* Forces (and the energy, if wanted) of one frame x[bead][xyz]:
- * F = Jᵀ Σ_j H(D - D_j) γ_j with H(u)γ = c1 γ - c2 (u·γ) u (docs/method.md §2). */
-static void predict_frame(const cgdml_model *m, const kernel_columns *c, const double *x,
-                          double *f, double *energy)
-{
-    size_t d = m->n_desc;
-    double D[d], g[3 * d], h[d];
-    double s = sqrt(5.0) / m->sigma, e_sum = 0.0;
-    cgdml_descriptor_jacobian(m->n_beads, x, D, g);
-    memset(h, 0, sizeof h);
-    for (size_t j0 = 0; j0 < c->n; j0 += PREDICT_BLOCK)
-        e_sum += predict_block(c, d, j0, c->n - j0 < PREDICT_BLOCK ? c->n - j0 : PREDICT_BLOCK,
-                               D, s, h);
-    cgdml_descriptor_apply_jt(m->n_beads, g, h, f);
-    if (m->prior)
-        e_sum += cgdml_prior_add_forces(m->prior, x, f);
-    if (energy)
-        *energy = e_sum;
 }
 
 /* Two frames are duplicates when their descriptors agree to this fraction of the
@@ -423,7 +379,8 @@ cgdml_status cgdml_model_check_duplicates(const cgdml_dataset *data, const size_
 
 size_t cgdml_model_predict_bytes(const cgdml_model *model, size_t n_frames)
 {
-    size_t tables = 2 * model->n_train * model->n_desc * sizeof(double);
+    size_t lanes = 8, groups = (model->n_train + lanes - 1) / lanes;
+    size_t tables = model->sum ? 0 : 2 * groups * lanes * model->n_desc * sizeof(double);
     size_t per_frame = (3 * model->n_beads + 1) * sizeof(double);
     if (n_frames > (SIZE_MAX - tables) / per_frame)
         return SIZE_MAX;
@@ -434,15 +391,22 @@ cgdml_status cgdml_model_predict(const cgdml_model *model, size_t n_frames,
                                  const double *coords, double *forces, double *energies)
 {
     size_t n3 = 3 * model->n_beads;
-    kernel_columns c;
-    cgdml_status s = columns_alloc(model, &c);
-    if (s)
-        return s;
-#pragma omp parallel for schedule(dynamic, 1) /* frames cost O(M d) each: balance small batches */
-    for (size_t f = 0; f < n_frames; f++)
-        predict_frame(model, &c, coords + f * n3, forces + f * n3, energies ? energies + f : NULL);
-    free(c.desc_t);
-    free(c.gamma_t);
+    const cgdml_kernel_sum *ks = model->sum;
+    cgdml_kernel_sum *temporary = NULL;
+    if (!cgdml_kernel_sum_matches(ks, model->n_train, model->train_desc, model->gamma,
+                                  model->sigma)) {
+        cgdml_status s =
+            cgdml_kernel_sum_alloc(model->n_train, model->n_desc, model->train_desc,
+                                   model->gamma, model->sigma, CGDML_SIMD_AUTO, &temporary);
+        if (s)
+            return s;
+        ks = temporary;
+    }
+#pragma omp parallel for schedule(dynamic, 1) /* batches cost O(M d) each: balance them */
+    for (size_t f = 0; f < n_frames; f += PREDICT_BATCH)
+        predict_batch(model, ks, n_frames - f < PREDICT_BATCH ? n_frames - f : PREDICT_BATCH,
+                      coords + f * n3, forces + f * n3, energies ? energies + f : NULL);
+    cgdml_kernel_sum_free(temporary);
     return CGDML_OK;
 }
 

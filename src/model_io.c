@@ -331,5 +331,9 @@ cgdml_status cgdml_model_load(const char *path, cgdml_model **out)
         return cgdml_error_set(CGDML_ERR_FORMAT, "%s: cannot open as HDF5 (truncated?)", path);
     cgdml_status s = load_group(file, out);
     H5Fclose(file);
+    if (!s && (s = cgdml_model_prepare(*out))) {
+        cgdml_model_free(*out);
+        *out = NULL;
+    }
     return s ? cgdml_error_wrap(s, "%s", path) : CGDML_OK;
 }

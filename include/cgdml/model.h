@@ -43,6 +43,9 @@ typedef struct {
     cgdml_prior *prior;     /* owned; NULL: none.  Added to every prediction. */
     size_t cv_rows;         /* cross-validation table that chose the hyperparameters */
     double *cv_table;       /* [row][CGDML_CV_COLUMNS], owned, NULL if none */
+    struct cgdml_kernel_sum *sum; /* owned: prediction's table, built from train_desc,
+                                   * gamma and sigma by cgdml_model_prepare; NULL:
+                                   * prediction builds a temporary one per call */
 } cgdml_model;
 
 /* Range of σ (1/Å) training accepts.  Inverse distances lie in (0, 1e3]
@@ -99,6 +102,13 @@ cgdml_status cgdml_model_train_labels(const cgdml_dataset *data, const size_t *i
  * the selection or of the data (`cgdml train` refuses it). */
 cgdml_status cgdml_model_check_duplicates(const cgdml_dataset *data, const size_t *idx, size_t n);
 
+/* Build (or rebuild) the model's prediction table from train_desc, gamma and σ,
+ * once, so that every later prediction uses it.  Training, loading and
+ * cgdml_ensemble_average do this; call it yourself after changing those arrays or
+ * σ of a model (a table built from other arrays, M or σ is not used, but edits in
+ * place of the same arrays cannot be seen). */
+cgdml_status cgdml_model_prepare(cgdml_model *model);
+
 /* Forces[frame][bead][xyz] (kcal/mol/Å) and, if energies is not NULL, energies
  * [frame] (kcal/mol, up to a constant) for coords[frame][bead][xyz] (Å), in
  * parallel over frames: the kernel part plus the prior, if the model has one.
@@ -107,9 +117,10 @@ cgdml_status cgdml_model_check_duplicates(const cgdml_dataset *data, const size_
 cgdml_status cgdml_model_predict(const cgdml_model *model, size_t n_frames,
                                  const double *coords, double *forces, double *energies);
 
-/* Bytes a prediction of n_frames needs beside the model and the coordinates: its
- * component-major copy of the training data (2 M d doubles), the forces and the
- * energies it fills ((3N + 1) doubles per frame).  SIZE_MAX on overflow.  Callers
+/* Bytes a prediction of n_frames needs beside the model and the coordinates: a
+ * temporary prediction table if the model has none (2 M d doubles, rounded up to
+ * vector lanes), the forces and the energies it fills ((3N + 1) doubles per
+ * frame).  SIZE_MAX on overflow.  Callers
  * check it with cgdml_memory_check before allocating the outputs. */
 size_t cgdml_model_predict_bytes(const cgdml_model *model, size_t n_frames);
 
