@@ -126,7 +126,7 @@ cgdml_status cgdml_crossval_layer1(const cgdml_dataset *data, const cgdml_strata
 /* Train on the mean set without fold f and measure on fold f. */
 static cgdml_status layer2_fold(const cgdml_model *average, const cgdml_dataset *data,
                                 const size_t *idx, size_t n, double sigma, double lambda,
-                                size_t folds, size_t f, double *mse)
+                                cgdml_precision precision, size_t folds, size_t f, double *mse)
 {
     size_t *train = malloc(n * sizeof *train), *test = malloc(n * sizeof *test);
     size_t n_train = 0, n_test = 0;
@@ -139,7 +139,7 @@ static cgdml_status layer2_fold(const cgdml_model *average, const cgdml_dataset 
     cgdml_model *m = NULL;
     cgdml_force_errors e = {0};
     cgdml_status s = train && test ? cgdml_ensemble_distill(average, data, train, n_train, sigma,
-                                                            lambda, &m)
+                                                            lambda, precision, &m)
                                    : cgdml_error_set(CGDML_ERR_NOMEM, "cannot allocate a fold");
     if (!s)
         s = cgdml_model_evaluate(m, data, test, n_test, &e);
@@ -153,8 +153,8 @@ static cgdml_status layer2_fold(const cgdml_model *average, const cgdml_dataset 
 
 cgdml_status cgdml_crossval_layer2(const cgdml_model *average, const cgdml_dataset *data,
                                    const size_t *idx, size_t n, const double *sigmas,
-                                   size_t n_sigmas, double lambda, size_t folds,
-                                   cgdml_cv_point *table)
+                                   size_t n_sigmas, double lambda, cgdml_precision precision,
+                                   size_t folds, cgdml_cv_point *table)
 {
     if (folds < 2 || folds > n)
         return cgdml_error_set(CGDML_ERR_INVALID,
@@ -167,7 +167,8 @@ cgdml_status cgdml_crossval_layer2(const cgdml_model *average, const cgdml_datas
     cgdml_status s = CGDML_OK;
     for (size_t i = 0; !s && i < n_sigmas; i++) {
         for (size_t f = 0; !s && f < folds; f++)
-            s = layer2_fold(average, data, idx, n, sigmas[i], lambda, folds, f, &err[f]);
+            s = layer2_fold(average, data, idx, n, sigmas[i], lambda, precision, folds, f,
+                            &err[f]);
         table[i] = (cgdml_cv_point){.sigma = sigmas[i], .lambda = lambda, .n_eval = n};
         if (!s)
             summarise(err, folds, &table[i]);

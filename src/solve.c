@@ -44,3 +44,31 @@ cgdml_status cgdml_solve_apply(size_t n, const double *arf, double *b, size_t nr
         return cgdml_error_set(CGDML_ERR_INVALID, "dpftrs rejected argument %d", (int)-info);
     return CGDML_OK;
 }
+
+cgdml_status cgdml_solve_factor_single(size_t n, float *arf)
+{
+    cgdml_status st = check_order(n);
+    if (st)
+        return st;
+    lapack_int info = LAPACKE_spftrf_work(LAPACK_COL_MAJOR, 'N', 'L', (lapack_int)n, arf);
+    if (info > 0)
+        return cgdml_error_set(CGDML_ERR_NUMERIC,
+                               "the single-precision kernel matrix is not positive definite "
+                               "(Cholesky failed at leading minor %d of %zu)",
+                               (int)info, n);
+    if (info < 0)
+        return cgdml_error_set(CGDML_ERR_INVALID, "spftrf rejected argument %d", (int)-info);
+    return CGDML_OK;
+}
+
+cgdml_status cgdml_solve_apply_single(size_t n, const float *arf, float *b, size_t nrhs)
+{
+    cgdml_status st = check_order(n);
+    if (st)
+        return st;
+    lapack_int info = LAPACKE_spftrs_work(LAPACK_COL_MAJOR, 'N', 'L', (lapack_int)n,
+                                          (lapack_int)nrhs, arf, b, (lapack_int)n);
+    if (info != 0)
+        return cgdml_error_set(CGDML_ERR_INVALID, "spftrs rejected argument %d", (int)-info);
+    return CGDML_OK;
+}

@@ -86,7 +86,7 @@ Test(ensemble, average_and_distilled_beat_one_member_and_error_falls_with_k)
     cr_assert_eq(cgdml_strata_draw(strata, CGDML_DRAW_STRATIFIED_UNIQUE, 40, 5, &mean_set), 0);
     cgdml_model *distilled;
     cr_assert_eq(cgdml_ensemble_distill(sixteen, train_data, mean_set, 40, sigma, 1e-6,
-                                        &distilled),
+                                        CGDML_PRECISION_DOUBLE, &distilled),
                  CGDML_OK, "%s", cgdml_error_message());
     cr_assert_eq(distilled->kind, CGDML_MODEL_DISTILLED);
     double ed = mean_force_mse(distilled);

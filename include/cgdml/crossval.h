@@ -33,11 +33,12 @@ cgdml_status cgdml_crossval_layer1(const cgdml_dataset *data, const cgdml_strata
                                    const double *sigmas, size_t n_sigmas, const double *lambdas,
                                    size_t n_lambdas, size_t folds, cgdml_cv_point *table);
 
-/* table[i] for sigmas[i]: layer-2 CV on the mean set idx[0..n-1]. */
+/* table[i] for sigmas[i]: layer-2 CV on the mean set idx[0..n-1], each fold
+ * solved in `precision`. */
 cgdml_status cgdml_crossval_layer2(const cgdml_model *average, const cgdml_dataset *data,
                                    const size_t *idx, size_t n, const double *sigmas,
-                                   size_t n_sigmas, double lambda, size_t folds,
-                                   cgdml_cv_point *table);
+                                   size_t n_sigmas, double lambda, cgdml_precision precision,
+                                   size_t folds, cgdml_cv_point *table);
 
 /* Index of the grid point with the lowest mse. */
 size_t cgdml_crossval_best(const cgdml_cv_point *table, size_t n);

@@ -20,6 +20,7 @@ typedef struct {
     size_t n_train, beads, frames;
     unsigned long seed;
     int threads;
+    int precision; /* cgdml_precision of training solves (--precision) */
     int have_sigma, have_lambda, have_n_train, have_seed, held_out;
     const char *positional; /* the one positional argument (info) */
     size_t bins;

@@ -201,8 +201,8 @@ static cgdml_status choose_sigma2(const cli_options *opt, ensemble_job *j, doubl
     cli_note("cross-validating %zu sigma2 values over %zu folds of the mean set\n", j->n_cv2,
              opt->folds);
     cgdml_status s = cgdml_crossval_layer2(j->average, j->data, j->mean_set, j->n_mean,
-                                           opt->sigma2_grid, j->n_cv2, j->l1.lambda, opt->folds,
-                                           j->cv2);
+                                           opt->sigma2_grid, j->n_cv2, j->l1.lambda,
+                                           j->l1.precision, opt->folds, j->cv2);
     if (s)
         return s;
     size_t best = cgdml_crossval_best(j->cv2, j->n_cv2);
@@ -247,7 +247,7 @@ static cgdml_status layer2(const cli_options *opt, ensemble_job *j)
         cli_note("layer 2: mean set of %zu frames, sigma2 %g\n", j->n_mean, sigma2);
     if (!s)
         s = cgdml_ensemble_distill(j->average, j->data, j->mean_set, j->n_mean, sigma2,
-                                   j->l1.lambda, &j->distilled);
+                                   j->l1.lambda, j->l1.precision, &j->distilled);
     return s;
 }
 
@@ -342,6 +342,7 @@ int cmd_ensemble(const cli_options *opt)
                                                            : CGDML_DRAW_STRATIFIED,
                                   .seed = opt->seed,
                                   .side_by_side = opt->parallel,
+                                  .precision = (cgdml_precision)opt->precision,
                                   .checkpoint = j.checkpoint};
     rc = run_job(opt, &j);
     free_job(&j);

@@ -353,7 +353,8 @@ static cgdml_status choose_sigma2(const study *st, const study_group *g, double 
                                        g->seed + o->members + 2, &cv);
     if (!s)
         s = cgdml_crossval_layer2(g->average, st->pool, cv, n, o->sigma_grid, o->n_sigma_grid,
-                                  o->lambda, CGDML_CROSSVAL_DEFAULT_FOLDS, table);
+                                  o->lambda, CGDML_PRECISION_DOUBLE, CGDML_CROSSVAL_DEFAULT_FOLDS,
+                                  table);
     if (!s)
         *sigma2 = table[cgdml_crossval_best(table, o->n_sigma_grid)].sigma;
     free(cv);
@@ -373,7 +374,8 @@ static cgdml_status train_distilled(const study *st, const study_group *g, cgdml
                           &mean);
     if (s)
         return s;
-    s = cgdml_ensemble_distill(g->average, st->pool, mean, n, *sigma2, o->lambda, out);
+    s = cgdml_ensemble_distill(g->average, st->pool, mean, n, *sigma2, o->lambda,
+                               CGDML_PRECISION_DOUBLE, out);
     if (!s && st->prior)
         s = cgdml_model_attach_prior(*out, st->prior);
     if (!s)

@@ -34,7 +34,8 @@ static const cli_command commands[] = {
      "usage: cgdml info FILE [--group NAME] [--memory 8G]\n\n"
      "  Prints frames, beads, units and value ranges of a dataset, or the kind,\n"
      "  hyperparameters and size of a model.\n"},
-    {"train", cmd_train, "data,group,indices,n-train,seed,sigma,lambda,output,memory,threads",
+    {"train", cmd_train,
+     "data,group,indices,n-train,seed,sigma,lambda,precision,output,memory,threads",
      "train one GDML model by Cholesky factorisation",
      "usage: cgdml train --data D.h5 (--indices FILE | --n-train M [--seed S])\n"
      "                   --sigma S [--lambda L] -o model.h5 [--memory 8G] [--threads N]\n\n"
@@ -42,6 +43,9 @@ static const cli_command commands[] = {
      "  --lambda L      ridge added to the kernel diagonal (default 1e-10, as sGDML)\n"
      "  --indices FILE  training frames: text integers or an integer .npy\n"
      "  --n-train M     M frames drawn at random (reproducible with --seed, default 1)\n"
+     "  --precision double|mixed  the solve: double, or a single-precision factor\n"
+     "                  refined to double accuracy (half the memory; falls back to\n"
+     "                  double by itself when the system needs it; default double)\n"
      "  --memory SIZE   memory budget, e.g. 8G or 50% (default 80% of available)\n"
      "  --threads N     OpenMP/BLAS threads (default: all cores)\n"},
     {"predict", cmd_predict,
@@ -65,7 +69,7 @@ static const cli_command commands[] = {
     {"ensemble", cmd_ensemble,
      "data,group,members,n-train,sigma1,sigma2,lambda,mean-set,cv,sigma1-grid,sigma2-grid,"
      "lambda-grid,seed,draw,collective,kmeans,bonds,no-prior,temperature,memory,threads,"
-     "parallel,resume,output",
+     "parallel,resume,precision,output",
      "the two-layer ensemble: K members, their average, and the distilled model",
      "usage: cgdml ensemble --data D.h5 --members K --n-train M (--sigma1 S1 | --sigma1-grid\n"
      "                      a,b,..) (--sigma2 S2 | --sigma2-grid a,b,..) [--lambda L]\n"
@@ -87,7 +91,8 @@ static const cli_command commands[] = {
      "                     else alanine dipeptide); --no-prior to train without a prior\n"
      "  --temperature T    for the prior's Boltzmann inversion, K (default 300)\n"
      "  --parallel auto|members|blas  members side by side, or one at a time\n"
-     "  --resume           keep members finished by an interrupted run\n"},
+     "  --resume           keep members finished by an interrupted run\n"
+     "  --precision double|mixed  solves of members and distilled model (see train)\n"},
     {"simulate", cmd_simulate,
      "model,data,group,replicas,steps,dt,temperature,save-every,seed,integrator,diffusion,"
      "friction,checkpoint-interval,resume,memory,threads,output",
@@ -229,7 +234,7 @@ static const struct option long_options[] = {
     {"reference", required_argument, 0, 1108},       {"help", no_argument, 0, 'h'},
     {"sizes", required_argument, 0, 1200},   {"repeats", required_argument, 0, 1201},
     {"methods", required_argument, 0, 1202}, {"sigma-grid", required_argument, 0, 1203},
-    {"export-splits", no_argument, 0, 1204},
+    {"export-splits", no_argument, 0, 1204}, {"precision", required_argument, 0, 1205},
     {"checkpoint-interval", required_argument, 0, 1109},
     {0, 0, 0, 0}};
 
@@ -333,6 +338,10 @@ static int store_study_option(int c, const char *arg, cli_options *o)
     case 1202: return cli_parse_methods(arg, o);
     case 1203: return cli_parse_list("sigma-grid", arg, o->sigma_grid, 16, &o->n_sigma_grid);
     case 1204: o->export_splits = 1; return CLI_OK;
+    case 1205: {
+        static const char *const precisions[] = {"double", "mixed", NULL}; /* cgdml_precision */
+        return store_choice("precision", arg, precisions, &o->precision);
+    }
     }
     return CLI_USAGE;
 }
