@@ -176,7 +176,7 @@ Test(kernel_sum, environment_chooses_and_refuses)
  * forces and energies, with and without the model's prepared table. */
 Test(kernel_sum, model_prediction_matches_the_definition)
 {
-    enum { M = 150, Q = 37 };
+    enum { M = 80, Q = 37 };
     cgdml_dataset *data = frames(M + Q, 9);
     size_t idx[M];
     for (size_t t = 0; t < M; t++)

@@ -11,6 +11,7 @@
 
 #include "cgdml/h5md.h"
 #include "cgdml/model.h"
+#include "cgdml/synthetic.h"
 
 enum { M = 300, HELD = 200 };
 
@@ -40,6 +41,14 @@ static double max_abs(const double *a, size_t n)
     return m;
 }
 
+static double max_diff_rel(const double *a, const double *b, size_t n)
+{
+    double diff = 0.0;
+    for (size_t i = 0; i < n; i++)
+        diff = fmax(diff, fabs(a[i] - b[i]));
+    return diff / max_abs(a, n);
+}
+
 /* Held-out forces of models trained both ways; returns max |difference| / max |F|. */
 static double compare(const cgdml_dataset *d, double sigma, double lambda,
                       cgdml_train_stats *mixed_stats, int *identical)
@@ -54,15 +63,13 @@ static double compare(const cgdml_dataset *d, double sigma, double lambda,
                                              CGDML_PRECISION_MIXED, mixed_stats, &mm),
                  CGDML_OK, "%s", cgdml_error_message());
     double *x = malloc(HELD * n3 * sizeof(double)), *fd = malloc(HELD * n3 * sizeof(double)),
-           *fm = malloc(HELD * n3 * sizeof(double)), diff = 0.0;
+           *fm = malloc(HELD * n3 * sizeof(double));
     for (size_t t = 0; t < HELD; t++)
         memcpy(x + t * n3, d->coords + held[t] * n3, n3 * sizeof(double));
     cr_assert_eq(cgdml_model_predict(md, HELD, x, fd, NULL), CGDML_OK);
     cr_assert_eq(cgdml_model_predict(mm, HELD, x, fm, NULL), CGDML_OK);
-    for (size_t a = 0; a < HELD * n3; a++)
-        diff = fmax(diff, fabs(fd[a] - fm[a]));
     *identical = !memcmp(md->gamma, mm->gamma, M * md->n_desc * sizeof(double));
-    double rel = diff / max_abs(fd, HELD * n3);
+    double rel = max_diff_rel(fd, fm, HELD * n3);
     free(x);
     free(fd);
     free(fm);
@@ -99,4 +106,31 @@ Test(mixed, ill_conditioned_system_falls_back_to_double, .timeout = 300)
     cr_assert_eq(st.refinements, 0);
     cr_assert(identical, "the fallback must return the double-precision answer");
     cgdml_dataset_free(d);
+}
+
+/* A small system (also run under Valgrind): 40 harmonic-network frames. */
+Test(mixed, small_system_matches_double)
+{
+    cgdml_harmonic_network *net;
+    cgdml_dataset *d;
+    cr_assert_eq(cgdml_harmonic_network_alloc(6, 10.0, 7, &net), CGDML_OK);
+    cr_assert_eq(cgdml_harmonic_network_sample(net, 60, 0.2, 1.0, 3, &d), CGDML_OK);
+    size_t idx[40];
+    for (size_t t = 0; t < 40; t++)
+        idx[t] = t;
+    cgdml_model *md, *mm;
+    cgdml_train_stats st;
+    cr_assert_eq(cgdml_model_train_precision(d, idx, 40, NULL, 2.0, 1e-3, CGDML_PRECISION_DOUBLE,
+                                             NULL, &md), CGDML_OK);
+    cr_assert_eq(cgdml_model_train_precision(d, idx, 40, NULL, 2.0, 1e-3, CGDML_PRECISION_MIXED,
+                                             &st, &mm), CGDML_OK);
+    cr_assert_eq(st.precision, CGDML_PRECISION_MIXED, "%s", st.fallback);
+    double fd[20 * 18], fm[20 * 18];
+    cr_assert_eq(cgdml_model_predict(md, 20, d->coords + 40 * 18, fd, NULL), CGDML_OK);
+    cr_assert_eq(cgdml_model_predict(mm, 20, d->coords + 40 * 18, fm, NULL), CGDML_OK);
+    cr_assert_leq(max_diff_rel(fd, fm, 20 * 18), 1e-6);
+    cgdml_model_free(md);
+    cgdml_model_free(mm);
+    cgdml_dataset_free(d);
+    cgdml_harmonic_network_free(net);
 }
