@@ -120,20 +120,34 @@ void cgdml_fes_free(cgdml_fes *fes)
     free(fes);
 }
 
-/* KL divergence over the joint bins and the population of b that a misses. */
+/* KL divergence over the joint bins, the population of b that a misses, that of a
+ * where b has none, and the MSE weighted by b's population. */
 static void population_measures(const cgdml_fes *a, const cgdml_fes *b, cgdml_fes_comparison *out)
 {
     size_t nb = a->n_bins * a->n_bins;
-    double joint_a = 0.0, joint_b = 0.0, total_b = 0.0, missed_b = 0.0;
+    double joint_a = 0.0, joint_b = 0.0, total_a = 0.0, total_b = 0.0, missed_b = 0.0,
+           extra_a = 0.0;
     for (size_t k = 0; k < nb; k++) {
+        total_a += a->count[k];
         total_b += b->count[k];
         if (a->count[k] > 0 && b->count[k] > 0) {
             joint_a += a->count[k];
             joint_b += b->count[k];
         } else if (b->count[k] > 0) {
             missed_b += b->count[k];
+        } else {
+            extra_a += a->count[k];
         }
     }
+    double wsum = 0.0, wsum2 = 0.0;
+    for (size_t k = 0; k < nb; k++)
+        if (a->count[k] > 0 && b->count[k] > 0) {
+            double diff = a->free_energy[k] - b->free_energy[k], w = b->count[k] / joint_b;
+            wsum += w * diff;
+            wsum2 += w * diff * diff;
+        }
+    out->mse_weighted = fmax(wsum2 - wsum * wsum, 0.0);
+    out->extra = total_a > 0 ? extra_a / total_a : 0.0;
     double kl = 0.0;
     for (size_t k = 0; k < nb; k++)
         if (a->count[k] > 0 && b->count[k] > 0) {
@@ -170,6 +184,66 @@ cgdml_status cgdml_fes_compare(const cgdml_fes *a, const cgdml_fes *b,
     return CGDML_OK;
 }
 
+/* The landscape of the frames at steps in (lo, hi]; the scratch arrays hold n
+ * angles each. */
+static cgdml_status landscape_between(const cgdml_dataset *t, const double *phi,
+                                      const double *psi, int64_t lo, int64_t hi, size_t n_bins,
+                                      double *scratch_phi, double *scratch_psi, cgdml_fes **out)
+{
+    size_t n = 0;
+    for (size_t k = 0; k < t->n_frames; k++)
+        if (t->step[k] > lo && t->step[k] <= hi) {
+            scratch_phi[n] = phi[k];
+            scratch_psi[n++] = psi[k];
+        }
+    return cgdml_fes_from_angles(scratch_phi, scratch_psi, n, n_bins, out);
+}
+
+cgdml_status cgdml_fes_trajectory(const cgdml_dataset *traj, int64_t burn_in, size_t n_bins,
+                                  const int *phi_beads, const int *psi_beads,
+                                  cgdml_fes **production, cgdml_fes_comparison *halves)
+{
+    *production = NULL;
+    size_t nf = traj->n_frames;
+    double *phi = malloc((nf ? nf : 1) * 4 * sizeof(double)), *psi = phi + nf;
+    if (!phi)
+        return cgdml_error_set(CGDML_ERR_NOMEM, "cannot allocate the angles of %zu frames", nf);
+    cgdml_status s = cgdml_fes_angles(traj, phi_beads, psi_beads, phi, psi);
+    int64_t last = burn_in;
+    for (size_t k = 0; k < nf; k++)
+        last = traj->step[k] > last ? traj->step[k] : last;
+    int64_t mid = burn_in + (last - burn_in) / 2;
+    size_t n1 = 0, n2 = 0; /* finite production frames in each half */
+    for (size_t k = 0; !s && k < nf; k++)
+        if (traj->step[k] > burn_in && isfinite(phi[k]) && isfinite(psi[k]))
+            traj->step[k] <= mid ? n1++ : n2++;
+    if (!s && (n1 == 0 || n2 == 0))
+        s = cgdml_error_set(CGDML_ERR_INVALID,
+                            "%zu of %zu frames lie after the burn-in of %lld steps (%zu and %zu "
+                            "in the two halves of the production steps); a landscape and its "
+                            "convergence check need both halves (shorten the burn-in or run "
+                            "longer)",
+                            n1 + n2, nf, (long long)burn_in, n1, n2);
+    cgdml_fes *first = NULL, *second = NULL;
+    if (!s)
+        s = landscape_between(traj, phi, psi, burn_in, last, n_bins, psi + nf, psi + 2 * nf,
+                              production);
+    if (!s)
+        s = landscape_between(traj, phi, psi, burn_in, mid, n_bins, psi + nf, psi + 2 * nf, &first);
+    if (!s)
+        s = landscape_between(traj, phi, psi, mid, last, n_bins, psi + nf, psi + 2 * nf, &second);
+    if (!s)
+        s = cgdml_fes_compare(first, second, halves);
+    cgdml_fes_free(first);
+    cgdml_fes_free(second);
+    free(phi);
+    if (s) {
+        cgdml_fes_free(*production);
+        *production = NULL;
+    }
+    return s;
+}
+
 static cgdml_status write_comparison(hid_t g, const cgdml_fes_comparison *c)
 {
     unsigned long long joint = c->joint_bins;
@@ -178,11 +252,14 @@ static cgdml_status write_comparison(hid_t g, const cgdml_fes_comparison *c)
     if (!s) s = cgdml_h5_write_attr(g, "kl", H5T_NATIVE_DOUBLE, &c->kl);
     if (!s) s = cgdml_h5_write_attr(g, "missing_population", H5T_NATIVE_DOUBLE, &c->missing);
     if (!s) s = cgdml_h5_write_attr(g, "joint_bins", H5T_NATIVE_ULLONG, &joint);
+    if (!s) s = cgdml_h5_write_attr(g, "mse_weighted_kT2", H5T_NATIVE_DOUBLE, &c->mse_weighted);
+    if (!s) s = cgdml_h5_write_attr(g, "extra_population", H5T_NATIVE_DOUBLE, &c->extra);
     return s;
 }
 
 static cgdml_status write_fes_group(hid_t file, const cgdml_fes *fes, double floor,
-                                    const cgdml_fes_comparison *vs)
+                                    const cgdml_fes_comparison *vs,
+                                    const cgdml_fes_comparison *halves)
 {
     size_t n = fes->n_bins;
     hsize_t dims[2] = {n, n}, nedge = n + 1;
@@ -201,6 +278,7 @@ static cgdml_status write_fes_group(hid_t file, const cgdml_fes *fes, double flo
     if (!s) s = cgdml_h5_write_attr(g, "floor_mse_kT2", H5T_NATIVE_DOUBLE, &floor);
     if (!s) s = cgdml_h5_write_attr_string(g, "unit", "kT");
     if (!s && vs) s = write_comparison(g, vs);
+    if (!s && halves) s = cgdml_h5_write_attr(g, "halves_mse_kT2", H5T_NATIVE_DOUBLE, &halves->mse);
     if (g >= 0)
         H5Gclose(g);
     free(edges);
@@ -210,18 +288,19 @@ static cgdml_status write_fes_group(hid_t file, const cgdml_fes *fes, double flo
 typedef struct {
     const cgdml_fes *fes;
     double floor;
-    const cgdml_fes_comparison *vs;
+    const cgdml_fes_comparison *vs, *halves;
 } fes_file;
 
 static cgdml_status write_fes_file(hid_t file, const void *ctx)
 {
     const fes_file *f = ctx;
-    return write_fes_group(file, f->fes, f->floor, f->vs);
+    return write_fes_group(file, f->fes, f->floor, f->vs, f->halves);
 }
 
 cgdml_status cgdml_fes_save(const cgdml_fes *fes, double floor,
-                            const cgdml_fes_comparison *vs_reference, const char *path)
+                            const cgdml_fes_comparison *vs_reference,
+                            const cgdml_fes_comparison *halves, const char *path)
 {
-    fes_file f = {fes, floor, vs_reference};
+    fes_file f = {fes, floor, vs_reference, halves};
     return cgdml_h5_save(path, "landscape", write_fes_file, &f);
 }

@@ -34,9 +34,10 @@ typedef struct {
     size_t n_sigma1_grid, n_sigma2_grid, n_lambda_grid;
     const char *cv_specs[4], *bonds;
     /* simulate, fes */
-    size_t replicas, steps, save_every;
+    size_t replicas, steps, save_every, burn_in; /* burn_in: steps discarded by fes */
     double dt, diffusion, friction, checkpoint_interval; /* simulate; interval in s */
     int baoab, have_save_every;
+    int start; /* cgdml_start_kind (--start) */
     const char *traj, *reference;
     /* study */
     size_t sizes[16], n_sizes, repeats;
@@ -81,6 +82,7 @@ typedef struct {
     size_t samples, populated;
     int has_reference;
     cgdml_fes_comparison vs; /* model against reference */
+    cgdml_fes_comparison halves; /* first against second half of the production frames */
     double floor;            /* reference half against half, kT² */
 } cli_fes_summary;
 /* `cgdml fes` without printing: landscape of opt->traj, compared with

@@ -121,7 +121,7 @@ int cmd_fes_reference(const cli_options *opt)
     if (!s)
         s = reference_landscape(opt, opt->data, &all, &floor);
     if (!s)
-        s = cgdml_fes_save(all, floor.mse, NULL, opt->output);
+        s = cgdml_fes_save(all, floor.mse, NULL, NULL, opt->output);
     if (!s) {
         printf("frames %zu\nbins %zu x %zu, populated %zu\n"
                "floor (first half vs second half) %.4f kT^2 over %zu joint bins\n",
@@ -133,23 +133,19 @@ int cmd_fes_reference(const cli_options *opt)
     return s ? cli_fail(s) : CLI_OK;
 }
 
-/* The landscape of a trajectory file: its phi/psi observables, or dihedrals of
- * its beads; frames of stopped replicas (NaN) are left out. */
-static cgdml_status trajectory_landscape(const cli_options *opt, cgdml_fes **out)
+/* The landscape of a trajectory file's production frames (after --burn-in) and
+ * its convergence check, first against second half (cgdml_fes_trajectory). */
+static cgdml_status trajectory_landscape(const cli_options *opt, cgdml_fes **out,
+                                         cgdml_fes_comparison *halves)
 {
     cgdml_dataset *t = NULL;
-    double *phi = NULL, *psi = NULL;
     cgdml_status s = cgdml_h5md_read(opt->traj, opt->group, &t);
     if (!s)
-        s = dataset_angles(opt, t, &phi, &psi);
-    if (!s)
-        s = cgdml_fes_from_angles(phi, psi, t->n_frames, opt->bins, out);
-    if (!s && (*out)->n_samples == 0)
-        s = cgdml_error_set(CGDML_ERR_NUMERIC, "%s: no finite frame to histogram", opt->traj);
-    free(phi);
-    free(psi);
+        s = cgdml_fes_trajectory(t, (int64_t)opt->burn_in, opt->bins,
+                                 opt->phi ? opt->phi_beads : NULL, opt->psi ? opt->psi_beads : NULL,
+                                 out, halves);
     cgdml_dataset_free(t);
-    return s;
+    return s ? cgdml_error_wrap(s, "%s", opt->traj) : CGDML_OK;
 }
 
 cgdml_status cli_fes_compute(const cli_options *opt, cli_fes_summary *sum)
@@ -160,13 +156,13 @@ cgdml_status cli_fes_compute(const cli_options *opt, cli_fes_summary *sum)
     sum->floor = NAN;
     cgdml_status s = check_landscape_memory(opt, opt->reference ? 4 : 1);
     if (!s)
-        s = trajectory_landscape(opt, &model);
+        s = trajectory_landscape(opt, &model, &sum->halves);
     if (!s && opt->reference)
         s = reference_landscape(opt, opt->reference, &ref, &floor);
     if (!s && ref)
         s = cgdml_fes_compare(model, ref, &sum->vs);
     if (!s)
-        s = cgdml_fes_save(model, floor.mse, ref ? &sum->vs : NULL, opt->output);
+        s = cgdml_fes_save(model, floor.mse, ref ? &sum->vs : NULL, &sum->halves, opt->output);
     if (!s) {
         sum->has_reference = ref != NULL;
         sum->floor = floor.mse;
@@ -187,13 +183,16 @@ int cmd_fes(const cli_options *opt)
     cgdml_status s = cli_fes_compute(opt, &sum);
     if (s)
         return cli_fail(s);
-    printf("frames %zu\nbins %zu x %zu, populated %zu\n", sum.samples, opt->bins, opt->bins,
-           sum.populated);
+    printf("frames %zu after a burn-in of %zu steps\nbins %zu x %zu, populated %zu\n"
+           "convergence: first half vs second half of the production steps %.4f kT^2\n",
+           sum.samples, opt->burn_in, opt->bins, opt->bins, sum.populated, sum.halves.mse);
     if (sum.has_reference)
         printf("MSE vs reference %.4f kT^2 over %zu joint bins (floor %.4f kT^2)\n"
+               "MSE weighted by reference population %.4f kT^2\n"
                "KL(reference || model) %.4f\nreference population the model never visits "
-               "%.4f\n",
-               sum.vs.mse, sum.vs.joint_bins, sum.floor, sum.vs.kl, sum.vs.missing);
+               "%.4f\nmodel population where the reference never goes %.4f\n",
+               sum.vs.mse, sum.vs.joint_bins, sum.floor, sum.vs.mse_weighted, sum.vs.kl,
+               sum.vs.missing, sum.vs.extra);
     cli_note("wrote %s\n", opt->output);
     return CLI_OK;
 }
