@@ -55,8 +55,8 @@ static double train(const cgdml_dataset *data, size_t m, cgdml_precision precisi
         idx[t] = t;
     cgdml_model *model;
     double t = cgdml_wall_seconds();
-    cgdml_status s = cgdml_model_train_precision(data, idx, m, NULL, SIGMA, LAMBDA, precision, st,
-                                                 &model);
+    cgdml_status s =
+        cgdml_model_train_precision(data, idx, m, NULL, SIGMA, LAMBDA, precision, st, &model);
     t = cgdml_wall_seconds() - t;
     free(idx);
     if (s) {
@@ -120,7 +120,8 @@ int main(int argc, char **argv)
         return 1;
     size_t n = 3 * nb * m;
     printf("bench_mixed: M = %zu frames of %zu beads, order %zu, sigma %g, lambda %g, %d "
-           "threads\n", m, nb, n, SIGMA, LAMBDA, omp_get_max_threads());
+           "threads\n",
+           m, nb, n, SIGMA, LAMBDA, omp_get_max_threads());
     cgdml_train_stats st;
     double mixed_s = train(data, m, CGDML_PRECISION_MIXED, &st);
     double peak_mixed = (double)cgdml_memory_peak_rss();
@@ -134,8 +135,8 @@ int main(int argc, char **argv)
     printf("  peak resident       %8.2f GB mixed, %.2f GB double training\n", peak_mixed / 1e9,
            peak_double / 1e9);
     int ok = verdict("mixed training / bare dpotrf", mixed_s / dpotrf_s, TARGET_MIXED_VS_DPOTRF, 1);
-    ok &= verdict("peak mixed / double training", peak_mixed / peak_double,
-                  TARGET_PEAK_VS_DOUBLE, 1);
+    ok &=
+        verdict("peak mixed / double training", peak_mixed / peak_double, TARGET_PEAK_VS_DOUBLE, 1);
     ok &= !st.fallback[0];
     cgdml_dataset_free(data);
     return ok ? 0 : 1;

@@ -294,19 +294,18 @@ static cgdml_status solve_mixed(const cgdml_model *m, const double *g, double *r
 static cgdml_status solve_coefficients(const cgdml_model *m, const double *g, double *rhs,
                                        cgdml_precision precision, cgdml_train_stats *st)
 {
-    cgdml_status s;
-    st->precision = CGDML_PRECISION_DOUBLE;
-    if (precision == CGDML_PRECISION_MIXED) {
-        st->precision = CGDML_PRECISION_MIXED;
+    cgdml_status s = CGDML_ERR_NUMERIC;
+    st->precision = precision;
+    if (precision == CGDML_PRECISION_MIXED)
         s = solve_mixed(m, g, rhs, st);
-        if (s != CGDML_ERR_NUMERIC)
-            goto done;
+    if (precision == CGDML_PRECISION_MIXED && s == CGDML_ERR_NUMERIC) {
         snprintf(st->fallback, sizeof st->fallback, "%s", cgdml_error_message());
-        st->precision = CGDML_PRECISION_DOUBLE;
         st->refinements = 0;
     }
-    s = solve_double(m, g, rhs, st);
-done:
+    if (s == CGDML_ERR_NUMERIC) { /* double asked for, or mixed could not carry it */
+        st->precision = CGDML_PRECISION_DOUBLE;
+        s = solve_double(m, g, rhs, st);
+    }
     for (size_t a = 0, order = 3 * m->n_beads * m->n_train; !s && a < order; a++)
         if (!isfinite(rhs[a]))
             s = cgdml_error_set(CGDML_ERR_NUMERIC,

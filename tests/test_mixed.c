@@ -86,8 +86,8 @@ Test(mixed, refined_solve_gives_the_double_forces, .timeout = 300)
     double rel = compare(d, 1.0, 1e-3, &st, &identical);
     cr_assert_eq(st.precision, CGDML_PRECISION_MIXED, "fell back: %s", st.fallback);
     cr_assert_str_empty(st.fallback);
-    cr_assert(st.refinements >= 2 && st.refinements <= CGDML_MIXED_MAX_ITERATIONS,
-              "%d refinements", st.refinements);
+    cr_assert(st.refinements >= 2 && st.refinements <= CGDML_MIXED_MAX_ITERATIONS, "%d refinements",
+              st.refinements);
     cr_assert_eq(st.matrix_bytes, (size_t)(3 * 6 * M) * (3 * 6 * M + 1) / 2 * sizeof(float));
     cr_assert_leq(rel, 1e-6, "held-out forces differ by %g of the largest", rel);
     cr_assert(!identical, "the mixed solve must be its own computation");
@@ -120,10 +120,12 @@ Test(mixed, small_system_matches_double)
         idx[t] = t;
     cgdml_model *md, *mm;
     cgdml_train_stats st;
-    cr_assert_eq(cgdml_model_train_precision(d, idx, 40, NULL, 2.0, 1e-3, CGDML_PRECISION_DOUBLE,
-                                             NULL, &md), CGDML_OK);
-    cr_assert_eq(cgdml_model_train_precision(d, idx, 40, NULL, 2.0, 1e-3, CGDML_PRECISION_MIXED,
-                                             &st, &mm), CGDML_OK);
+    cr_assert_eq(
+        cgdml_model_train_precision(d, idx, 40, NULL, 2.0, 1e-3, CGDML_PRECISION_DOUBLE, NULL, &md),
+        CGDML_OK);
+    cr_assert_eq(
+        cgdml_model_train_precision(d, idx, 40, NULL, 2.0, 1e-3, CGDML_PRECISION_MIXED, &st, &mm),
+        CGDML_OK);
     cr_assert_eq(st.precision, CGDML_PRECISION_MIXED, "%s", st.fallback);
     double fd[20 * 18], fm[20 * 18];
     cr_assert_eq(cgdml_model_predict(md, 20, d->coords + 40 * 18, fd, NULL), CGDML_OK);
