@@ -12,17 +12,9 @@
 #include "cgdml/h5md.h"
 #include "cgdml/model.h"
 #include "cgdml/synthetic.h"
+#include "shipped_data.h"
 
 enum { M = 300, HELD = 200 };
-
-static cgdml_dataset *shipped(void)
-{
-    char path[4096];
-    snprintf(path, sizeof path, "%s/datasets/ala2_cg6.h5", getenv("CGDML_SRC"));
-    cgdml_dataset *d;
-    cr_assert_eq(cgdml_h5md_read(path, NULL, &d), CGDML_OK, "%s", cgdml_error_message());
-    return d;
-}
 
 /* Frames 0, 97, 194, ... for training; held-out frames in between. */
 static void split(size_t *train, size_t *held)
@@ -80,7 +72,7 @@ static double compare(const cgdml_dataset *d, double sigma, double lambda,
 
 Test(mixed, refined_solve_gives_the_double_forces, .timeout = 300)
 {
-    cgdml_dataset *d = shipped();
+    cgdml_dataset *d = shipped_dataset();
     cgdml_train_stats st;
     int identical;
     double rel = compare(d, 1.0, 1e-3, &st, &identical);
@@ -97,7 +89,7 @@ Test(mixed, refined_solve_gives_the_double_forces, .timeout = 300)
 /* λ = 1e-11 against a diagonal of 5/(3σ²): condition far beyond 1/ε_single. */
 Test(mixed, ill_conditioned_system_falls_back_to_double, .timeout = 300)
 {
-    cgdml_dataset *d = shipped();
+    cgdml_dataset *d = shipped_dataset();
     cgdml_train_stats st;
     int identical;
     compare(d, 1.0, 1e-11, &st, &identical);

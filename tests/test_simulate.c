@@ -20,6 +20,7 @@
 
 #include "cgdml/geometry.h"
 #include "cgdml/h5md.h"
+#include "shipped_data.h"
 #include "cgdml/model.h"
 #include "cgdml/simulate.h"
 #include "cgdml/synthetic.h"
@@ -831,10 +832,7 @@ Test(simulate, memory_budget_names_what_fits)
  * one per phi/psi stratum over-represents it several times. */
 Test(simulate, equilibrium_starts_keep_the_data_weights, .timeout = 120)
 {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/datasets/ala2_cg6.h5", getenv("CGDML_SRC"));
-    cgdml_dataset *d;
-    cr_assert_eq(cgdml_h5md_read(path, NULL, &d), CGDML_OK, "%s", cgdml_error_message());
+    cgdml_dataset *d = shipped_dataset();
     enum { R = 2000 };
     double *start = malloc(R * 18 * sizeof(double));
     double fraction[2];
