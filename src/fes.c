@@ -3,6 +3,7 @@
  */
 #include "cgdml/fes.h"
 
+#include <gsl/gsl_rng.h>
 #include <hdf5.h>
 #include <math.h>
 #include <stdint.h>
@@ -259,7 +260,8 @@ static cgdml_status write_comparison(hid_t g, const cgdml_fes_comparison *c)
 
 static cgdml_status write_fes_group(hid_t file, const cgdml_fes *fes, double floor,
                                     const cgdml_fes_comparison *vs,
-                                    const cgdml_fes_comparison *halves)
+                                    const cgdml_fes_comparison *halves,
+                                    const cgdml_fes_matched *m)
 {
     size_t n = fes->n_bins;
     hsize_t dims[2] = {n, n}, nedge = n + 1;
@@ -279,6 +281,10 @@ static cgdml_status write_fes_group(hid_t file, const cgdml_fes *fes, double flo
     if (!s) s = cgdml_h5_write_attr_string(g, "unit", "kT");
     if (!s && vs) s = write_comparison(g, vs);
     if (!s && halves) s = cgdml_h5_write_attr(g, "halves_mse_kT2", H5T_NATIVE_DOUBLE, &halves->mse);
+    if (!s && m) s = cgdml_h5_write_attr(g, "matched_floor_kT2", H5T_NATIVE_DOUBLE, &m->floor);
+    if (!s && m) s = cgdml_h5_write_attr(g, "matched_floor_sd_kT2", H5T_NATIVE_DOUBLE, &m->floor_sd);
+    if (!s && m) s = cgdml_h5_write_attr(g, "tau_model_frames", H5T_NATIVE_DOUBLE, &m->tau_model);
+    if (!s && m) s = cgdml_h5_write_attr(g, "tau_reference_frames", H5T_NATIVE_DOUBLE, &m->tau_reference);
     if (g >= 0)
         H5Gclose(g);
     free(edges);
@@ -289,18 +295,182 @@ typedef struct {
     const cgdml_fes *fes;
     double floor;
     const cgdml_fes_comparison *vs, *halves;
+    const cgdml_fes_matched *matched;
 } fes_file;
 
 static cgdml_status write_fes_file(hid_t file, const void *ctx)
 {
     const fes_file *f = ctx;
-    return write_fes_group(file, f->fes, f->floor, f->vs, f->halves);
+    return write_fes_group(file, f->fes, f->floor, f->vs, f->halves, f->matched);
 }
 
 cgdml_status cgdml_fes_save(const cgdml_fes *fes, double floor,
                             const cgdml_fes_comparison *vs_reference,
-                            const cgdml_fes_comparison *halves, const char *path)
+                            const cgdml_fes_comparison *halves, const cgdml_fes_matched *matched,
+                            const char *path)
 {
-    fes_file f = {fes, floor, vs_reference, halves};
+    fes_file f = {fes, floor, vs_reference, halves, matched};
     return cgdml_h5_save(path, "landscape", write_fes_file, &f);
+}
+
+/* ---- the matched floor (docs/method.md §6) -------------------------------------- */
+
+/* The slow basin indicator of a backbone: α (-115° < ψ < 46°) against β. */
+static double alpha_indicator(double psi)
+{
+    return psi > -115.0 * M_PI / 180.0 && psi < 46.0 * M_PI / 180.0 ? 1.0 : 0.0;
+}
+
+double cgdml_fes_autocorrelation_time(const double *x, size_t n_series, size_t len)
+{
+    size_t n = n_series * len;
+    double mean = 0.0, c0 = 0.0;
+    for (size_t i = 0; i < n; i++)
+        mean += x[i] / (double)n;
+    for (size_t i = 0; i < n; i++)
+        c0 += (x[i] - mean) * (x[i] - mean) / (double)n;
+    if (!(c0 > 0) || len < 2)
+        return 1.0; /* constant: every frame tells the same */
+    double tau = 1.0;
+    for (size_t t = 1; t < len; t++) {
+        double ct = 0.0;
+        for (size_t s = 0; s < n_series; s++)
+            for (size_t i = 0; i + t < len; i++)
+                ct += (x[s * len + i] - mean) * (x[s * len + i + t] - mean);
+        tau += 2.0 * ct / ((double)(n_series * (len - t)) * c0);
+        if ((double)t >= CGDML_FES_SOKAL_WINDOW * tau)
+            break;
+    }
+    return fmax(tau, 1.0);
+}
+
+/* The "replica" observable of a trajectory, NULL if it has none (one replica). */
+static const double *replica_of_frames(const cgdml_dataset *t)
+{
+    for (size_t o = 0; o < t->n_observables; o++)
+        if (!strcmp(t->observables[o].name, "replica"))
+            return t->observables[o].value;
+    return NULL;
+}
+
+/* The production frames' indicator by replica, ind[r][0..len), for the replicas
+ * that have production frames, each cut to the shortest such length. */
+static cgdml_status replica_series(const cgdml_dataset *t, int64_t burn_in, const double *psi,
+                                   double **ind, size_t *n_rep, size_t *len)
+{
+    const double *rep = replica_of_frames(t);
+    size_t nr = 1;
+    for (size_t k = 0; rep && k < t->n_frames; k++)
+        nr = (size_t)rep[k] + 1 > nr ? (size_t)rep[k] + 1 : nr;
+    size_t *count = calloc(2 * nr, sizeof *count), *row = count + nr;
+    *ind = malloc((t->n_frames ? t->n_frames : 1) * sizeof(double));
+    if (!count || !*ind) {
+        free(count);
+        return cgdml_error_set(CGDML_ERR_NOMEM, "cannot allocate replica series");
+    }
+    for (size_t k = 0; k < t->n_frames; k++)
+        if (t->step[k] > burn_in && isfinite(psi[k]))
+            count[rep ? (size_t)rep[k] : 0]++;
+    *n_rep = 0;
+    *len = SIZE_MAX;
+    for (size_t r = 0; r < nr; r++)
+        if (count[r]) {
+            row[r] = (*n_rep)++;
+            *len = count[r] < *len ? count[r] : *len;
+        }
+    memset(count, 0, nr * sizeof *count); /* now: values stored per replica */
+    for (size_t k = 0; *n_rep && k < t->n_frames; k++) {
+        size_t r = rep ? (size_t)rep[k] : 0;
+        if (t->step[k] > burn_in && isfinite(psi[k]) && count[r] < *len)
+            (*ind)[row[r] * *len + count[r]++] = alpha_indicator(psi[k]);
+    }
+    if (!*n_rep)
+        *len = 0;
+    free(count);
+    return CGDML_OK;
+}
+
+/* MSE against `other` of one sample of `blocks` random blocks of `len` frames of
+ * phi/psi[0..n). */
+static cgdml_status block_sample_mse(const double *phi, const double *psi, size_t n,
+                                     size_t blocks, size_t len, const cgdml_fes *other,
+                                     gsl_rng *rng, double *sp, double *ss, double *mse)
+{
+    for (size_t b = 0; b < blocks; b++) {
+        size_t at = gsl_rng_uniform_int(rng, n - len + 1);
+        memcpy(sp + b * len, phi + at, len * sizeof(double));
+        memcpy(ss + b * len, psi + at, len * sizeof(double));
+    }
+    cgdml_fes *f = NULL;
+    cgdml_fes_comparison c;
+    cgdml_status s = cgdml_fes_from_angles(sp, ss, blocks * len, other->n_bins, &f);
+    if (!s)
+        s = cgdml_fes_compare(f, other, &c);
+    *mse = c.mse;
+    cgdml_fes_free(f);
+    return s;
+}
+
+cgdml_status cgdml_fes_matched_floor(const cgdml_dataset *traj, int64_t burn_in,
+                                     const int *phi_beads, const int *psi_beads,
+                                     const double *ref_phi, const double *ref_psi, size_t n_ref,
+                                     size_t n_bins, unsigned long seed, cgdml_fes_matched *out)
+{
+    memset(out, 0, sizeof *out);
+    size_t nf = traj->n_frames, n_rep = 0, len = 0;
+    double *ang = malloc(((nf ? nf : 1) * 2 + n_ref * 3) * sizeof(double)), *ind = NULL;
+    if (!ang)
+        return cgdml_error_set(CGDML_ERR_NOMEM, "cannot allocate the matched floor's angles");
+    double *psi = ang + nf, *ref_ind = psi + nf, *sp = ref_ind + n_ref, *ss = sp + n_ref;
+    cgdml_status s = cgdml_fes_angles(traj, phi_beads, psi_beads, ang, psi);
+    if (!s)
+        s = replica_series(traj, burn_in, psi, &ind, &n_rep, &len);
+    if (!s && (n_rep == 0 || len < 2 || n_ref < 4 * n_rep))
+        s = cgdml_error_set(CGDML_ERR_INVALID,
+                            "matched floor: %zu replicas of %zu production frames, %zu "
+                            "reference frames; need 2 frames per replica and 4 reference "
+                            "frames per replica",
+                            n_rep, len, n_ref);
+    if (!s) {
+        for (size_t k = 0; k < n_ref; k++)
+            ref_ind[k] = alpha_indicator(ref_psi[k]);
+        out->tau_model = cgdml_fes_autocorrelation_time(ind, n_rep, len);
+        out->tau_reference = cgdml_fes_autocorrelation_time(ref_ind, 1, n_ref);
+        out->blocks = n_rep;
+        double want = ceil((double)len * out->tau_reference / out->tau_model);
+        out->block_frames = want < 1 ? 1 : (size_t)want;
+        if (out->block_frames > n_ref / 2 / n_rep) {
+            out->block_frames = n_ref / 2 / n_rep;
+            out->capped = 1;
+        }
+    }
+    size_t half = n_ref / 2;
+    cgdml_fes *halves[2] = {NULL, NULL};
+    if (!s)
+        s = cgdml_fes_from_angles(ref_phi, ref_psi, half, n_bins, &halves[0]);
+    if (!s)
+        s = cgdml_fes_from_angles(ref_phi + half, ref_psi + half, half, n_bins, &halves[1]);
+    gsl_rng *rng = s ? NULL : gsl_rng_alloc(gsl_rng_mt19937);
+    if (!s && !rng)
+        s = cgdml_error_set(CGDML_ERR_NOMEM, "cannot allocate a random generator");
+    if (rng)
+        gsl_rng_set(rng, seed);
+    double sum = 0.0, sum2 = 0.0;
+    for (int d = 0; !s && d < CGDML_FES_MATCHED_DRAWS; d++) {
+        double mse;
+        s = block_sample_mse(ref_phi + (d % 2) * half, ref_psi + (d % 2) * half, half, n_rep,
+                             out->block_frames, halves[1 - d % 2], rng, sp, ss, &mse);
+        sum += mse;
+        sum2 += mse * mse;
+    }
+    if (!s) {
+        out->floor = sum / CGDML_FES_MATCHED_DRAWS;
+        out->floor_sd = sqrt(fmax(sum2 / CGDML_FES_MATCHED_DRAWS - out->floor * out->floor, 0.0));
+    }
+    gsl_rng_free(rng);
+    cgdml_fes_free(halves[0]);
+    cgdml_fes_free(halves[1]);
+    free(ind);
+    free(ang);
+    return s;
 }

@@ -83,6 +83,7 @@ typedef struct {
     int has_reference;
     cgdml_fes_comparison vs; /* model against reference */
     cgdml_fes_comparison halves; /* first against second half of the production frames */
+    cgdml_fes_matched matched;   /* the floor of a reference sample like this run's */
     double floor;            /* reference half against half, kT² */
 } cli_fes_summary;
 /* `cgdml fes` without printing: landscape of opt->traj, compared with
