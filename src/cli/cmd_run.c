@@ -176,13 +176,15 @@ static int write_report(const cli_options *run, const run_state *r, double total
                "| MSE vs all-atom reference (kT², joint bins, best shift) | %.4f |\n"
                "| the same, bins weighted by reference population (kT²) | %.4f |\n"
                "| reference floor, half against half (kT²) | %.4f |\n"
+               "| floor matched to this run's size and correlation (kT²) | %.4f ± %.4f |\n"
                "| convergence: first vs second half of the production steps (kT²) | %.4f |\n"
                "| KL(reference ‖ model) over joint bins | %.4f |\n"
                "| reference population in bins the model never visits | %.4f |\n"
                "| model population in bins the reference never visits | %.4f |\n"
                "| jointly populated bins (of %zu²) | %zu |\n"
                "| CG frames histogrammed (after a burn-in of %zu steps) | %zu |\n\n",
-            fs->vs.mse, fs->vs.mse_weighted, fs->floor, fs->halves.mse, fs->vs.kl,
+            fs->vs.mse, fs->vs.mse_weighted, fs->floor, fs->matched.floor, fs->matched.floor_sd,
+            fs->halves.mse, fs->vs.kl,
             fs->vs.missing, fs->vs.extra, run->bins, fs->vs.joint_bins, run->burn_in,
             fs->samples);
     if (r->plotted)
@@ -202,10 +204,11 @@ static int write_report(const cli_options *run, const run_state *r, double total
     if (s)
         return cli_fail(s);
     printf("\nrun finished in %.0f s: landscape MSE %.4f kT^2 (floor %.4f), KL %.4f, missed "
-           "%.4f\nweighted MSE %.4f kT^2, model population outside the reference %.4f, "
-           "convergence (first vs second half) %.4f kT^2\nreport: %s\n",
-           total, fs->vs.mse, fs->floor, fs->vs.kl, fs->vs.missing, fs->vs.mse_weighted,
-           fs->vs.extra, fs->halves.mse, r->report);
+           "%.4f\nmatched floor %.4f +- %.4f kT^2, weighted MSE %.4f kT^2, model population "
+           "outside the reference %.4f, convergence (first vs second half) %.4f kT^2\n"
+           "report: %s\n",
+           total, fs->vs.mse, fs->floor, fs->vs.kl, fs->vs.missing, fs->matched.floor,
+           fs->matched.floor_sd, fs->vs.mse_weighted, fs->vs.extra, fs->halves.mse, r->report);
     return CLI_OK;
 }
 

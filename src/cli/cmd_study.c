@@ -57,7 +57,7 @@ static const char *const method_names[] = {"single", "average", "distilled", "pr
 static const char csv_header[] =
     "size,method,repeat,sigma,landscape_mse_kT2,floor_kT2,kl,missing_population,"
     "force_mse_heldout,train_s,peak_rss_mb,simulate_s,stopped_replicas,"
-    "landscape_mse_weighted_kT2,extra_population,halves_mse_kT2";
+    "landscape_mse_weighted_kT2,extra_population,halves_mse_kT2,matched_floor_kT2";
 
 typedef struct {
     cli_options opt;            /* the study's options, defaults filled in */
@@ -198,10 +198,10 @@ static cgdml_status record_row(study *st, const study_row *r)
     char line[512];
     const cgdml_fes_comparison *vs = &r->fes.vs;
     snprintf(line, sizeof line,
-             "%zu,%s,%zu,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.3f,%.1f,%.3f,%zu,%.6g,%.6g,%.6g",
+             "%zu,%s,%zu,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.3f,%.1f,%.3f,%zu,%.6g,%.6g,%.6g,%.6g",
              r->size, method_names[r->method], r->repeat, r->sigma, vs->mse, r->fes.floor, vs->kl,
              vs->missing, r->force_mse, r->train_s, r->peak_mb, r->sim.seconds, r->sim.stopped,
-             vs->mse_weighted, vs->extra, r->fes.halves.mse);
+             vs->mse_weighted, vs->extra, r->fes.halves.mse, r->fes.matched.floor);
     cgdml_status s = add_row(st, line);
     return s ? s : write_rows(st);
 }
@@ -501,7 +501,7 @@ static cgdml_status measure_row(const study *st, const cgdml_model *m, unsigned 
                  cgdml_error_message());
         r->fes.vs = (cgdml_fes_comparison){
             .mse = NAN, .kl = NAN, .missing = NAN, .mse_weighted = NAN, .extra = NAN};
-        r->fes.halves.mse = NAN;
+        r->fes.halves.mse = r->fes.matched.floor = NAN;
         r->fes.floor = NAN;
         s = CGDML_OK;
     }
