@@ -34,7 +34,9 @@ cgdml_status cgdml_crossval_layer1(const cgdml_dataset *data, const cgdml_strata
                                    size_t n_lambdas, size_t folds, cgdml_cv_point *table);
 
 /* table[i] for sigmas[i]: layer-2 CV on the mean set idx[0..n-1], each fold
- * solved in `precision`. */
+ * solved in `precision` and scored by its force MSE against the average's own
+ * predictions on the held-out fold (the labels layer 2 fits; raw forces would bury
+ * the differences under their noise). */
 cgdml_status cgdml_crossval_layer2(const cgdml_model *average, const cgdml_dataset *data,
                                    const size_t *idx, size_t n, const double *sigmas,
                                    size_t n_sigmas, double lambda, cgdml_precision precision,
