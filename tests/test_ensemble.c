@@ -240,3 +240,24 @@ Test(ensemble, layer2_cross_validation_scores_against_the_average)
         cgdml_model_free(members[i]);
     free(mean_set);
 }
+
+/* Where the best point of a sigma x lambda table lies on its grid. */
+Test(crossval, best_point_on_an_edge_is_reported)
+{
+    cgdml_cv_point t[3 * 2];
+    for (int i = 0; i < 6; i++)
+        t[i] = (cgdml_cv_point){.sigma = i / 2, .lambda = i % 2, .mse = 10.0 + i};
+    int se, le;
+    cgdml_crossval_edges(t, 3, 2, &se, &le); /* best: row 0, column 0 */
+    cr_assert(se == -1 && le == -1, "%d %d", se, le);
+    t[3].mse = 1.0; /* row 1 (inside), column 1 (highest) */
+    cgdml_crossval_edges(t, 3, 2, &se, &le);
+    cr_assert(se == 0 && le == 1, "%d %d", se, le);
+    t[5].mse = 0.5; /* row 2 (highest) */
+    cgdml_crossval_edges(t, 3, 2, &se, &le);
+    cr_assert(se == 1 && le == 1, "%d %d", se, le);
+    cgdml_crossval_edges(t, 6, 1, &se, &le); /* one lambda: says nothing about lambda */
+    cr_assert(se == 1 && le == 0, "%d %d", se, le);
+    cr_assert_float_eq(cgdml_crossval_kernel_diagonal(1.0), 5.0 / 3.0, 1e-15);
+    cr_assert_float_eq(cgdml_crossval_kernel_diagonal(0.5), 20.0 / 3.0, 1e-15);
+}

@@ -30,8 +30,8 @@ typedef struct {
     size_t members, mean_set, folds, kmeans, n_cv_specs;
     double sigma1, sigma2, temperature;
     int have_sigma1, have_sigma2, no_prior, resume, draw_random, parallel;
-    double sigma1_grid[16], sigma2_grid[16], lambda_grid[16];
-    size_t n_sigma1_grid, n_sigma2_grid, n_lambda_grid;
+    double sigma1_grid[16], sigma2_grid[16], lambda_grid[16], lambda_rel_grid[16];
+    size_t n_sigma1_grid, n_sigma2_grid, n_lambda_grid, n_lambda_rel_grid;
     const char *cv_specs[4], *bonds;
     /* simulate, fes */
     size_t replicas, steps, save_every, burn_in; /* burn_in: steps discarded by fes */

@@ -69,7 +69,7 @@ static const cli_command commands[] = {
     {"ensemble", cmd_ensemble,
      "data,group,members,n-train,sigma1,sigma2,lambda,mean-set,cv,sigma1-grid,sigma2-grid,"
      "lambda-grid,seed,draw,collective,kmeans,bonds,no-prior,temperature,memory,threads,"
-     "parallel,resume,precision,output",
+     "parallel,resume,precision,lambda-rel-grid,output",
      "the two-layer ensemble: K members, their average, and the distilled model",
      "usage: cgdml ensemble --data D.h5 --members K --n-train M (--sigma1 S1 | --sigma1-grid\n"
      "                      a,b,..) (--sigma2 S2 | --sigma2-grid a,b,..) [--lambda L]\n"
@@ -81,6 +81,8 @@ static const cli_command commands[] = {
      "  --n-train M        frames per member (paper: ~1000)\n"
      "  --sigma1/--sigma2  length scales of members and distilled model (1/Å)\n"
      "  --sigma1-grid LIST cross-validate sigma1 (and --lambda-grid) over --cv folds of members\n"
+     "  --lambda-rel-grid LIST  the lambda grid relative to the kernel diagonal 5/(3 sigma1^2),\n"
+     "                     e.g. 1e-4,1e-3,1e-2 (a best value on a grid's edge is reported)\n"
      "  --sigma2-grid LIST cross-validate sigma2 over --cv folds of the mean set\n"
      "  --mean-set M2      layer-2 frames, one per occupied stratum (default min(3000, strata))\n"
      "  --draw stratified|random   member subsets (default stratified, with replacement)\n"
@@ -252,6 +254,7 @@ static const struct option long_options[] = {
     {"export-splits", no_argument, 0, 1204}, {"precision", required_argument, 0, 1205},
     {"checkpoint-interval", required_argument, 0, 1109},
     {"burn-in", required_argument, 0, 1110}, {"start", required_argument, 0, 1111},
+    {"lambda-rel-grid", required_argument, 0, 1016},
     {0, 0, 0, 0}};
 
 static int accepts(const cli_command *cmd, const char *name)
@@ -323,6 +326,10 @@ static int store_ensemble_option(int c, const char *arg, cli_options *o)
         o->parallel = choice == 2 ? -1 : choice;
         break;
     case 1015: o->resume = 1; break;
+    case 1016:
+        rc = cli_parse_list("lambda-rel-grid", arg, o->lambda_rel_grid, 16,
+                            &o->n_lambda_rel_grid);
+        break;
     default: rc = CLI_USAGE;
     }
     return rc;
