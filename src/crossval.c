@@ -123,10 +123,38 @@ cgdml_status cgdml_crossval_layer1(const cgdml_dataset *data, const cgdml_strata
     return CGDML_OK;
 }
 
+/* Mean squared difference, over frames idx[0..n-1] and components, between the
+ * forces of `m` and those of `average`: layer 2 is judged against the averaged
+ * labels it fits (docs/method.md §6), not against the raw, noisy forces. */
+static cgdml_status error_against_average(const cgdml_model *m, const cgdml_model *average,
+                                          const cgdml_dataset *data, const size_t *idx, size_t n,
+                                          double *mse)
+{
+    size_t n3 = 3 * data->n_beads;
+    double *x = malloc(n * n3 * sizeof(double)), *fm = malloc(n * n3 * sizeof(double)),
+           *fa = malloc(n * n3 * sizeof(double));
+    cgdml_status s = x && fm && fa ? CGDML_OK
+                                   : cgdml_error_set(CGDML_ERR_NOMEM, "cannot allocate a fold");
+    for (size_t t = 0; !s && t < n; t++)
+        memcpy(x + t * n3, data->coords + idx[t] * n3, n3 * sizeof(double));
+    if (!s)
+        s = cgdml_model_predict(m, n, x, fm, NULL);
+    if (!s)
+        s = cgdml_model_predict(average, n, x, fa, NULL);
+    double sum = 0.0;
+    for (size_t a = 0; !s && a < n * n3; a++)
+        sum += (fm[a] - fa[a]) * (fm[a] - fa[a]);
+    *mse = sum / (double)(n * n3);
+    free(x);
+    free(fm);
+    free(fa);
+    return s;
+}
+
 /* Train on the mean set without fold f and measure on fold f. */
 static cgdml_status layer2_fold(const cgdml_model *average, const cgdml_dataset *data,
                                 const size_t *idx, size_t n, double sigma, double lambda,
-                                size_t folds, size_t f, double *mse)
+                                cgdml_precision precision, size_t folds, size_t f, double *mse)
 {
     size_t *train = malloc(n * sizeof *train), *test = malloc(n * sizeof *test);
     size_t n_train = 0, n_test = 0;
@@ -137,14 +165,11 @@ static cgdml_status layer2_fold(const cgdml_model *average, const cgdml_dataset 
             train[n_train++] = idx[t];
     }
     cgdml_model *m = NULL;
-    cgdml_force_errors e = {0};
     cgdml_status s = train && test ? cgdml_ensemble_distill(average, data, train, n_train, sigma,
-                                                            lambda, &m)
+                                                            lambda, precision, &m)
                                    : cgdml_error_set(CGDML_ERR_NOMEM, "cannot allocate a fold");
     if (!s)
-        s = cgdml_model_evaluate(m, data, test, n_test, &e);
-    *mse = e.mse;
-    cgdml_force_errors_free(&e);
+        s = error_against_average(m, average, data, test, n_test, mse);
     cgdml_model_free(m);
     free(train);
     free(test);
@@ -153,8 +178,8 @@ static cgdml_status layer2_fold(const cgdml_model *average, const cgdml_dataset 
 
 cgdml_status cgdml_crossval_layer2(const cgdml_model *average, const cgdml_dataset *data,
                                    const size_t *idx, size_t n, const double *sigmas,
-                                   size_t n_sigmas, double lambda, size_t folds,
-                                   cgdml_cv_point *table)
+                                   size_t n_sigmas, double lambda, cgdml_precision precision,
+                                   size_t folds, cgdml_cv_point *table)
 {
     if (folds < 2 || folds > n)
         return cgdml_error_set(CGDML_ERR_INVALID,
@@ -167,7 +192,8 @@ cgdml_status cgdml_crossval_layer2(const cgdml_model *average, const cgdml_datas
     cgdml_status s = CGDML_OK;
     for (size_t i = 0; !s && i < n_sigmas; i++) {
         for (size_t f = 0; !s && f < folds; f++)
-            s = layer2_fold(average, data, idx, n, sigmas[i], lambda, folds, f, &err[f]);
+            s = layer2_fold(average, data, idx, n, sigmas[i], lambda, precision, folds, f,
+                            &err[f]);
         table[i] = (cgdml_cv_point){.sigma = sigmas[i], .lambda = lambda, .n_eval = n};
         if (!s)
             summarise(err, folds, &table[i]);
@@ -183,4 +209,18 @@ size_t cgdml_crossval_best(const cgdml_cv_point *table, size_t n)
         if (table[i].mse < table[best].mse)
             best = i;
     return best;
+}
+
+/* -1, +1 or 0: where index i lies in a grid of n values (n = 1: nowhere). */
+static int edge_of(size_t i, size_t n)
+{
+    return n < 2 ? 0 : i == 0 ? -1 : i == n - 1 ? 1 : 0;
+}
+
+void cgdml_crossval_edges(const cgdml_cv_point *table, size_t n_sigmas, size_t n_lambdas,
+                          int *sigma_edge, int *lambda_edge)
+{
+    size_t best = cgdml_crossval_best(table, n_sigmas * n_lambdas);
+    *sigma_edge = edge_of(best / n_lambdas, n_sigmas);
+    *lambda_edge = edge_of(best % n_lambdas, n_lambdas);
 }

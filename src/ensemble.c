@@ -87,8 +87,8 @@ static cgdml_status train_member(const cgdml_dataset *data, const cgdml_strata *
     if (!s && prior)
         s = cgdml_prior_subtract(prior, data, idx, opt->n_train, labels);
     if (!s)
-        s = cgdml_model_train_labels(data, idx, opt->n_train, prior ? labels : NULL, opt->sigma1,
-                                     opt->lambda, NULL, out);
+        s = cgdml_model_train_precision(data, idx, opt->n_train, prior ? labels : NULL,
+                                        opt->sigma1, opt->lambda, opt->precision, NULL, out);
     if (!s && opt->checkpoint) {
         char path[CGDML_PATH_MAX];
         checkpoint_path(opt, k, path, sizeof path);
@@ -220,7 +220,7 @@ cgdml_status cgdml_ensemble_label(const cgdml_model *average, const cgdml_datase
 
 cgdml_status cgdml_ensemble_distill(const cgdml_model *average, const cgdml_dataset *data,
                                     const size_t *idx, size_t n, double sigma2, double lambda,
-                                    cgdml_model **out)
+                                    cgdml_precision precision, cgdml_model **out)
 {
     *out = NULL;
     double *labels = malloc(n * 3 * data->n_beads * sizeof(double));
@@ -228,7 +228,8 @@ cgdml_status cgdml_ensemble_distill(const cgdml_model *average, const cgdml_data
         return cgdml_error_set(CGDML_ERR_NOMEM, "cannot allocate the mean-set labels");
     cgdml_status s = cgdml_ensemble_label(average, data, idx, n, labels);
     if (!s)
-        s = cgdml_model_train_labels(data, idx, n, labels, sigma2, lambda, NULL, out);
+        s = cgdml_model_train_precision(data, idx, n, labels, sigma2, lambda, precision, NULL,
+                                        out);
     if (!s)
         (*out)->kind = CGDML_MODEL_DISTILLED;
     if (!s && average->prior)

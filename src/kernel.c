@@ -112,24 +112,30 @@ static size_t rfp_row_stride(size_t n, size_t j)
 }
 
 /* Scatter the lower part of block (a, b) (b <= a) into RFP storage, adding λ on
- * the diagonal.  Each block column is one strided run, so the index arithmetic
- * is paid once per column, not per element. */
+ * the diagonal, as doubles (arf) or rounded to floats (arf_single; the other is
+ * NULL).  Each block column is one strided run, so the index arithmetic is paid
+ * once per column, not per element. */
 static void scatter_block(size_t n, size_t n3, size_t a, size_t b, const double *blk,
-                          double lambda, double *arf)
+                          double lambda, double *arf, float *arf_single)
 {
     for (size_t c = 0; c < n3; c++) {
         size_t j = b * n3 + c, r0 = a == b ? c : 0;
-        size_t stride = rfp_row_stride(n, j);
-        double *dst = arf + cgdml_kernel_rfp_index(n, a * n3 + r0, j);
-        for (size_t r = r0; r < n3; r++, dst += stride)
-            *dst = blk[r * n3 + c];
-        if (a == b)
-            arf[cgdml_kernel_rfp_index(n, j, j)] += lambda;
+        size_t stride = rfp_row_stride(n, j), at = cgdml_kernel_rfp_index(n, a * n3 + r0, j);
+        double diag = a == b ? lambda : 0.0; /* added to the column's first entry */
+        if (arf) {
+            double *dst = arf + at;
+            for (size_t r = r0; r < n3; r++, dst += stride, diag = 0.0)
+                *dst = blk[r * n3 + c] + diag;
+        } else {
+            float *dst = arf_single + at;
+            for (size_t r = r0; r < n3; r++, dst += stride, diag = 0.0)
+                *dst = (float)(blk[r * n3 + c] + diag);
+        }
     }
 }
 
-cgdml_status cgdml_kernel_assemble(size_t n_frames, size_t n_beads, const double *D,
-                                   const double *g, double sigma, double lambda, double *arf)
+static cgdml_status assemble(size_t n_frames, size_t n_beads, const double *D, const double *g,
+                             double sigma, double lambda, double *arf, float *arf_single)
 {
     if (!(sigma > 0) || !isfinite(sigma))
         return cgdml_error_set(CGDML_ERR_INVALID, "sigma = %g: must be a positive number", sigma);
@@ -150,7 +156,7 @@ cgdml_status cgdml_kernel_assemble(size_t n_frames, size_t n_beads, const double
             for (size_t b = 0; blk && b <= a; b++) {
                 cgdml_kernel_block(n_beads, sigma, D + a * d, g + a * d * 3, D + b * d,
                                    g + b * d * 3, blk);
-                scatter_block(n, n3, a, b, blk, lambda, arf);
+                scatter_block(n, n3, a, b, blk, lambda, arf, arf_single);
             }
         }
         free(blk);
@@ -158,4 +164,30 @@ cgdml_status cgdml_kernel_assemble(size_t n_frames, size_t n_beads, const double
     if (failed)
         return cgdml_error_set(CGDML_ERR_NOMEM, "cannot allocate kernel block buffers");
     return CGDML_OK;
+}
+
+cgdml_status cgdml_kernel_assemble(size_t n_frames, size_t n_beads, const double *D,
+                                   const double *g, double sigma, double lambda, double *arf)
+{
+    return assemble(n_frames, n_beads, D, g, sigma, lambda, arf, NULL);
+}
+
+cgdml_status cgdml_kernel_assemble_single(size_t n_frames, size_t n_beads, const double *D,
+                                          const double *g, double sigma, double lambda,
+                                          float *arf)
+{
+    return assemble(n_frames, n_beads, D, g, sigma, lambda, NULL, arf);
+}
+
+double cgdml_kernel_rfp_norm_single(size_t n, const float *arf)
+{
+    double all = 0.0, diag = 0.0;
+#pragma omp parallel for reduction(+ : all) schedule(static)
+    for (size_t e = 0; e < cgdml_kernel_rfp_size(n); e++)
+        all += (double)arf[e] * (double)arf[e];
+    for (size_t j = 0; j < n; j++) {
+        double v = arf[cgdml_kernel_rfp_index(n, j, j)];
+        diag += v * v;
+    }
+    return sqrt(2.0 * all - diag);
 }

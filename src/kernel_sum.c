@@ -8,10 +8,10 @@
  * CPU reports when a table is built.  CGDML_SIMD=generic|avx2|avx512 forces one
  * (for comparisons, and for Valgrind, which does not emulate AVX-512).
  */
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <math.h>
 
 #include "cgdml/descriptor.h"
 #include "kernel_sum_private.h"
@@ -35,8 +35,7 @@ int cgdml_simd_supported(cgdml_simd simd)
     case CGDML_SIMD_AUTO:
     case CGDML_SIMD_GENERIC: return 1;
 #if defined(__x86_64__) || defined(__i386__)
-    case CGDML_SIMD_AVX2:
-        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case CGDML_SIMD_AVX2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     case CGDML_SIMD_AVX512: return __builtin_cpu_supports("avx512f");
 #else
     default: return 0;
@@ -54,8 +53,7 @@ static cgdml_status simd_from_environment(cgdml_simd *out)
             return CGDML_OK;
         }
     return cgdml_error_set(CGDML_ERR_INVALID,
-                           "CGDML_SIMD=%s: expected generic, avx2 or avx512 (or unset it)",
-                           env);
+                           "CGDML_SIMD=%s: expected generic, avx2 or avx512 (or unset it)", env);
 }
 
 cgdml_status cgdml_simd_resolve(cgdml_simd simd, cgdml_simd *out)
@@ -173,15 +171,13 @@ void cgdml_kernel_sum_eval(const cgdml_kernel_sum *ks, size_t n, const double *D
 
 /* (K + λI) v: γ'_j = J_j v_j makes Σ_j K_ij v_j = J_iᵀ Σ_j H(D_i - D_j) γ'_j, a
  * kernel sum over the training frames evaluated at the training frames. */
-cgdml_status cgdml_kernel_product(size_t n_frames, size_t n_beads, const double *D,
-                                  const double *g, double sigma, double lambda, const double *v,
-                                  double *out)
+cgdml_status cgdml_kernel_product(size_t n_frames, size_t n_beads, const double *D, const double *g,
+                                  double sigma, double lambda, const double *v, double *out)
 {
     size_t d = cgdml_descriptor_size(n_beads), n3 = 3 * n_beads;
     double *gv = malloc(n_frames * d * sizeof(double));
     if (!gv)
-        return cgdml_error_set(CGDML_ERR_NOMEM, "cannot allocate %zu descriptor vectors",
-                               n_frames);
+        return cgdml_error_set(CGDML_ERR_NOMEM, "cannot allocate %zu descriptor vectors", n_frames);
 #pragma omp parallel for schedule(static)
     for (size_t j = 0; j < n_frames; j++)
         cgdml_descriptor_apply_j(n_beads, g + j * d * 3, v + j * n3, gv + j * d);

@@ -16,10 +16,9 @@
 #define VFNMA(a, b, c) _mm256_fnmadd_pd(a, b, c)
 #define VSQRT(a) _mm256_sqrt_pd(a)
 #define VZERO_BEYOND(a, limit, v) _mm256_and_pd(_mm256_cmp_pd(a, VSET1(limit), _CMP_LT_OQ), v)
-#define VPOW2(t)                                                                             \
-    _mm256_castsi256_pd(                                                                     \
-        _mm256_slli_epi64(_mm256_add_epi64(_mm256_castpd_si256(t), _mm256_set1_epi64x(1023)), \
-                          52))
+#define VPOW2(t)                                                                                   \
+    _mm256_castsi256_pd(                                                                           \
+        _mm256_slli_epi64(_mm256_add_epi64(_mm256_castpd_si256(t), _mm256_set1_epi64x(1023)), 52))
 #define KS_NAME(x) ks_avx2_##x
 #define KS_EVAL cgdml_kernel_sum_eval_avx2
 

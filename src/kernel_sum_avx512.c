@@ -15,12 +15,12 @@
 #define VFMA(a, b, c) _mm512_fmadd_pd(a, b, c)
 #define VFNMA(a, b, c) _mm512_fnmadd_pd(a, b, c)
 #define VSQRT(a) _mm512_sqrt_pd(a)
-#define VZERO_BEYOND(a, limit, v) _mm512_maskz_mov_pd(_mm512_cmp_pd_mask(a, VSET1(limit), _CMP_LT_OQ), v)
+#define VZERO_BEYOND(a, limit, v)                                                                  \
+    _mm512_maskz_mov_pd(_mm512_cmp_pd_mask(a, VSET1(limit), _CMP_LT_OQ), v)
 #define VHSUM(a) _mm512_reduce_add_pd(a)
-#define VPOW2(t)                                                                             \
-    _mm512_castsi512_pd(                                                                     \
-        _mm512_slli_epi64(_mm512_add_epi64(_mm512_castpd_si512(t), _mm512_set1_epi64(1023)), \
-                          52))
+#define VPOW2(t)                                                                                   \
+    _mm512_castsi512_pd(                                                                           \
+        _mm512_slli_epi64(_mm512_add_epi64(_mm512_castpd_si512(t), _mm512_set1_epi64(1023)), 52))
 #define KS_NAME(x) ks_avx512_##x
 #define KS_EVAL cgdml_kernel_sum_eval_avx512
 

@@ -33,8 +33,8 @@
 #define KS_CHUNK 16
 
 /* Pass A and the weights of one group for KS_RB configurations Dl[r][d]. */
-static inline void KS_NAME(group_weights)(const double *t, size_t d, const double *Dl, V s,
-                                          V s2_3, V s2, V *w1, V *w2, V *energy)
+static inline void KS_NAME(group_weights)(const double *t, size_t d, const double *Dl, V s, V s2_3,
+                                          V s2, V *w1, V *w2, V *energy)
 {
     V rho2[KS_RB], ug[KS_RB];
     KS_UNROLL
@@ -103,8 +103,7 @@ static void KS_NAME(eval_batch)(const cgdml_kernel_sum *ks, const double *Dl, do
         size_t nc = ks->n_groups - g0 < KS_CHUNK ? ks->n_groups - g0 : KS_CHUNK;
         const double *t = ks->table + 2 * KS_W * d * g0;
         for (size_t c = 0; c < nc; c++)
-            KS_NAME(group_weights)(t + 2 * KS_W * d * c, d, Dl, s, s2_3, s2, w1[c], w2[c],
-                                   energy);
+            KS_NAME(group_weights)(t + 2 * KS_W * d * c, d, Dl, s, s2_3, s2, w1[c], w2[c], energy);
         KS_NAME(chunk_forces)(t, d, nc, Dl, (const V(*)[KS_RB])w1, (const V(*)[KS_RB])w2, hl);
     }
     KS_UNROLL

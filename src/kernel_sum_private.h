@@ -9,13 +9,13 @@
 #include "cgdml/kernel.h"
 
 struct cgdml_kernel_sum {
-    cgdml_simd simd;     /* instruction set of eval */
-    size_t width;        /* training frames per group (vector lanes) */
-    size_t n_train;      /* M */
-    size_t n_desc;       /* d */
-    size_t n_groups;     /* ceil(M / width); the last group padded with γ = 0 */
-    double sigma, s;     /* σ and s = √5/σ */
-    double *table;       /* [group][k][2][width]: descriptors, then γ; 64-byte aligned */
+    cgdml_simd simd; /* instruction set of eval */
+    size_t width;    /* training frames per group (vector lanes) */
+    size_t n_train;  /* M */
+    size_t n_desc;   /* d */
+    size_t n_groups; /* ceil(M / width); the last group padded with γ = 0 */
+    double sigma, s; /* σ and s = √5/σ */
+    double *table;   /* [group][k][2][width]: descriptors, then γ; 64-byte aligned */
     const double *src_desc, *src_gamma; /* what the table was built from */
 };
 
@@ -28,11 +28,11 @@ struct cgdml_kernel_sum {
 /* One instruction set's evaluation (kernel_sum_impl.h). */
 typedef void (*cgdml_kernel_sum_eval_fn)(const cgdml_kernel_sum *ks, size_t n, const double *D,
                                          double *h, double *energy);
-void cgdml_kernel_sum_eval_generic(const cgdml_kernel_sum *ks, size_t n, const double *D,
-                                   double *h, double *energy);
-void cgdml_kernel_sum_eval_avx2(const cgdml_kernel_sum *ks, size_t n, const double *D,
-                                double *h, double *energy);
-void cgdml_kernel_sum_eval_avx512(const cgdml_kernel_sum *ks, size_t n, const double *D,
-                                  double *h, double *energy);
+void cgdml_kernel_sum_eval_generic(const cgdml_kernel_sum *ks, size_t n, const double *D, double *h,
+                                   double *energy);
+void cgdml_kernel_sum_eval_avx2(const cgdml_kernel_sum *ks, size_t n, const double *D, double *h,
+                                double *energy);
+void cgdml_kernel_sum_eval_avx512(const cgdml_kernel_sum *ks, size_t n, const double *D, double *h,
+                                  double *energy);
 
 #endif

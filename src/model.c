@@ -9,6 +9,7 @@
 
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -166,10 +167,10 @@ static cgdml_status factor_and_solve(size_t n_order, double *arf, double *rhs, d
     return s;
 }
 
-/* Assemble K + λI on the model's descriptors, factorise it and solve for α:
- * rhs holds the labels on entry, α on return. */
-static cgdml_status solve_coefficients(const cgdml_model *m, const double *g, double *rhs,
-                                       cgdml_train_stats *st)
+/* Assemble K + λI on the model's descriptors, factorise it and solve for α in
+ * double precision: rhs holds the labels on entry, α on return. */
+static cgdml_status solve_double(const cgdml_model *m, const double *g, double *rhs,
+                                 cgdml_train_stats *st)
 {
     size_t order = 3 * m->n_beads * m->n_train;
     st->matrix_bytes = cgdml_kernel_rfp_size(order) * sizeof(double);
@@ -184,7 +185,128 @@ static cgdml_status solve_coefficients(const cgdml_model *m, const double *g, do
     if (!s)
         s = factor_and_solve(order, arf, rhs, m->sigma, m->lambda, st);
     free(arf);
-    for (size_t a = 0; !s && a < order; a++)
+    return s;
+}
+
+static double max_norm(const double *a, size_t n)
+{
+    double v = 0.0;
+    for (size_t i = 0; i < n; i++)
+        v = fmax(v, fabs(a[i]));
+    return v;
+}
+
+/* One correction of the refinement: x += solve_single(r), in single precision. */
+static cgdml_status add_correction(size_t n, const float *arf, const double *r, float *w,
+                                   double *x)
+{
+    for (size_t i = 0; i < n; i++)
+        w[i] = (float)r[i];
+    cgdml_status s = cgdml_solve_apply_single(n, arf, w, 1);
+    for (size_t i = 0; !s && i < n; i++)
+        x[i] += (double)w[i];
+    return s;
+}
+
+/* Iterative refinement on a single-precision factor: x = 0, then r = b - (K + λI)x
+ * in double precision (the matrix-free product, kernel.h) and x += solve(r) until
+ * the test of CGDML_MIXED_TOLERANCE holds.  CGDML_ERR_NUMERIC when it stalls. */
+static cgdml_status refine(const cgdml_model *m, const double *g, const float *arf,
+                           double anorm, const double *b, double *x, cgdml_train_stats *st)
+{
+    size_t n = 3 * m->n_beads * m->n_train;
+    double *r = malloc(n * sizeof(double)), *kx = malloc(n * sizeof(double)), last = INFINITY;
+    float *w = malloc(n * sizeof(float));
+    cgdml_status s = r && kx && w ? CGDML_OK
+                                  : cgdml_error_set(CGDML_ERR_NOMEM, "cannot allocate refinement "
+                                                                     "vectors");
+    memset(x, 0, n * sizeof(double));
+    if (!s)
+        memcpy(r, b, n * sizeof(double));
+    for (st->refinements = 0; !s; st->refinements++) {
+        if (st->refinements == CGDML_MIXED_MAX_ITERATIONS) {
+            s = cgdml_error_set(CGDML_ERR_NUMERIC, "refinement did not converge in %d steps",
+                                CGDML_MIXED_MAX_ITERATIONS);
+            break;
+        }
+        s = add_correction(n, arf, r, w, x);
+        if (!s)
+            s = cgdml_kernel_product(m->n_train, m->n_beads, m->train_desc, g, m->sigma, m->lambda,
+                                     x, kx);
+        for (size_t i = 0; !s && i < n; i++)
+            r[i] = b[i] - kx[i];
+        double rn = max_norm(r, n);
+        if (s || rn <= CGDML_MIXED_TOLERANCE * max_norm(x, n) * anorm * sqrt((double)n))
+            break;
+        if (!(rn < 0.5 * last))
+            s = cgdml_error_set(CGDML_ERR_NUMERIC,
+                                "refinement stalled at step %d (residual %g after %g)",
+                                st->refinements + 1, rn, last);
+        last = rn;
+    }
+    if (!s)
+        st->refinements++;
+    free(r);
+    free(kx);
+    free(w);
+    return s;
+}
+
+/* The mixed-precision solve: K + λI assembled and factorised in single precision
+ * (half the memory, twice the rate), α refined to double-precision accuracy.
+ * CGDML_ERR_NUMERIC when single precision cannot do it (the factorisation fails
+ * or refinement stalls): the caller then solves in double precision. */
+static cgdml_status solve_mixed(const cgdml_model *m, const double *g, double *rhs,
+                                cgdml_train_stats *st)
+{
+    size_t order = 3 * m->n_beads * m->n_train;
+    st->matrix_bytes = cgdml_kernel_rfp_size(order) * sizeof(float);
+    float *arf = cgdml_alloc_large(st->matrix_bytes);
+    double *x = malloc(order * sizeof(double));
+    if (!arf || !x) {
+        free(arf);
+        free(x);
+        return cgdml_error_set(CGDML_ERR_NOMEM, "cannot allocate the %.2f GB kernel matrix",
+                               (double)st->matrix_bytes / 1e9);
+    }
+    double t0 = cgdml_wall_seconds();
+    cgdml_status s = cgdml_kernel_assemble_single(m->n_train, m->n_beads, m->train_desc, g,
+                                                  m->sigma, m->lambda, arf);
+    double anorm = s ? 0.0 : cgdml_kernel_rfp_norm_single(order, arf);
+    st->assembly_s = cgdml_wall_seconds() - t0;
+    t0 = cgdml_wall_seconds();
+    if (!s)
+        s = cgdml_solve_factor_single(order, arf);
+    st->factor_s = cgdml_wall_seconds() - t0;
+    t0 = cgdml_wall_seconds();
+    if (!s)
+        s = refine(m, g, arf, anorm, rhs, x, st);
+    st->solve_s = cgdml_wall_seconds() - t0;
+    if (!s)
+        memcpy(rhs, x, order * sizeof(double));
+    free(arf);
+    free(x);
+    return s;
+}
+
+/* Solve for α in the precision asked for; a mixed solve that single precision
+ * cannot carry falls back to double by itself and says so in the stats. */
+static cgdml_status solve_coefficients(const cgdml_model *m, const double *g, double *rhs,
+                                       cgdml_precision precision, cgdml_train_stats *st)
+{
+    cgdml_status s = CGDML_ERR_NUMERIC;
+    st->precision = precision;
+    if (precision == CGDML_PRECISION_MIXED)
+        s = solve_mixed(m, g, rhs, st);
+    if (precision == CGDML_PRECISION_MIXED && s == CGDML_ERR_NUMERIC) {
+        snprintf(st->fallback, sizeof st->fallback, "%s", cgdml_error_message());
+        st->refinements = 0;
+    }
+    if (s == CGDML_ERR_NUMERIC) { /* double asked for, or mixed could not carry it */
+        st->precision = CGDML_PRECISION_DOUBLE;
+        s = solve_double(m, g, rhs, st);
+    }
+    for (size_t a = 0, order = 3 * m->n_beads * m->n_train; !s && a < order; a++)
         if (!isfinite(rhs[a]))
             s = cgdml_error_set(CGDML_ERR_NUMERIC,
                                 "sigma = %g, lambda = %g: the coefficients came out %g; the "
@@ -216,6 +338,15 @@ cgdml_status cgdml_model_train_labels(const cgdml_dataset *data, const size_t *i
                                       const double *labels, double sigma, double lambda,
                                       cgdml_train_stats *stats, cgdml_model **out)
 {
+    return cgdml_model_train_precision(data, idx, n, labels, sigma, lambda,
+                                       CGDML_PRECISION_DOUBLE, stats, out);
+}
+
+cgdml_status cgdml_model_train_precision(const cgdml_dataset *data, const size_t *idx, size_t n,
+                                         const double *labels, double sigma, double lambda,
+                                         cgdml_precision precision, cgdml_train_stats *stats,
+                                         cgdml_model **out)
+{
     *out = NULL;
     cgdml_train_stats local = {0};
     cgdml_status s = check_train_arguments(data, idx, n, labels, sigma, lambda);
@@ -239,7 +370,7 @@ cgdml_status cgdml_model_train_labels(const cgdml_dataset *data, const size_t *i
         memcpy(rhs + t * n3, labels ? labels + t * n3 : data->forces + idx[t] * n3,
                n3 * sizeof(double));
     if (!s)
-        s = solve_coefficients(m, g, rhs, &local);
+        s = solve_coefficients(m, g, rhs, precision, &local);
     if (!s)
         fill_model(m, data, idx, g, rhs);
     if (!s)

@@ -21,6 +21,8 @@
 #include "cgdml/geometry.h"
 #include "cgdml/h5md.h"
 #include "cgdml/model.h"
+#include "cgdml/sample.h"
+#include "cgdml/strata.h"
 #include "cgdml/util.h"
 #include "simulate_state.h"
 
@@ -724,4 +726,45 @@ cgdml_status cgdml_trajectory_save(const cgdml_trajectory *t, const cgdml_datase
     st = cgdml_h5md_write(path, d, NULL);
     cgdml_dataset_free(d);
     return st;
+}
+
+/* ---- start frames ----------------------------------------------------------------- */
+
+/* One frame per phi/psi stratum (with replacement when replicas outnumber strata);
+ * CGDML_ERR_INVALID when the beads have no phi/psi. */
+static cgdml_status strata_frames(const cgdml_dataset *d, size_t n, unsigned long seed,
+                                  size_t **idx)
+{
+    cgdml_cv cvs[2];
+    cgdml_strata *strata = NULL;
+    cgdml_status s = cgdml_cv_default_phi_psi(d->n_beads, CGDML_STRATA_DEFAULT_BINS, cvs);
+    if (!s)
+        s = cgdml_strata_from_cvs(d, cvs, 2, &strata);
+    if (!s)
+        s = cgdml_strata_draw(strata, n <= strata->n_strata ? CGDML_DRAW_STRATIFIED_UNIQUE
+                                                             : CGDML_DRAW_STRATIFIED,
+                              n, seed, idx);
+    cgdml_strata_free(strata);
+    return s;
+}
+
+cgdml_status cgdml_simulate_start_frames(const cgdml_dataset *data, size_t n,
+                                         cgdml_start_kind kind, unsigned long seed,
+                                         double *start)
+{
+    if (data->n_frames == 0 || n == 0)
+        return cgdml_error_set(CGDML_ERR_INVALID, "start frames: %zu replicas from %zu frames",
+                               n, data->n_frames);
+    size_t *idx = NULL, n3 = 3 * data->n_beads, n_idx = n;
+    cgdml_status s = kind == CGDML_START_STRATA ? strata_frames(data, n, seed, &idx)
+                                                : CGDML_ERR_INVALID;
+    if (s == CGDML_ERR_INVALID) { /* equilibrium, or strata without phi/psi */
+        cgdml_error_clear();
+        n_idx = n < data->n_frames ? n : data->n_frames;
+        s = cgdml_sample_random(data->n_frames, n_idx, seed, &idx);
+    }
+    for (size_t r = 0; !s && r < n; r++)
+        memcpy(start + r * n3, data->coords + idx[r % n_idx] * n3, n3 * sizeof(double));
+    free(idx);
+    return s;
 }

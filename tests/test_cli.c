@@ -362,3 +362,33 @@ Test(cli, simulate_and_fes_refuse_bad_requests)
     assert_refused(cgdml("fes --traj missing.h5 -o f.h5"), 1, "missing.h5");
     cr_assert(!exists("f.h5"));
 }
+
+/* λ relative to the kernel diagonal: each σ₁ row of the CV table gets r·5/(3σ₁²),
+ * the best point on an edge is reported, and the two kinds of λ grid exclude each
+ * other. */
+Test(cli, ensemble_lambda_grid_relative_to_the_kernel_diagonal)
+{
+    cr_assert_eq(cgdml("synthetic --frames 1500 --noise 10 -o noisy.h5"), 0, "%s", output);
+    cr_assert_eq(cgdml("ensemble --data noisy.h5 --kmeans 20 --members 6 --n-train 30 "
+                       "--sigma1-grid 2,8 --lambda-rel-grid 1e-6,1e-3 --sigma2 4 --cv 3 "
+                       "--mean-set 20 --seed 3 -o ens.h5"),
+                 0, "%s", output);
+    cr_assert(strstr(output, "relative to the kernel diagonal"), "%s", output);
+    cr_assert(strstr(output, "is the lowest of its grid") || strstr(output, "is the highest of"),
+              "a 2 x 2 grid's best point is on an edge: %s", output);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/ens.h5", dir);
+    cgdml_model *m;
+    cr_assert_eq(cgdml_model_load(path, &m), CGDML_OK, "%s", cgdml_error_message());
+    cr_assert_eq(m->cv_rows, 4);
+    for (size_t i = 0; i < 4; i++) {
+        const double *row = m->cv_table + i * CGDML_CV_COLUMNS;
+        double rel = row[2] / (5.0 / (3.0 * row[1] * row[1]));
+        cr_assert(fabs(rel - (i % 2 ? 1e-3 : 1e-6)) < 1e-9 * rel, "row %zu: sigma %g lambda %g",
+                  i, row[1], row[2]);
+    }
+    cgdml_model_free(m);
+    assert_refused(cgdml("ensemble --data noisy.h5 --members 4 --n-train 30 --sigma1-grid 2,8 "
+                         "--lambda-grid 1e-3 --lambda-rel-grid 1e-3 --sigma2 4 -o e.h5"),
+                   2, "not both");
+}

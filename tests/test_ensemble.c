@@ -86,7 +86,7 @@ Test(ensemble, average_and_distilled_beat_one_member_and_error_falls_with_k)
     cr_assert_eq(cgdml_strata_draw(strata, CGDML_DRAW_STRATIFIED_UNIQUE, 40, 5, &mean_set), 0);
     cgdml_model *distilled;
     cr_assert_eq(cgdml_ensemble_distill(sixteen, train_data, mean_set, 40, sigma, 1e-6,
-                                        &distilled),
+                                        CGDML_PRECISION_DOUBLE, &distilled),
                  CGDML_OK, "%s", cgdml_error_message());
     cr_assert_eq(distilled->kind, CGDML_MODEL_DISTILLED);
     double ed = mean_force_mse(distilled);
@@ -194,4 +194,70 @@ Test(ensemble, model_file_keeps_prior_and_cv_table)
     cgdml_prior_free(prior);
     cgdml_model_free(avg);
     cgdml_model_free(back);
+}
+
+/* Layer 2 is cross-validated against the averaged labels it fits: the held-out
+ * error is far below the label noise (NOISE² = 225), which a score against the raw
+ * forces could never be, and it is the error against the average's predictions. */
+Test(ensemble, layer2_cross_validation_scores_against_the_average)
+{
+    cgdml_layer1_options o = options(4, 100, 8.0);
+    cgdml_model *members[4], *average;
+    cr_assert_eq(cgdml_ensemble_train_members(train_data, strata, NULL, &o, members), CGDML_OK);
+    cr_assert_eq(cgdml_ensemble_average(members, 4, &average), CGDML_OK);
+    size_t *mean_set;
+    cr_assert_eq(cgdml_strata_draw(strata, CGDML_DRAW_STRATIFIED_UNIQUE, 40, 5, &mean_set), 0);
+    const double sigmas[] = {4.0, 16.0};
+    cgdml_cv_point table[2];
+    cr_assert_eq(cgdml_crossval_layer2(average, train_data, mean_set, 40, sigmas, 2, 1e-6,
+                                       CGDML_PRECISION_DOUBLE, 5, table),
+                 CGDML_OK, "%s", cgdml_error_message());
+    for (int i = 0; i < 2; i++) {
+        cr_assert(table[i].mse < 0.25 * NOISE * NOISE, "sigma2 %g: %g", sigmas[i], table[i].mse);
+        cr_assert_eq(table[i].n_eval, 40);
+    }
+    /* By hand for fold 0 of sigma2 = 4: train on the other folds, compare with the
+     * average on fold 0. */
+    size_t train[40], test[40], nt = 0, ne = 0;
+    for (size_t t = 0; t < 40; t++)
+        t % 5 == 0 ? (void)(test[ne++] = mean_set[t]) : (void)(train[nt++] = mean_set[t]);
+    cgdml_model *m;
+    cr_assert_eq(cgdml_ensemble_distill(average, train_data, train, nt, 4.0, 1e-6,
+                                        CGDML_PRECISION_DOUBLE, &m), CGDML_OK);
+    double x[40 * N3], fm[40 * N3], fa[40 * N3], sum = 0.0;
+    for (size_t t = 0; t < ne; t++)
+        memcpy(x + t * N3, train_data->coords + test[t] * N3, N3 * sizeof(double));
+    cr_assert_eq(cgdml_model_predict(m, ne, x, fm, NULL), CGDML_OK);
+    cr_assert_eq(cgdml_model_predict(average, ne, x, fa, NULL), CGDML_OK);
+    for (size_t a = 0; a < ne * N3; a++)
+        sum += (fm[a] - fa[a]) * (fm[a] - fa[a]);
+    cr_assert_gt(sum, 0.0);
+    cr_assert_leq(sum / (double)(ne * N3), 5.0 * table[0].mse + 1e-12,
+                  "fold 0 is one of five folds of the table's mean");
+    cgdml_model_free(m);
+    cgdml_model_free(average);
+    for (int i = 0; i < 4; i++)
+        cgdml_model_free(members[i]);
+    free(mean_set);
+}
+
+/* Where the best point of a sigma x lambda table lies on its grid. */
+Test(crossval, best_point_on_an_edge_is_reported)
+{
+    cgdml_cv_point t[3 * 2];
+    for (int i = 0; i < 6; i++)
+        t[i] = (cgdml_cv_point){.sigma = i / 2, .lambda = i % 2, .mse = 10.0 + i};
+    int se, le;
+    cgdml_crossval_edges(t, 3, 2, &se, &le); /* best: row 0, column 0 */
+    cr_assert(se == -1 && le == -1, "%d %d", se, le);
+    t[3].mse = 1.0; /* row 1 (inside), column 1 (highest) */
+    cgdml_crossval_edges(t, 3, 2, &se, &le);
+    cr_assert(se == 0 && le == 1, "%d %d", se, le);
+    t[5].mse = 0.5; /* row 2 (highest) */
+    cgdml_crossval_edges(t, 3, 2, &se, &le);
+    cr_assert(se == 1 && le == 1, "%d %d", se, le);
+    cgdml_crossval_edges(t, 6, 1, &se, &le); /* one lambda: says nothing about lambda */
+    cr_assert(se == 1 && le == 0, "%d %d", se, le);
+    cr_assert_float_eq(cgdml_crossval_kernel_diagonal(1.0), 5.0 / 3.0, 1e-15);
+    cr_assert_float_eq(cgdml_crossval_kernel_diagonal(0.5), 20.0 / 3.0, 1e-15);
 }

@@ -55,7 +55,8 @@ static void build_model(void)
     size_t *mean_set;
     cr_assert_eq(cgdml_strata_draw(strata, CGDML_DRAW_STRATIFIED_UNIQUE, 300, 9, &mean_set), 0);
     cr_assert_eq(cgdml_model_attach_prior(average, prior), CGDML_OK);
-    cr_assert_eq(cgdml_ensemble_distill(average, data, mean_set, 300, 1.0, 1e-3, &distilled),
+    cr_assert_eq(cgdml_ensemble_distill(average, data, mean_set, 300, 1.0, 1e-3, CGDML_PRECISION_DOUBLE,
+                                        &distilled),
                  CGDML_OK, "%s", cgdml_error_message());
     cr_assert_not_null(distilled->prior, "the distilled model carries the prior");
     for (int k = 0; k < 4; k++)

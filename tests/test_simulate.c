@@ -13,12 +13,14 @@
 #include <gsl/gsl_rng.h>
 #include <math.h>
 #include <omp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "cgdml/geometry.h"
 #include "cgdml/h5md.h"
+#include "shipped_data.h"
 #include "cgdml/model.h"
 #include "cgdml/simulate.h"
 #include "cgdml/synthetic.h"
@@ -823,4 +825,39 @@ Test(simulate, memory_budget_names_what_fits)
     t = run_ok(runaway_forces, NULL, 100, 1, start, &o);
     cgdml_trajectory_free(t);
     cgdml_memory_set_budget(0);
+}
+
+/* Start frames (docs/method.md §6): drawn with the data's weights, the replicas
+ * in alpha_L (phi > 0) are as rare as in the data (0.9 % of the shipped frames);
+ * one per phi/psi stratum over-represents it several times. */
+Test(simulate, equilibrium_starts_keep_the_data_weights, .timeout = 120)
+{
+    cgdml_dataset *d = shipped_dataset();
+    enum { R = 2000 };
+    double *start = malloc(R * 18 * sizeof(double));
+    double fraction[2];
+    for (int kind = 0; kind < 2; kind++) {
+        cr_assert_eq(cgdml_simulate_start_frames(d, R, (cgdml_start_kind)kind, 3, start),
+                     CGDML_OK, "%s", cgdml_error_message());
+        size_t left = 0;
+        for (size_t r = 0; r < R; r++) {
+            const double *x = start + r * 18; /* phi = dihedral of beads 0, 1, 2, 4 */
+            left += cgdml_geometry_dihedral(x, 0, 1, 2, 4) > 0;
+        }
+        fraction[kind] = (double)left / R;
+    }
+    cr_assert_lt(fraction[CGDML_START_EQUILIBRIUM], 0.02, "equilibrium: %g in alpha_L",
+                 fraction[CGDML_START_EQUILIBRIUM]);
+    cr_assert_gt(fraction[CGDML_START_STRATA], 3 * fraction[CGDML_START_EQUILIBRIUM] + 0.01,
+                 "strata %g vs equilibrium %g", fraction[CGDML_START_STRATA],
+                 fraction[CGDML_START_EQUILIBRIUM]);
+    /* Every start is a frame of the data. */
+    for (size_t r = 0; r < 5; r++) {
+        int found = 0;
+        for (size_t f = 0; !found && f < d->n_frames; f++)
+            found = !memcmp(start + r * 18, d->coords + f * 18, 18 * sizeof(double));
+        cr_assert(found, "start %zu is not a data frame", r);
+    }
+    free(start);
+    cgdml_dataset_free(d);
 }

@@ -33,13 +33,31 @@ cgdml_status cgdml_crossval_layer1(const cgdml_dataset *data, const cgdml_strata
                                    const double *sigmas, size_t n_sigmas, const double *lambdas,
                                    size_t n_lambdas, size_t folds, cgdml_cv_point *table);
 
-/* table[i] for sigmas[i]: layer-2 CV on the mean set idx[0..n-1]. */
+/* table[i] for sigmas[i]: layer-2 CV on the mean set idx[0..n-1], each fold
+ * solved in `precision` and scored by its force MSE against the average's own
+ * predictions on the held-out fold (the labels layer 2 fits; raw forces would bury
+ * the differences under their noise). */
 cgdml_status cgdml_crossval_layer2(const cgdml_model *average, const cgdml_dataset *data,
                                    const size_t *idx, size_t n, const double *sigmas,
-                                   size_t n_sigmas, double lambda, size_t folds,
-                                   cgdml_cv_point *table);
+                                   size_t n_sigmas, double lambda, cgdml_precision precision,
+                                   size_t folds, cgdml_cv_point *table);
 
 /* Index of the grid point with the lowest mse. */
 size_t cgdml_crossval_best(const cgdml_cv_point *table, size_t n);
+
+/* Whether the best point of an n_sigmas x n_lambdas table (sigma-major, as
+ * cgdml_crossval_layer1 fills it) lies on an edge of its grid: *sigma_edge and
+ * *lambda_edge are -1 (lowest value), +1 (highest) or 0 (inside, or a grid of one
+ * value, which says nothing).  An optimum on an edge is no optimum: extend the grid
+ * (docs/method.md §6). */
+void cgdml_crossval_edges(const cgdml_cv_point *table, size_t n_sigmas, size_t n_lambdas,
+                          int *sigma_edge, int *lambda_edge);
+
+/* The kernel's diagonal, 5/(3σ²) = s²/3 (H(0), kernel.h): the scale of λ, so that
+ * a grid of λ relative to it regularises alike at every σ. */
+static inline double cgdml_crossval_kernel_diagonal(double sigma)
+{
+    return 5.0 / (3.0 * sigma * sigma);
+}
 
 #endif

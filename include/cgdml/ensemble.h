@@ -35,6 +35,7 @@ typedef struct {
     cgdml_draw_kind draw;   /* how member subsets are drawn (default stratified) */
     unsigned long seed;     /* member k draws with seed + k + 1 */
     int side_by_side;       /* -1 choose from the sizes, 0 one at a time, 1 side by side */
+    cgdml_precision precision; /* members' solve (model.h); 0 = CGDML_PRECISION_DOUBLE */
     const char *checkpoint; /* folder keeping finished members, NULL for none */
     cgdml_progress_fn progress;
     void *progress_ctx;
@@ -68,10 +69,10 @@ cgdml_status cgdml_ensemble_label(const cgdml_model *average, const cgdml_datase
                                   const size_t *idx, size_t n, double *out);
 
 /* Layer 2: train the distilled model on frames idx[0..n-1] (the mean set)
- * labelled by the average; kind DISTILLED. */
+ * labelled by the average, solved in `precision`; kind DISTILLED. */
 cgdml_status cgdml_ensemble_distill(const cgdml_model *average, const cgdml_dataset *data,
                                     const size_t *idx, size_t n, double sigma2, double lambda,
-                                    cgdml_model **out);
+                                    cgdml_precision precision, cgdml_model **out);
 
 /* Give `model` its own copy of the prior (replacing any it had). */
 cgdml_status cgdml_model_attach_prior(cgdml_model *model, const cgdml_prior *prior);

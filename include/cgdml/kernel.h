@@ -39,6 +39,15 @@ size_t cgdml_kernel_rfp_index(size_t n, size_t i, size_t j);
 cgdml_status cgdml_kernel_assemble(size_t n_frames, size_t n_beads, const double *D,
                                    const double *g, double sigma, double lambda, double *arf);
 
+/* The same matrix rounded to single precision (half the memory), for the
+ * mixed-precision solve (model.h). */
+cgdml_status cgdml_kernel_assemble_single(size_t n_frames, size_t n_beads, const double *D,
+                                          const double *g, double sigma, double lambda,
+                                          float *arf);
+
+/* Frobenius norm of a symmetric n x n matrix in RFP storage (single precision). */
+double cgdml_kernel_rfp_norm_single(size_t n, const float *arf);
+
 /* ---- the kernel sum: prediction's inner loop ------------------------------------
  * For training descriptors D_j[d] and coefficients γ_j[d] (j < M), a kernel sum
  * evaluates, for each configuration's descriptor D[d],

@@ -61,10 +61,31 @@ typedef struct {
  * held-out force MSE, its standard error, held-out frames. */
 #define CGDML_CV_COLUMNS 6
 
-/* Wall-clock seconds spent in each stage of cgdml_model_train. */
+/* Precision of the training solve (docs/method.md §7). */
+typedef enum {
+    CGDML_PRECISION_DOUBLE = 0, /* assemble and factorise in double precision */
+    CGDML_PRECISION_MIXED = 1,  /* single-precision matrix and factor (half the memory),
+                                 * iterative refinement to double-precision accuracy with
+                                 * the matrix-free product; falls back to DOUBLE by itself
+                                 * when single precision cannot carry the system */
+} cgdml_precision;
+
+/* Refinement stops when ||r||∞ <= CGDML_MIXED_TOLERANCE ||α||∞ ||K + λI||_F √n, the
+ * test of LAPACK's dsposv: a residual as small as a double-precision Cholesky
+ * leaves.  It gives up (and training falls back to double) after
+ * CGDML_MIXED_MAX_ITERATIONS corrections or when a correction fails to halve the
+ * residual. */
+#define CGDML_MIXED_TOLERANCE 1.1102230246251565e-16 /* 2^-53 */
+#define CGDML_MIXED_MAX_ITERATIONS 30
+
+/* What cgdml_model_train did: wall-clock seconds of each stage, the matrix, and
+ * for a mixed solve the refinement. */
 typedef struct {
-    double descriptor_s, assembly_s, factor_s, solve_s;
-    size_t matrix_bytes; /* RFP storage of the kernel matrix */
+    double descriptor_s, assembly_s, factor_s, solve_s; /* solve_s includes refinement */
+    size_t matrix_bytes;       /* RFP storage of the kernel matrix (of the last attempt) */
+    cgdml_precision precision; /* the precision that produced α */
+    int refinements;           /* corrections of the mixed solve (0 for double) */
+    char fallback[160];        /* why a mixed solve fell back to double; "" if it did not */
 } cgdml_train_stats;
 
 /* An empty model of n_train frames and n_beads beads (arrays zeroed). */
@@ -94,6 +115,14 @@ cgdml_status cgdml_model_train(const cgdml_dataset *data, const size_t *idx, siz
 cgdml_status cgdml_model_train_labels(const cgdml_dataset *data, const size_t *idx, size_t n,
                                       const double *labels, double sigma, double lambda,
                                       cgdml_train_stats *stats, cgdml_model **out);
+
+/* The same with the solve's precision chosen (the two above use DOUBLE).  MIXED
+ * gives held-out forces equal to DOUBLE's to rounding for a well-posed system, in
+ * less time and half the memory; see cgdml_train_stats for what happened. */
+cgdml_status cgdml_model_train_precision(const cgdml_dataset *data, const size_t *idx, size_t n,
+                                         const double *labels, double sigma, double lambda,
+                                         cgdml_precision precision, cgdml_train_stats *stats,
+                                         cgdml_model **out);
 
 /* CGDML_ERR_INVALID naming the first pair of frames among idx[0..n-1] that are
  * duplicates: one index selected twice, or two frames of the same geometry up to

@@ -146,4 +146,19 @@ cgdml_status cgdml_trajectory_angles(const cgdml_trajectory *t, const int *phi_b
 cgdml_status cgdml_trajectory_save(const cgdml_trajectory *t, const cgdml_dataset *template_data,
                                    cgdml_force_fn force, void *ctx, const char *path);
 
+/* Where replicas start (docs/method.md §6). */
+typedef enum {
+    CGDML_START_EQUILIBRIUM = 0, /* data frames drawn uniformly: the data's own weights
+                                  * (an equilibrium start for an MD trajectory) */
+    CGDML_START_STRATA = 1,      /* one frame per phi/psi stratum (even coverage; biases
+                                  * a short run towards rare regions) */
+} cgdml_start_kind;
+
+/* start[n][bead][xyz]: coordinates of n frames of `data` chosen by `kind` with
+ * `seed` (distinct frames while there are enough, then again from the start).
+ * CGDML_START_STRATA falls back to EQUILIBRIUM for beads without phi/psi. */
+cgdml_status cgdml_simulate_start_frames(const cgdml_dataset *data, size_t n,
+                                         cgdml_start_kind kind, unsigned long seed,
+                                         double *start);
+
 #endif

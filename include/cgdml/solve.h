@@ -22,4 +22,8 @@ cgdml_status cgdml_solve_factor(size_t n, double *arf);
  * with arf from cgdml_solve_factor. */
 cgdml_status cgdml_solve_apply(size_t n, const double *arf, double *b, size_t nrhs);
 
+/* The same in single precision (spftrf/spftrs), for the mixed-precision solve. */
+cgdml_status cgdml_solve_factor_single(size_t n, float *arf);
+cgdml_status cgdml_solve_apply_single(size_t n, const float *arf, float *b, size_t nrhs);
+
 #endif

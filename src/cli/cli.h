@@ -20,6 +20,7 @@ typedef struct {
     size_t n_train, beads, frames;
     unsigned long seed;
     int threads;
+    int precision; /* cgdml_precision of training solves (--precision) */
     int have_sigma, have_lambda, have_n_train, have_seed, held_out;
     const char *positional; /* the one positional argument (info) */
     size_t bins;
@@ -29,13 +30,14 @@ typedef struct {
     size_t members, mean_set, folds, kmeans, n_cv_specs;
     double sigma1, sigma2, temperature;
     int have_sigma1, have_sigma2, no_prior, resume, draw_random, parallel;
-    double sigma1_grid[16], sigma2_grid[16], lambda_grid[16];
-    size_t n_sigma1_grid, n_sigma2_grid, n_lambda_grid;
+    double sigma1_grid[16], sigma2_grid[16], lambda_grid[16], lambda_rel_grid[16];
+    size_t n_sigma1_grid, n_sigma2_grid, n_lambda_grid, n_lambda_rel_grid;
     const char *cv_specs[4], *bonds;
     /* simulate, fes */
-    size_t replicas, steps, save_every;
+    size_t replicas, steps, save_every, burn_in; /* burn_in: steps discarded by fes */
     double dt, diffusion, friction, checkpoint_interval; /* simulate; interval in s */
     int baoab, have_save_every;
+    int start; /* cgdml_start_kind (--start) */
     const char *traj, *reference;
     /* study */
     size_t sizes[16], n_sizes, repeats;
@@ -80,6 +82,8 @@ typedef struct {
     size_t samples, populated;
     int has_reference;
     cgdml_fes_comparison vs; /* model against reference */
+    cgdml_fes_comparison halves; /* first against second half of the production frames */
+    cgdml_fes_matched matched;   /* the floor of a reference sample like this run's */
     double floor;            /* reference half against half, kT² */
 } cli_fes_summary;
 /* `cgdml fes` without printing: landscape of opt->traj, compared with

@@ -151,7 +151,7 @@ typedef struct {
     cgdml_model **members, *average, *distilled;
     size_t *mean_set, n_mean;
     char checkpoint[CGDML_PATH_MAX], average_path[CGDML_PATH_MAX];
-    cgdml_cv_point cv1[64], cv2[16];
+    cgdml_cv_point cv1[16 * 16], cv2[16]; /* grids hold at most 16 values (main.c) */
     size_t n_cv1, n_cv2;
 } ensemble_job;
 
@@ -168,25 +168,49 @@ static void free_job(ensemble_job *j)
     cgdml_dataset_free(j->data);
 }
 
-/* σ₁ (and λ) by cross-validation over the grid, when one is given. */
+/* Tell when the best point lies on an edge of a grid that has more than one value. */
+static void warn_edges(const cgdml_cv_point *t, size_t n_sigmas, size_t n_lambdas,
+                       const char *sigma_name)
+{
+    int se, le;
+    cgdml_crossval_edges(t, n_sigmas, n_lambdas, &se, &le);
+    if (se)
+        cli_note("warning: the best %s is the %s of its grid: extend the grid %s\n", sigma_name,
+                 se < 0 ? "lowest" : "highest", se < 0 ? "downwards" : "upwards");
+    if (le)
+        cli_note("warning: the best lambda is the %s of its grid: extend the grid %s\n",
+                 le < 0 ? "lowest" : "highest", le < 0 ? "downwards" : "upwards");
+}
+
+/* σ₁ (and λ) by cross-validation over the grid, when one is given.  λ values come
+ * from --lambda-grid (absolute), or --lambda-rel-grid (times the kernel diagonal
+ * 5/(3σ²) of each σ₁, so each row of the table regularises alike), else --lambda. */
 static cgdml_status choose_sigma1(const cli_options *opt, ensemble_job *j)
 {
     if (!opt->n_sigma1_grid)
         return CGDML_OK;
-    double lambdas[16] = {opt->lambda};
-    size_t n_l = opt->n_lambda_grid ? opt->n_lambda_grid : 1;
-    if (opt->n_lambda_grid)
-        memcpy(lambdas, opt->lambda_grid, n_l * sizeof(double));
+    int relative = opt->n_lambda_rel_grid > 0;
+    const double *grid = relative ? opt->lambda_rel_grid : opt->lambda_grid;
+    size_t n_l = relative ? opt->n_lambda_rel_grid : opt->n_lambda_grid ? opt->n_lambda_grid : 1;
     j->n_cv1 = opt->n_sigma1_grid * n_l;
-    cli_note("cross-validating %zu sigma1 x %zu lambda values over %zu folds of members\n",
-             opt->n_sigma1_grid, n_l, opt->folds);
-    cgdml_status s = cgdml_crossval_layer1(j->data, j->strata, j->prior, &j->l1,
-                                           opt->sigma1_grid, opt->n_sigma1_grid, lambdas, n_l,
-                                           opt->folds, j->cv1);
+    cli_note("cross-validating %zu sigma1 x %zu lambda values%s over %zu folds of members\n",
+             opt->n_sigma1_grid, n_l, relative ? " (relative to the kernel diagonal)" : "",
+             opt->folds);
+    cgdml_status s = CGDML_OK;
+    for (size_t i = 0; !s && i < opt->n_sigma1_grid; i++) {
+        double lambdas[16] = {opt->lambda}, scale = relative ? cgdml_crossval_kernel_diagonal(
+                                                                    opt->sigma1_grid[i])
+                                                              : 1.0;
+        for (size_t k = 0; k < n_l && (relative || opt->n_lambda_grid); k++)
+            lambdas[k] = grid[k] * scale;
+        s = cgdml_crossval_layer1(j->data, j->strata, j->prior, &j->l1, &opt->sigma1_grid[i], 1,
+                                  lambdas, n_l, opt->folds, j->cv1 + i * n_l);
+    }
     if (s)
         return s;
     size_t best = cgdml_crossval_best(j->cv1, j->n_cv1);
     print_cv(1, j->cv1, j->n_cv1, best);
+    warn_edges(j->cv1, opt->n_sigma1_grid, n_l, "sigma1");
     j->l1.sigma1 = j->cv1[best].sigma;
     j->l1.lambda = j->cv1[best].lambda;
     return CGDML_OK;
@@ -201,12 +225,13 @@ static cgdml_status choose_sigma2(const cli_options *opt, ensemble_job *j, doubl
     cli_note("cross-validating %zu sigma2 values over %zu folds of the mean set\n", j->n_cv2,
              opt->folds);
     cgdml_status s = cgdml_crossval_layer2(j->average, j->data, j->mean_set, j->n_mean,
-                                           opt->sigma2_grid, j->n_cv2, j->l1.lambda, opt->folds,
-                                           j->cv2);
+                                           opt->sigma2_grid, j->n_cv2, j->l1.lambda,
+                                           j->l1.precision, opt->folds, j->cv2);
     if (s)
         return s;
     size_t best = cgdml_crossval_best(j->cv2, j->n_cv2);
     print_cv(2, j->cv2, j->n_cv2, best);
+    warn_edges(j->cv2, j->n_cv2, 1, "sigma2");
     *sigma2 = j->cv2[best].sigma;
     return CGDML_OK;
 }
@@ -247,7 +272,7 @@ static cgdml_status layer2(const cli_options *opt, ensemble_job *j)
         cli_note("layer 2: mean set of %zu frames, sigma2 %g\n", j->n_mean, sigma2);
     if (!s)
         s = cgdml_ensemble_distill(j->average, j->data, j->mean_set, j->n_mean, sigma2,
-                                   j->l1.lambda, &j->distilled);
+                                   j->l1.lambda, j->l1.precision, &j->distilled);
     return s;
 }
 
@@ -277,6 +302,9 @@ static int check_ensemble_options(const cli_options *opt)
         return cli_usage_error("ensemble: give --sigma1 S or --sigma1-grid a,b,...");
     if (!opt->have_sigma2 && !opt->n_sigma2_grid)
         return cli_usage_error("ensemble: give --sigma2 S or --sigma2-grid a,b,...");
+    if (opt->n_lambda_grid && opt->n_lambda_rel_grid)
+        return cli_usage_error("ensemble: give --lambda-grid (absolute) or --lambda-rel-grid "
+                               "(relative to the kernel diagonal), not both");
     if (opt->members < 1 || !opt->have_n_train || opt->n_train < 1)
         return cli_usage_error("ensemble: give --members K (>= 1) and --n-train M (>= 1)");
     size_t len = strlen(opt->output ? opt->output : "");
@@ -342,6 +370,7 @@ int cmd_ensemble(const cli_options *opt)
                                                            : CGDML_DRAW_STRATIFIED,
                                   .seed = opt->seed,
                                   .side_by_side = opt->parallel,
+                                  .precision = (cgdml_precision)opt->precision,
                                   .checkpoint = j.checkpoint};
     rc = run_job(opt, &j);
     free_job(&j);

@@ -60,9 +60,11 @@ static cgdml_status dataset_angles(const cli_options *opt, const cgdml_dataset *
 }
 
 /* The landscape of a whole dataset and the floor: its first half against its
- * second half. */
+ * second half.  With angles not NULL, the dataset's φ and ψ are handed over in
+ * angles[0], angles[1] (n_angles frames; the caller frees both). */
 static cgdml_status reference_landscape(const cli_options *opt, const char *path,
-                                        cgdml_fes **all, cgdml_fes_comparison *floor)
+                                        cgdml_fes **all, cgdml_fes_comparison *floor,
+                                        double **angles, size_t *n_angles)
 {
     cgdml_dataset *d = NULL;
     double *phi = NULL, *psi = NULL;
@@ -85,6 +87,12 @@ static cgdml_status reference_landscape(const cli_options *opt, const char *path
         s = cgdml_fes_compare(first, second, floor);
     cgdml_fes_free(first);
     cgdml_fes_free(second);
+    if (!s && angles) {
+        angles[0] = phi;
+        angles[1] = psi;
+        *n_angles = n;
+        phi = psi = NULL;
+    }
     free(phi);
     free(psi);
     cgdml_dataset_free(d);
@@ -119,9 +127,9 @@ int cmd_fes_reference(const cli_options *opt)
     cgdml_fes_comparison floor;
     cgdml_status s = check_landscape_memory(opt, 3);
     if (!s)
-        s = reference_landscape(opt, opt->data, &all, &floor);
+        s = reference_landscape(opt, opt->data, &all, &floor, NULL, NULL);
     if (!s)
-        s = cgdml_fes_save(all, floor.mse, NULL, opt->output);
+        s = cgdml_fes_save(all, floor.mse, NULL, NULL, NULL, opt->output);
     if (!s) {
         printf("frames %zu\nbins %zu x %zu, populated %zu\n"
                "floor (first half vs second half) %.4f kT^2 over %zu joint bins\n",
@@ -133,48 +141,56 @@ int cmd_fes_reference(const cli_options *opt)
     return s ? cli_fail(s) : CLI_OK;
 }
 
-/* The landscape of a trajectory file: its phi/psi observables, or dihedrals of
- * its beads; frames of stopped replicas (NaN) are left out. */
-static cgdml_status trajectory_landscape(const cli_options *opt, cgdml_fes **out)
+/* The trajectory's landscape (production frames after --burn-in, and its halves),
+ * and against a reference: the comparison, the reference's floor and the floor
+ * matched to the trajectory's size and correlation. */
+static cgdml_status trajectory_against_reference(const cli_options *opt, const cgdml_dataset *t,
+                                                 cgdml_fes **model, cgdml_fes **ref,
+                                                 cli_fes_summary *sum)
 {
-    cgdml_dataset *t = NULL;
-    double *phi = NULL, *psi = NULL;
-    cgdml_status s = cgdml_h5md_read(opt->traj, opt->group, &t);
-    if (!s)
-        s = dataset_angles(opt, t, &phi, &psi);
-    if (!s)
-        s = cgdml_fes_from_angles(phi, psi, t->n_frames, opt->bins, out);
-    if (!s && (*out)->n_samples == 0)
-        s = cgdml_error_set(CGDML_ERR_NUMERIC, "%s: no finite frame to histogram", opt->traj);
-    free(phi);
-    free(psi);
-    cgdml_dataset_free(t);
+    const int *pb = opt->phi ? opt->phi_beads : NULL, *qb = opt->psi ? opt->psi_beads : NULL;
+    double *angles[2] = {NULL, NULL};
+    size_t n_ref = 0;
+    cgdml_fes_comparison floor = {.mse = NAN};
+    cgdml_status s = cgdml_fes_trajectory(t, (int64_t)opt->burn_in, opt->bins, pb, qb, model,
+                                          &sum->halves);
+    if (!s && opt->reference)
+        s = reference_landscape(opt, opt->reference, ref, &floor, angles, &n_ref);
+    if (!s && *ref)
+        s = cgdml_fes_compare(*model, *ref, &sum->vs);
+    if (!s && *ref)
+        s = cgdml_fes_matched_floor(t, (int64_t)opt->burn_in, pb, qb, angles[0], angles[1], n_ref,
+                                    opt->bins, opt->seed, &sum->matched);
+    sum->floor = floor.mse;
+    free(angles[0]);
+    free(angles[1]);
     return s;
 }
 
 cgdml_status cli_fes_compute(const cli_options *opt, cli_fes_summary *sum)
 {
     cgdml_fes *model = NULL, *ref = NULL;
-    cgdml_fes_comparison floor = {.mse = NAN};
+    cgdml_dataset *t = NULL;
     memset(sum, 0, sizeof *sum);
     sum->floor = NAN;
     cgdml_status s = check_landscape_memory(opt, opt->reference ? 4 : 1);
     if (!s)
-        s = trajectory_landscape(opt, &model);
-    if (!s && opt->reference)
-        s = reference_landscape(opt, opt->reference, &ref, &floor);
-    if (!s && ref)
-        s = cgdml_fes_compare(model, ref, &sum->vs);
+        s = cgdml_h5md_read(opt->traj, opt->group, &t);
     if (!s)
-        s = cgdml_fes_save(model, floor.mse, ref ? &sum->vs : NULL, opt->output);
+        s = trajectory_against_reference(opt, t, &model, &ref, sum);
+    if (s && t)
+        s = cgdml_error_wrap(s, "%s", opt->traj);
+    if (!s)
+        s = cgdml_fes_save(model, sum->floor, ref ? &sum->vs : NULL, &sum->halves,
+                           ref ? &sum->matched : NULL, opt->output);
     if (!s) {
         sum->has_reference = ref != NULL;
-        sum->floor = floor.mse;
         sum->samples = model->n_samples;
         sum->populated = populated_bins(model);
     }
     cgdml_fes_free(model);
     cgdml_fes_free(ref);
+    cgdml_dataset_free(t);
     return s;
 }
 
@@ -187,13 +203,19 @@ int cmd_fes(const cli_options *opt)
     cgdml_status s = cli_fes_compute(opt, &sum);
     if (s)
         return cli_fail(s);
-    printf("frames %zu\nbins %zu x %zu, populated %zu\n", sum.samples, opt->bins, opt->bins,
-           sum.populated);
+    printf("frames %zu after a burn-in of %zu steps\nbins %zu x %zu, populated %zu\n"
+           "convergence: first half vs second half of the production steps %.4f kT^2\n",
+           sum.samples, opt->burn_in, opt->bins, opt->bins, sum.populated, sum.halves.mse);
     if (sum.has_reference)
         printf("MSE vs reference %.4f kT^2 over %zu joint bins (floor %.4f kT^2)\n"
+               "matched floor (reference blocks of this run's size and correlation) %.4f +- "
+               "%.4f kT^2\n"
+               "MSE weighted by reference population %.4f kT^2\n"
                "KL(reference || model) %.4f\nreference population the model never visits "
-               "%.4f\n",
-               sum.vs.mse, sum.vs.joint_bins, sum.floor, sum.vs.kl, sum.vs.missing);
+               "%.4f\nmodel population where the reference never goes %.4f\n",
+               sum.vs.mse, sum.vs.joint_bins, sum.floor, sum.matched.floor,
+               sum.matched.floor_sd, sum.vs.mse_weighted, sum.vs.kl,
+               sum.vs.missing, sum.vs.extra);
     cli_note("wrote %s\n", opt->output);
     return CLI_OK;
 }

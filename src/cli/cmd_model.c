@@ -18,6 +18,11 @@ static void report_training(const cgdml_model *m, const cgdml_train_stats *st)
     cli_note("  Cholesky     %8.2f s   (%.1f GFLOP/s)\n", st->factor_s,
              n * n * n / 3.0 / fmax(st->factor_s, 1e-9) / 1e9);
     cli_note("  solve        %8.2f s\n", st->solve_s);
+    if (st->precision == CGDML_PRECISION_MIXED)
+        cli_note("  mixed precision: single-precision factor, %d refinement steps\n",
+                 st->refinements);
+    if (st->fallback[0])
+        cli_note("  mixed precision fell back to double: %s\n", st->fallback);
 }
 
 int cmd_train(const cli_options *opt)
@@ -46,7 +51,8 @@ int cmd_train(const cli_options *opt)
         cgdml_train_stats st;
         s = cgdml_model_check_duplicates(data, idx, n);
         if (!s)
-            s = cgdml_model_train(data, idx, n, opt->sigma, opt->lambda, &st, &m);
+            s = cgdml_model_train_precision(data, idx, n, NULL, opt->sigma, opt->lambda,
+                                            (cgdml_precision)opt->precision, &st, &m);
         if (!s) {
             report_training(m, &st);
             s = cgdml_model_save(m, opt->output);

@@ -76,6 +76,8 @@ static void stage_options(const cli_options *run, const run_state *r, cli_option
     o->save_every = run->save_every;
     o->traj = r->traj;
     o->reference = run->data;
+    o->start = run->start;
+    o->burn_in = run->burn_in;
 }
 
 static double timed(int *rc, int (*stage)(const cli_options *), const cli_options *o)
@@ -149,9 +151,11 @@ static void report_commands(FILE *f, const cli_options *run, const run_state *r)
     fprintf(f, " --sigma2 %g --lambda %g --mean-set %zu --seed %lu -o %s\n", RUN_SIGMA2,
             RUN_LAMBDA, run->mean_set, run->seed, r->model);
     fprintf(f, "cgdml simulate --model %s --data %s --replicas %zu --steps %zu --save-every %zu "
-               "--seed %lu -o %s\n",
-            r->model, run->data, run->replicas, run->steps, run->save_every, run->seed, r->traj);
-    fprintf(f, "cgdml fes --traj %s --reference %s -o %s\n", r->traj, run->data, r->fes);
+               "--seed %lu --start %s -o %s\n",
+            r->model, run->data, run->replicas, run->steps, run->save_every, run->seed,
+            run->start == CGDML_START_STRATA ? "strata" : "equilibrium", r->traj);
+    fprintf(f, "cgdml fes --traj %s --reference %s --burn-in %zu -o %s\n", r->traj, run->data,
+            run->burn_in, r->fes);
     fprintf(f, "/usr/bin/python3 scripts/plot_fes.py %s %s -o %s\n```\n", r->reference, r->fes,
             r->png);
 }
@@ -170,19 +174,27 @@ static int write_report(const cli_options *run, const run_state *r, double total
             r->seconds[4]);
     fprintf(f, "## Free-energy landscape\n\n| measure | value |\n| --- | --- |\n"
                "| MSE vs all-atom reference (kT², joint bins, best shift) | %.4f |\n"
+               "| the same, bins weighted by reference population (kT²) | %.4f |\n"
                "| reference floor, half against half (kT²) | %.4f |\n"
+               "| floor matched to this run's size and correlation (kT²) | %.4f ± %.4f |\n"
+               "| convergence: first vs second half of the production steps (kT²) | %.4f |\n"
                "| KL(reference ‖ model) over joint bins | %.4f |\n"
                "| reference population in bins the model never visits | %.4f |\n"
+               "| model population in bins the reference never visits | %.4f |\n"
                "| jointly populated bins (of %zu²) | %zu |\n"
-               "| CG frames histogrammed | %zu |\n\n",
-            fs->vs.mse, fs->floor, fs->vs.kl, fs->vs.missing, run->bins, fs->vs.joint_bins,
+               "| CG frames histogrammed (after a burn-in of %zu steps) | %zu |\n\n",
+            fs->vs.mse, fs->vs.mse_weighted, fs->floor, fs->matched.floor, fs->matched.floor_sd,
+            fs->halves.mse, fs->vs.kl,
+            fs->vs.missing, fs->vs.extra, run->bins, fs->vs.joint_bins, run->burn_in,
             fs->samples);
     if (r->plotted)
         fprintf(f, "![landscapes](landscapes.png)\n\n");
     fprintf(f, "## Simulation\n\n%zu replicas x %zu steps (overdamped, dt %g ps, D %g Å²/ps, "
-               "300 K); %zu stopped; %.0f force evaluations/s.\n\n",
-            r->sim.replicas, run->steps, run->dt, run->diffusion, r->sim.stopped,
-            r->sim.evaluations_per_s);
+               "300 K), started from %s; %zu stopped; %.0f force evaluations/s.\n\n",
+            r->sim.replicas, run->steps, run->dt, run->diffusion,
+            run->start == CGDML_START_STRATA ? "one data frame per phi/psi stratum"
+                                             : "data frames drawn with the data's weights",
+            r->sim.stopped, r->sim.evaluations_per_s);
     fprintf(f, "## Ensemble\n\n%zu members of %zu frames; cross-validation:\n\n",
             run->members, run->n_train);
     report_model(f, r);
@@ -192,8 +204,11 @@ static int write_report(const cli_options *run, const run_state *r, double total
     if (s)
         return cli_fail(s);
     printf("\nrun finished in %.0f s: landscape MSE %.4f kT^2 (floor %.4f), KL %.4f, missed "
-           "%.4f\nreport: %s\n",
-           total, fs->vs.mse, fs->floor, fs->vs.kl, fs->vs.missing, r->report);
+           "%.4f\nmatched floor %.4f +- %.4f kT^2, weighted MSE %.4f kT^2, model population "
+           "outside the reference %.4f, convergence (first vs second half) %.4f kT^2\n"
+           "report: %s\n",
+           total, fs->vs.mse, fs->floor, fs->vs.kl, fs->vs.missing, fs->matched.floor,
+           fs->matched.floor_sd, fs->vs.mse_weighted, fs->vs.extra, fs->halves.mse, r->report);
     return CLI_OK;
 }
 

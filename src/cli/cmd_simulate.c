@@ -36,30 +36,6 @@ static void show_steps(void *ctx, size_t step, size_t n_steps, double steps_per_
              bar, step, n_steps, steps_per_s, eta, tty && step < n_steps ? "" : "\n");
 }
 
-/* Start frames: one per φ/ψ stratum (with replacement if there are more replicas
- * than strata), or random frames when the beads have no φ/ψ. */
-static cgdml_status start_frames(const cgdml_dataset *d, size_t n, unsigned long seed,
-                                 double *start)
-{
-    cgdml_cv cvs[2];
-    cgdml_strata *strata = NULL;
-    size_t *idx = NULL, n3 = 3 * d->n_beads;
-    cgdml_status s = cgdml_cv_default_phi_psi(d->n_beads, CGDML_STRATA_DEFAULT_BINS, cvs);
-    if (!s)
-        s = cgdml_strata_from_cvs(d, cvs, 2, &strata);
-    if (!s)
-        s = cgdml_strata_draw(strata, n <= strata->n_strata ? CGDML_DRAW_STRATIFIED_UNIQUE
-                                                             : CGDML_DRAW_STRATIFIED,
-                              n, seed, &idx);
-    else if (s == CGDML_ERR_INVALID)
-        s = cgdml_sample_random(d->n_frames, n < d->n_frames ? n : d->n_frames, seed, &idx);
-    for (size_t r = 0; !s && r < n; r++)
-        memcpy(start + r * n3, d->coords + idx[r % d->n_frames] * n3, n3 * sizeof(double));
-    cgdml_strata_free(strata);
-    free(idx);
-    return s;
-}
-
 /* Bead masses (amu) from the first letter of the bead names, carbon otherwise. */
 static void bead_masses(const cgdml_dataset *d, double *m)
 {
@@ -157,7 +133,8 @@ static cgdml_status run_simulation(const cli_options *opt, const cgdml_model *m,
     cgdml_trajectory *t = NULL;
     cgdml_status s = checkpoint ? force_tag(opt, d, &so.force_tag) : CGDML_OK;
     if (!s)
-        s = start_frames(d, opt->replicas, opt->seed, start);
+        s = cgdml_simulate_start_frames(d, opt->replicas, (cgdml_start_kind)opt->start, opt->seed,
+                                        start);
     double t0 = cgdml_wall_seconds();
     if (!s)
         s = cgdml_simulate_run(cgdml_simulate_model_forces, (void *)m, opt->replicas, d->n_beads,

@@ -56,7 +56,8 @@ static const char *const method_names[] = {"single", "average", "distilled", "pr
 
 static const char csv_header[] =
     "size,method,repeat,sigma,landscape_mse_kT2,floor_kT2,kl,missing_population,"
-    "force_mse_heldout,train_s,peak_rss_mb,simulate_s,stopped_replicas";
+    "force_mse_heldout,train_s,peak_rss_mb,simulate_s,stopped_replicas,"
+    "landscape_mse_weighted_kT2,extra_population,halves_mse_kT2,matched_floor_kT2";
 
 typedef struct {
     cli_options opt;            /* the study's options, defaults filled in */
@@ -196,9 +197,11 @@ static cgdml_status record_row(study *st, const study_row *r)
 {
     char line[512];
     const cgdml_fes_comparison *vs = &r->fes.vs;
-    snprintf(line, sizeof line, "%zu,%s,%zu,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.3f,%.1f,%.3f,%zu",
+    snprintf(line, sizeof line,
+             "%zu,%s,%zu,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.3f,%.1f,%.3f,%zu,%.6g,%.6g,%.6g,%.6g",
              r->size, method_names[r->method], r->repeat, r->sigma, vs->mse, r->fes.floor, vs->kl,
-             vs->missing, r->force_mse, r->train_s, r->peak_mb, r->sim.seconds, r->sim.stopped);
+             vs->missing, r->force_mse, r->train_s, r->peak_mb, r->sim.seconds, r->sim.stopped,
+             vs->mse_weighted, vs->extra, r->fes.halves.mse, r->fes.matched.floor);
     cgdml_status s = add_row(st, line);
     return s ? s : write_rows(st);
 }
@@ -353,7 +356,8 @@ static cgdml_status choose_sigma2(const study *st, const study_group *g, double 
                                        g->seed + o->members + 2, &cv);
     if (!s)
         s = cgdml_crossval_layer2(g->average, st->pool, cv, n, o->sigma_grid, o->n_sigma_grid,
-                                  o->lambda, CGDML_CROSSVAL_DEFAULT_FOLDS, table);
+                                  o->lambda, CGDML_PRECISION_DOUBLE, CGDML_CROSSVAL_DEFAULT_FOLDS,
+                                  table);
     if (!s)
         *sigma2 = table[cgdml_crossval_best(table, o->n_sigma_grid)].sigma;
     free(cv);
@@ -373,7 +377,8 @@ static cgdml_status train_distilled(const study *st, const study_group *g, cgdml
                           &mean);
     if (s)
         return s;
-    s = cgdml_ensemble_distill(g->average, st->pool, mean, n, *sigma2, o->lambda, out);
+    s = cgdml_ensemble_distill(g->average, st->pool, mean, n, *sigma2, o->lambda,
+                               CGDML_PRECISION_DOUBLE, out);
     if (!s && st->prior)
         s = cgdml_model_attach_prior(*out, st->prior);
     if (!s)
@@ -494,7 +499,9 @@ static cgdml_status measure_row(const study *st, const cgdml_model *m, unsigned 
     if (s == CGDML_ERR_NUMERIC) {
         cli_note("study: warning: %s; landscape numbers of this row are NaN\n",
                  cgdml_error_message());
-        r->fes.vs = (cgdml_fes_comparison){.mse = NAN, .kl = NAN, .missing = NAN};
+        r->fes.vs = (cgdml_fes_comparison){
+            .mse = NAN, .kl = NAN, .missing = NAN, .mse_weighted = NAN, .extra = NAN};
+        r->fes.halves.mse = r->fes.matched.floor = NAN;
         r->fes.floor = NAN;
         s = CGDML_OK;
     }

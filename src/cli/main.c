@@ -34,7 +34,8 @@ static const cli_command commands[] = {
      "usage: cgdml info FILE [--group NAME] [--memory 8G]\n\n"
      "  Prints frames, beads, units and value ranges of a dataset, or the kind,\n"
      "  hyperparameters and size of a model.\n"},
-    {"train", cmd_train, "data,group,indices,n-train,seed,sigma,lambda,output,memory,threads",
+    {"train", cmd_train,
+     "data,group,indices,n-train,seed,sigma,lambda,precision,output,memory,threads",
      "train one GDML model by Cholesky factorisation",
      "usage: cgdml train --data D.h5 (--indices FILE | --n-train M [--seed S])\n"
      "                   --sigma S [--lambda L] -o model.h5 [--memory 8G] [--threads N]\n\n"
@@ -42,6 +43,9 @@ static const cli_command commands[] = {
      "  --lambda L      ridge added to the kernel diagonal (default 1e-10, as sGDML)\n"
      "  --indices FILE  training frames: text integers or an integer .npy\n"
      "  --n-train M     M frames drawn at random (reproducible with --seed, default 1)\n"
+     "  --precision double|mixed  the solve: double, or a single-precision factor\n"
+     "                  refined to double accuracy (half the memory; falls back to\n"
+     "                  double by itself when the system needs it; default double)\n"
      "  --memory SIZE   memory budget, e.g. 8G or 50% (default 80% of available)\n"
      "  --threads N     OpenMP/BLAS threads (default: all cores)\n"},
     {"predict", cmd_predict,
@@ -65,7 +69,7 @@ static const cli_command commands[] = {
     {"ensemble", cmd_ensemble,
      "data,group,members,n-train,sigma1,sigma2,lambda,mean-set,cv,sigma1-grid,sigma2-grid,"
      "lambda-grid,seed,draw,collective,kmeans,bonds,no-prior,temperature,memory,threads,"
-     "parallel,resume,output",
+     "parallel,resume,precision,lambda-rel-grid,output",
      "the two-layer ensemble: K members, their average, and the distilled model",
      "usage: cgdml ensemble --data D.h5 --members K --n-train M (--sigma1 S1 | --sigma1-grid\n"
      "                      a,b,..) (--sigma2 S2 | --sigma2-grid a,b,..) [--lambda L]\n"
@@ -77,6 +81,8 @@ static const cli_command commands[] = {
      "  --n-train M        frames per member (paper: ~1000)\n"
      "  --sigma1/--sigma2  length scales of members and distilled model (1/Å)\n"
      "  --sigma1-grid LIST cross-validate sigma1 (and --lambda-grid) over --cv folds of members\n"
+     "  --lambda-rel-grid LIST  the lambda grid relative to the kernel diagonal 5/(3 sigma1^2),\n"
+     "                     e.g. 1e-4,1e-3,1e-2 (a best value on a grid's edge is reported)\n"
      "  --sigma2-grid LIST cross-validate sigma2 over --cv folds of the mean set\n"
      "  --mean-set M2      layer-2 frames, one per occupied stratum (default min(3000, strata))\n"
      "  --draw stratified|random   member subsets (default stratified, with replacement)\n"
@@ -87,21 +93,24 @@ static const cli_command commands[] = {
      "                     else alanine dipeptide); --no-prior to train without a prior\n"
      "  --temperature T    for the prior's Boltzmann inversion, K (default 300)\n"
      "  --parallel auto|members|blas  members side by side, or one at a time\n"
-     "  --resume           keep members finished by an interrupted run\n"},
+     "  --resume           keep members finished by an interrupted run\n"
+     "  --precision double|mixed  solves of members and distilled model (see train)\n"},
     {"simulate", cmd_simulate,
      "model,data,group,replicas,steps,dt,temperature,save-every,seed,integrator,diffusion,"
-     "friction,checkpoint-interval,resume,memory,threads,output",
-     "CG Langevin dynamics with a model and its prior, from stratified data frames",
+     "friction,checkpoint-interval,resume,start,memory,threads,output",
+     "CG Langevin dynamics with a model and its prior, from data frames",
      "usage: cgdml simulate --model M.h5 --data D.h5 --replicas R --steps S [--dt 0.002]\n"
      "                      [--temperature 300] [--save-every 100] [--seed 1]\n"
      "                      [--integrator overdamped|baoab] [--diffusion 0.05]\n"
      "                      [--friction 10] [--checkpoint-interval 60] [--resume]\n"
-     "                      -o traj.h5\n\n"
+     "                      [--start equilibrium|strata] -o traj.h5\n\n"
      "  Overdamped (docs/method.md section 5): x += (D dt/kT) F + sqrt(2 D dt) xi,\n"
      "  D in A^2/ps, dt in ps.\n"
      "  BAOAB: underdamped Langevin with bead masses from their names, friction in 1/ps.\n"
-     "  Replicas start from one data frame per phi/psi stratum and run in parallel, the\n"
-     "  model evaluated for all replicas at once.  A replica that blows up (NaN, a bond\n"
+     "  Replicas start from data frames drawn with the data's own weights (--start\n"
+     "  equilibrium, the default) or one per phi/psi stratum (--start strata, which\n"
+     "  biases short runs towards rare regions; docs/method.md section 6), and run in\n"
+     "  parallel, the model evaluated for all replicas at once.  A replica that blows up (NaN, a bond\n"
      "  far outside the prior's range) is stopped and reported; the others go on.\n"
      "  The trajectory (H5MD, positions every --save-every steps, phi/psi observables)\n"
      "  opens in MDAnalysis and feeds `cgdml fes`.\n\n"
@@ -109,40 +118,53 @@ static const cli_command commands[] = {
      "  --checkpoint-interval seconds (default 60) and removed when traj.h5 is written;\n"
      "  after a kill, the same command with --resume continues from it and writes the\n"
      "  trajectory an uninterrupted run would have written, bit for bit.\n"},
-    {"fes", cmd_fes, "traj,reference,group,bins,phi,psi,memory,output",
+    {"fes", cmd_fes, "traj,reference,group,bins,phi,psi,burn-in,memory,output",
      "the landscape F(phi, psi) of a CG trajectory, compared with a reference",
-     "usage: cgdml fes --traj traj.h5 [--reference D.h5] [--bins 60] -o fes.h5\n\n"
-     "  F = -ln p(phi, psi) in kT.  With --reference (an all-atom dataset): the MSE in\n"
-     "  kT^2 over bins populated in both after the best constant shift, the\n"
-     "  reference's own half-against-half floor of that metric, KL(reference ||\n"
-     "  model) over the joint bins, and the fraction of reference population in bins\n"
-     "  the model never visits; all stored as /fes attributes.  --memory SIZE sets the\n"
-     "  memory budget (default 80% of available).\n"},
+     "usage: cgdml fes --traj traj.h5 [--reference D.h5] [--burn-in STEPS] [--bins 60]\n"
+     "                 -o fes.h5\n\n"
+     "  F = -ln p(phi, psi) in kT from the frames after --burn-in steps (default 0),\n"
+     "  and its convergence check: the MSE between the landscapes of the first and\n"
+     "  the second half of those production steps (docs/method.md section 6).  With\n"
+     "  --reference (an all-atom dataset): the MSE in kT^2 over bins populated in\n"
+     "  both after the best constant shift, the same weighted by reference\n"
+     "  population, the reference's own half-against-half floor and the floor matched\n"
+     "  to this run (reference blocks as many and as correlated as its replicas),\n"
+     "  KL(reference ||\n"
+     "  model) over the joint bins, the fraction of reference population in bins the\n"
+     "  model never visits and of model population where the reference never goes;\n"
+     "  all stored as /fes attributes.  --memory SIZE sets the memory budget (default\n"
+     "  80% of available).\n"},
     {"run", cmd_run,
-     "data,members,n-train,mean-set,replicas,steps,save-every,seed,memory,threads,output",
+     "data,members,n-train,mean-set,replicas,steps,save-every,seed,start,burn-in,memory,threads,"
+     "output",
      "the whole pipeline into one folder: ensemble, simulation, landscapes, report",
      "usage: cgdml run --data datasets/ala2_cg6.h5 -o run/ [--members 32] [--n-train 300]\n"
      "                 [--mean-set 1500] [--replicas 100] [--steps 150000]\n"
-     "                 [--save-every 200] [--seed 1]\n\n"
+     "                 [--save-every 200] [--seed 1] [--start equilibrium|strata]\n"
+     "                 [--burn-in STEPS]\n\n"
      "  reference landscape -> two-layer ensemble (sigma1 by 5-fold cross-validation\n"
      "  over 0.5,1,2; sigma2 1; lambda 1e-3) -> overdamped CG simulation with the\n"
      "  distilled model -> landscape and comparison -> landscapes.png -> report.md.\n"
      "  The defaults finish in well under 15 minutes on 2 cores.\n"},
     {"study", cmd_study,
      "data,group,sizes,repeats,methods,members,mean-set,replicas,steps,save-every,sigma-grid,"
-     "lambda,n-train,bins,temperature,seed,export-splits,memory,threads,output",
+     "lambda,n-train,bins,temperature,seed,export-splits,start,burn-in,memory,threads,output",
      "the sample-efficiency curve: landscape error against training-set size, per method",
      "usage: cgdml study --data D.h5 --sizes 1000,2000,5000 [--repeats 3]\n"
      "                   [--methods single,average,distilled,prior-only] [--members 8]\n"
      "                   [--mean-set 1500] [--replicas 100] [--steps 50000]\n"
      "                   [--sigma-grid 0.5,1,2] [--lambda 1e-3] [--seed 1]\n"
+     "                   [--start equilibrium|strata] [--burn-in STEPS]\n"
      "                   [--export-splits] -o study/\n\n"
      "  For every size (labelled training frames), repeat and method: draw the frames\n"
      "  (stratified over phi/psi, from a seed made of --seed, size and repeat), choose\n"
      "  sigma by cross-validation over --sigma-grid, train, simulate, compare the\n"
      "  landscape with the whole dataset's, and add one row to study/results.csv:\n"
      "  landscape MSE (kT^2), its floor, KL, missing population, held-out force MSE\n"
-     "  (5000 frames never drawn), train and simulation seconds, peak memory.\n"
+     "  (5000 frames never drawn), train and simulation seconds, peak memory, the\n"
+     "  MSE weighted by reference population, the model's population outside the\n"
+     "  reference, and the convergence check (first vs second half of the production\n"
+     "  steps after --burn-in; see cgdml fes).\n"
      "  Methods: single (one model; sigma from 5-fold CV on its own frames split in\n"
      "  five members; sizes above --n-train, default 1500, are skipped), average (K\n"
      "  members of size/K frames; sigma1 by CV with members as folds), distilled\n"
@@ -229,8 +251,10 @@ static const struct option long_options[] = {
     {"reference", required_argument, 0, 1108},       {"help", no_argument, 0, 'h'},
     {"sizes", required_argument, 0, 1200},   {"repeats", required_argument, 0, 1201},
     {"methods", required_argument, 0, 1202}, {"sigma-grid", required_argument, 0, 1203},
-    {"export-splits", no_argument, 0, 1204},
+    {"export-splits", no_argument, 0, 1204}, {"precision", required_argument, 0, 1205},
     {"checkpoint-interval", required_argument, 0, 1109},
+    {"burn-in", required_argument, 0, 1110}, {"start", required_argument, 0, 1111},
+    {"lambda-rel-grid", required_argument, 0, 1016},
     {0, 0, 0, 0}};
 
 static int accepts(const cli_command *cmd, const char *name)
@@ -302,6 +326,10 @@ static int store_ensemble_option(int c, const char *arg, cli_options *o)
         o->parallel = choice == 2 ? -1 : choice;
         break;
     case 1015: o->resume = 1; break;
+    case 1016:
+        rc = cli_parse_list("lambda-rel-grid", arg, o->lambda_rel_grid, 16,
+                            &o->n_lambda_rel_grid);
+        break;
     default: rc = CLI_USAGE;
     }
     return rc;
@@ -321,6 +349,11 @@ static int store_simulate_option(int c, const char *arg, cli_options *o)
     case 1107: o->traj = arg; return CLI_OK;
     case 1108: o->reference = arg; return CLI_OK;
     case 1109: return parse_number("checkpoint-interval", arg, &o->checkpoint_interval);
+    case 1110: return parse_count("burn-in", arg, &o->burn_in);
+    case 1111: {
+        static const char *const starts[] = {"equilibrium", "strata", NULL}; /* cgdml_start_kind */
+        return store_choice("start", arg, starts, &o->start);
+    }
     }
     return CLI_USAGE;
 }
@@ -333,6 +366,10 @@ static int store_study_option(int c, const char *arg, cli_options *o)
     case 1202: return cli_parse_methods(arg, o);
     case 1203: return cli_parse_list("sigma-grid", arg, o->sigma_grid, 16, &o->n_sigma_grid);
     case 1204: o->export_splits = 1; return CLI_OK;
+    case 1205: {
+        static const char *const precisions[] = {"double", "mixed", NULL}; /* cgdml_precision */
+        return store_choice("precision", arg, precisions, &o->precision);
+    }
     }
     return CLI_USAGE;
 }

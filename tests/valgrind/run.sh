@@ -6,7 +6,7 @@
 # error or a definite/indirect leak.  Memory that libhdf5, OpenBLAS and libgomp keep
 # for the process's lifetime is "still reachable", not a leak, and is not counted.
 #
-# Memcheck runs code 20-50 times slower, so the 18 tests whose work is statistics,
+# Memcheck runs code 20-50 times slower, so the 23 tests whose work is statistics,
 # training hundreds of frames or a whole pipeline (seconds natively, listed in
 # HEAVY) are left to the native and ASan runs of `make test`; every other test
 # runs here, the command-line tests with all their cgdml processes.
@@ -20,6 +20,8 @@ HEAVY+='|cli/run_writes*|cli/shipped_dataset*|cli/import_refuses_every_foreign*'
 HEAVY+='|simulate/seeds_reproduce*|simulate/double_well*|simulate/memory_budget*'
 HEAVY+='|model/held_out_error_falls*|bad_input/nan_and_inf_in_h5md*'
 HEAVY+='|cli/ensemble_resumes_to_the_same_model|cli/synthetic_train_eval_predict_round'
+HEAVY+='|mixed/refined_solve*|mixed/ill_conditioned*|simulate/equilibrium_starts*'
+HEAVY+='|ensemble/layer2_cross_validation*|fes/matched_floor*'
 
 logs=$(mktemp -d /tmp/cgdml-valgrind-XXXXXX)
 here=$(cd "$(dirname "$0")" && pwd)
