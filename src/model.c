@@ -295,6 +295,10 @@ static cgdml_status solve_coefficients(const cgdml_model *m, const double *g, do
                                        cgdml_precision precision, cgdml_train_stats *st)
 {
     cgdml_status s = CGDML_ERR_NUMERIC;
+    if (precision == CGDML_PRECISION_AUTO)
+        precision = m->lambda >= CGDML_MIXED_MIN_RELATIVE_LAMBDA * 5.0 / (3.0 * m->sigma * m->sigma)
+                        ? CGDML_PRECISION_MIXED
+                        : CGDML_PRECISION_DOUBLE;
     st->precision = precision;
     if (precision == CGDML_PRECISION_MIXED)
         s = solve_mixed(m, g, rhs, st);

@@ -128,3 +128,30 @@ Test(mixed, small_system_matches_double)
     cgdml_dataset_free(d);
     cgdml_harmonic_network_free(net);
 }
+
+/* AUTO solves in mixed precision where λ is large against the kernel diagonal, in
+ * double precision (without trying single) where it is not. */
+Test(mixed, auto_chooses_by_the_relative_ridge)
+{
+    cgdml_harmonic_network *net;
+    cgdml_dataset *d;
+    cr_assert_eq(cgdml_harmonic_network_alloc(6, 10.0, 7, &net), CGDML_OK);
+    cr_assert_eq(cgdml_harmonic_network_sample(net, 30, 0.2, 1.0, 3, &d), CGDML_OK);
+    size_t idx[30];
+    for (size_t t = 0; t < 30; t++)
+        idx[t] = t;
+    double diag = 5.0 / (3.0 * 2.0 * 2.0); /* sigma 2 */
+    const double rel[] = {10 * CGDML_MIXED_MIN_RELATIVE_LAMBDA, 0.1 * CGDML_MIXED_MIN_RELATIVE_LAMBDA};
+    for (int i = 0; i < 2; i++) {
+        cgdml_model *m;
+        cgdml_train_stats st;
+        cr_assert_eq(cgdml_model_train_precision(d, idx, 30, NULL, 2.0, rel[i] * diag,
+                                                 CGDML_PRECISION_AUTO, &st, &m),
+                     CGDML_OK, "%s", cgdml_error_message());
+        cr_assert_eq(st.precision, i == 0 ? CGDML_PRECISION_MIXED : CGDML_PRECISION_DOUBLE);
+        cr_assert_str_empty(st.fallback, "AUTO never needs the fallback here: %s", st.fallback);
+        cgdml_model_free(m);
+    }
+    cgdml_dataset_free(d);
+    cgdml_harmonic_network_free(net);
+}

@@ -78,6 +78,7 @@ static void stage_options(const cli_options *run, const run_state *r, cli_option
     o->reference = run->data;
     o->start = run->start;
     o->burn_in = run->burn_in;
+    o->precision = run->precision;
 }
 
 static double timed(int *rc, int (*stage)(const cli_options *), const cli_options *o)

@@ -296,6 +296,7 @@ static cgdml_layer1_options members_options(const study *st, size_t k, size_t m,
                                   .draw = CGDML_DRAW_STRATIFIED,
                                   .seed = seed,
                                   .side_by_side = -1,
+                                  .precision = (cgdml_precision)st->opt.precision,
                                   .checkpoint = st->members};
 }
 
@@ -356,7 +357,8 @@ static cgdml_status choose_sigma2(const study *st, const study_group *g, double 
                                        g->seed + o->members + 2, &cv);
     if (!s)
         s = cgdml_crossval_layer2(g->average, st->pool, cv, n, o->sigma_grid, o->n_sigma_grid,
-                                  o->lambda, CGDML_PRECISION_DOUBLE, CGDML_CROSSVAL_DEFAULT_FOLDS,
+                                  o->lambda, (cgdml_precision)o->precision,
+                                  CGDML_CROSSVAL_DEFAULT_FOLDS,
                                   table);
     if (!s)
         *sigma2 = table[cgdml_crossval_best(table, o->n_sigma_grid)].sigma;
@@ -378,7 +380,7 @@ static cgdml_status train_distilled(const study *st, const study_group *g, cgdml
     if (s)
         return s;
     s = cgdml_ensemble_distill(g->average, st->pool, mean, n, *sigma2, o->lambda,
-                               CGDML_PRECISION_DOUBLE, out);
+                               (cgdml_precision)o->precision, out);
     if (!s && st->prior)
         s = cgdml_model_attach_prior(*out, st->prior);
     if (!s)

@@ -43,9 +43,11 @@ static const cli_command commands[] = {
      "  --lambda L      ridge added to the kernel diagonal (default 1e-10, as sGDML)\n"
      "  --indices FILE  training frames: text integers or an integer .npy\n"
      "  --n-train M     M frames drawn at random (reproducible with --seed, default 1)\n"
-     "  --precision double|mixed  the solve: double, or a single-precision factor\n"
-     "                  refined to double accuracy (half the memory; falls back to\n"
-     "                  double by itself when the system needs it; default double)\n"
+     "  --precision auto|double|mixed  the solve: double, or a single-precision\n"
+     "                  factor refined to double accuracy (half the memory, about\n"
+     "                  twice as fast; falls back to double by itself when the\n"
+     "                  system needs it); auto (default): mixed when lambda >= 1e-4\n"
+     "                  x 5/(3 sigma^2), else double\n"
      "  --memory SIZE   memory budget, e.g. 8G or 50% (default 80% of available)\n"
      "  --threads N     OpenMP/BLAS threads (default: all cores)\n"},
     {"predict", cmd_predict,
@@ -94,7 +96,8 @@ static const cli_command commands[] = {
      "  --temperature T    for the prior's Boltzmann inversion, K (default 300)\n"
      "  --parallel auto|members|blas  members side by side, or one at a time\n"
      "  --resume           keep members finished by an interrupted run\n"
-     "  --precision double|mixed  solves of members and distilled model (see train)\n"},
+     "  --precision auto|double|mixed  solves of members and distilled model (see\n"
+     "                     train; default auto)\n"},
     {"simulate", cmd_simulate,
      "model,data,group,replicas,steps,dt,temperature,save-every,seed,integrator,diffusion,"
      "friction,checkpoint-interval,resume,start,memory,threads,output",
@@ -135,8 +138,8 @@ static const cli_command commands[] = {
      "  all stored as /fes attributes.  --memory SIZE sets the memory budget (default\n"
      "  80% of available).\n"},
     {"run", cmd_run,
-     "data,members,n-train,mean-set,replicas,steps,save-every,seed,start,burn-in,memory,threads,"
-     "output",
+     "data,members,n-train,mean-set,replicas,steps,save-every,seed,start,burn-in,precision,"
+     "memory,threads,output",
      "the whole pipeline into one folder: ensemble, simulation, landscapes, report",
      "usage: cgdml run --data datasets/ala2_cg6.h5 -o run/ [--members 32] [--n-train 300]\n"
      "                 [--mean-set 1500] [--replicas 100] [--steps 150000]\n"
@@ -148,7 +151,8 @@ static const cli_command commands[] = {
      "  The defaults finish in well under 15 minutes on 2 cores.\n"},
     {"study", cmd_study,
      "data,group,sizes,repeats,methods,members,mean-set,replicas,steps,save-every,sigma-grid,"
-     "lambda,n-train,bins,temperature,seed,export-splits,start,burn-in,memory,threads,output",
+     "lambda,n-train,bins,temperature,seed,export-splits,start,burn-in,precision,memory,threads,"
+     "output",
      "the sample-efficiency curve: landscape error against training-set size, per method",
      "usage: cgdml study --data D.h5 --sizes 1000,2000,5000 [--repeats 3]\n"
      "                   [--methods single,average,distilled,prior-only] [--members 8]\n"
@@ -367,7 +371,7 @@ static int store_study_option(int c, const char *arg, cli_options *o)
     case 1203: return cli_parse_list("sigma-grid", arg, o->sigma_grid, 16, &o->n_sigma_grid);
     case 1204: o->export_splits = 1; return CLI_OK;
     case 1205: {
-        static const char *const precisions[] = {"double", "mixed", NULL}; /* cgdml_precision */
+        static const char *const precisions[] = {"double", "mixed", "auto", NULL}; /* enum order */
         return store_choice("precision", arg, precisions, &o->precision);
     }
     }
@@ -427,6 +431,7 @@ void cli_options_defaults(cli_options *o)
 {
     memset(o, 0, sizeof *o);
     o->lambda = 1e-10; /* sGDML's default ridge */
+    o->precision = CGDML_PRECISION_AUTO;
     o->beads = 6;
     o->frames = 2000;
     o->spread = 0.12;
