@@ -87,14 +87,16 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libcgdml.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(BUILD)/libcgdml.a $(LIBS)
 
+# The Python packages come first: some Criterion tests cross-check files with h5py.
 # tests/build/check_deps.sh replays a fresh machine (packages appear only after deps)
 # and a failed install.  The suite runs with 2 OpenMP threads and single-threaded BLAS inside each test;
 # CGDML_BIN lets the command-line tests find the program.
 test: all $(BUILD)/tests/cgdml_tests install-check
+	@$(DEPS_SCRIPT) python
 	@if [ -z "$(SAN)" ]; then tests/build/check_deps.sh $(CURDIR); fi
 	CGDML_BIN=$(CURDIR)/$(BUILD)/cgdml CGDML_SRC=$(CURDIR) OMP_NUM_THREADS=2 \
 		$(BUILD)/tests/cgdml_tests --jobs 2
-	@if [ -z "$(SAN)" ] && [ -d tests/python ]; then $(DEPS_SCRIPT) python && \
+	@if [ -z "$(SAN)" ] && [ -d tests/python ]; then \
 		CGDML_BIN=$(CURDIR)/$(BUILD)/cgdml $(PYTHON) -m unittest discover -s tests/python -v && \
 		$(MAKE) --no-print-directory notebooks; fi
 
