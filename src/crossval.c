@@ -73,9 +73,145 @@ static cgdml_status fold_error(const cgdml_dataset *data, const cgdml_prior *pri
     return s;
 }
 
+/* Per-bin sums of the residual r = label - prediction over frames idx: count,
+ * Σr (n3 per bin) and Σ|r|², then the noise-corrected binned error. */
+static double binned_from_residuals(const double *res, const size_t *bin_of, size_t n,
+                                    size_t n_bins, size_t n3, double *sum, double *sq,
+                                    size_t *count)
+{
+    memset(sum, 0, n_bins * n3 * sizeof *sum);
+    memset(sq, 0, n_bins * sizeof *sq);
+    memset(count, 0, n_bins * sizeof *count);
+    for (size_t t = 0; t < n; t++) {
+        size_t b = bin_of[t];
+        count[b]++;
+        for (size_t a = 0; a < n3; a++) {
+            sum[b * n3 + a] += res[t * n3 + a];
+            sq[b] += res[t * n3 + a] * res[t * n3 + a];
+        }
+    }
+    double total = 0.0;
+    size_t used = 0;
+    for (size_t b = 0; b < n_bins; b++) {
+        double nb = (double)count[b], mean2 = 0.0;
+        if (count[b] < 2)
+            continue;
+        for (size_t a = 0; a < n3; a++)
+            mean2 += (sum[b * n3 + a] / nb) * (sum[b * n3 + a] / nb);
+        /* tr S_b = (Σ|r|² - n_b |r̄|²) / (n_b - 1); the bin's term is n_b (|r̄|² - tr S_b / n_b). */
+        double trace = (sq[b] - nb * mean2) / (nb - 1.0);
+        total += nb * mean2 - trace;
+        used += count[b];
+    }
+    return used ? total / ((double)used * (double)n3) : NAN;
+}
+
+/* Rotate the n_beads vectors v[bead][xyz] of frame x into the frame's own axes:
+ * e1 along bead 0 -> 1, e2 the part of 0 -> 2 orthogonal to it, e3 = e1 x e2.
+ * Cartesian forces of a tumbling molecule average to zero; in these axes they do
+ * not. */
+static void into_body_axes(const double *x, size_t n_beads, double *v)
+{
+    double e[3][3], a[3], b[3];
+    for (int c = 0; c < 3; c++) {
+        a[c] = x[3 + c] - x[c];
+        b[c] = x[6 + c] - x[c];
+    }
+    double na = sqrt(a[0] * a[0] + a[1] * a[1] + a[2] * a[2]);
+    for (int c = 0; c < 3; c++)
+        e[0][c] = a[c] / na;
+    double dot = b[0] * e[0][0] + b[1] * e[0][1] + b[2] * e[0][2];
+    for (int c = 0; c < 3; c++)
+        b[c] -= dot * e[0][c];
+    double nb = sqrt(b[0] * b[0] + b[1] * b[1] + b[2] * b[2]);
+    for (int c = 0; c < 3; c++)
+        e[1][c] = b[c] / nb;
+    e[2][0] = e[0][1] * e[1][2] - e[0][2] * e[1][1];
+    e[2][1] = e[0][2] * e[1][0] - e[0][0] * e[1][2];
+    e[2][2] = e[0][0] * e[1][1] - e[0][1] * e[1][0];
+    for (size_t i = 0; i < n_beads; i++) {
+        double w[3];
+        for (int r = 0; r < 3; r++)
+            w[r] = e[r][0] * v[3 * i] + e[r][1] * v[3 * i + 1] + e[r][2] * v[3 * i + 2];
+        memcpy(v + 3 * i, w, sizeof w);
+    }
+}
+
+cgdml_status cgdml_crossval_binned_error(const cgdml_model *m, const cgdml_dataset *data,
+                                         const size_t *idx, size_t n, const cgdml_strata *bins,
+                                         double *mse)
+{
+    if (bins->n_frames != data->n_frames || n < 2 || data->n_beads < 3)
+        return cgdml_error_set(CGDML_ERR_INVALID,
+                               "binned error: bins of %zu frames for %zu, %zu frames to judge, "
+                               "%zu beads (need 3 for the body axes)",
+                               bins->n_frames, data->n_frames, n, data->n_beads);
+    size_t n3 = 3 * data->n_beads, nb = bins->n_strata;
+    double *x = malloc(n * n3 * sizeof *x), *res = malloc(n * n3 * sizeof *res);
+    double *sum = malloc(nb * n3 * sizeof *sum), *sq = malloc(nb * sizeof *sq);
+    size_t *bin_of = malloc(n * sizeof *bin_of), *count = malloc(nb * sizeof *count);
+    cgdml_status s = x && res && sum && sq && bin_of && count
+                         ? CGDML_OK
+                         : cgdml_error_set(CGDML_ERR_NOMEM, "binned error: %zu frames", n);
+    for (size_t t = 0; !s && t < n; t++) {
+        memcpy(x + t * n3, data->coords + idx[t] * n3, n3 * sizeof *x);
+        bin_of[t] = bins->stratum_of[idx[t]];
+    }
+    if (!s)
+        s = cgdml_model_predict(m, n, x, res, NULL);
+    for (size_t t = 0; !s && t < n; t++) {
+        for (size_t a = 0; a < n3; a++)
+            res[t * n3 + a] = data->forces[idx[t] * n3 + a] - res[t * n3 + a];
+        into_body_axes(x + t * n3, data->n_beads, res + t * n3);
+    }
+    if (!s)
+        *mse = binned_from_residuals(res, bin_of, n, nb, n3, sum, sq, count);
+    free(x);
+    free(res);
+    free(sum);
+    free(sq);
+    free(bin_of);
+    free(count);
+    return s;
+}
+
+/* mse_binned of the average of all k members (prior attached) on the frames none
+ * of them trained on, at most CGDML_CROSSVAL_BINNED_MAX_FRAMES of them by an even
+ * stride. */
+static cgdml_status members_binned_error(const cgdml_dataset *data, const cgdml_strata *bins,
+                                         const cgdml_prior *prior, cgdml_model *const *members,
+                                         size_t k, double *mse)
+{
+    unsigned char *used = calloc(data->n_frames, 1);
+    size_t *idx = malloc(data->n_frames * sizeof *idx), n = 0, n_free = 0;
+    cgdml_model *avg = NULL;
+    cgdml_status s = used && idx ? CGDML_OK
+                                 : cgdml_error_set(CGDML_ERR_NOMEM, "binned error: frames");
+    for (size_t i = 0; !s && i < k; i++)
+        for (size_t t = 0; t < members[i]->n_train; t++)
+            used[members[i]->train_indices[t]] = 1;
+    for (size_t f = 0; !s && f < data->n_frames; f++)
+        n_free += !used[f];
+    size_t stride = n_free / CGDML_CROSSVAL_BINNED_MAX_FRAMES + 1;
+    for (size_t f = 0, seen = 0; !s && f < data->n_frames; f++)
+        if (!used[f] && seen++ % stride == 0)
+            idx[n++] = f;
+    if (!s)
+        s = cgdml_ensemble_average(members, k, &avg);
+    if (!s && prior)
+        s = cgdml_model_attach_prior(avg, prior);
+    if (!s)
+        s = cgdml_crossval_binned_error(avg, data, idx, n, bins, mse);
+    cgdml_model_free(avg);
+    free(idx);
+    free(used);
+    return s;
+}
+
 static cgdml_status layer1_point(const cgdml_dataset *data, const cgdml_strata *strata,
-                                 const cgdml_prior *prior, const cgdml_layer1_options *opt,
-                                 size_t folds, cgdml_cv_point *p)
+                                 const cgdml_strata *bins, const cgdml_prior *prior,
+                                 const cgdml_layer1_options *opt, size_t folds,
+                                 cgdml_cv_point *p)
 {
     size_t k = opt->n_members;
     cgdml_model **members = calloc(k, sizeof *members);
@@ -91,6 +227,9 @@ static cgdml_status layer1_point(const cgdml_dataset *data, const cgdml_strata *
     }
     if (!s)
         summarise(err, folds, p);
+    p->mse_binned = NAN;
+    if (!s && bins)
+        s = members_binned_error(data, bins, prior, members, k, &p->mse_binned);
     for (size_t i = 0; members && i < k; i++)
         cgdml_model_free(members[i]);
     free(members);
@@ -99,7 +238,8 @@ static cgdml_status layer1_point(const cgdml_dataset *data, const cgdml_strata *
 }
 
 cgdml_status cgdml_crossval_layer1(const cgdml_dataset *data, const cgdml_strata *strata,
-                                   const cgdml_prior *prior, const cgdml_layer1_options *base,
+                                   const cgdml_strata *bins, const cgdml_prior *prior,
+                                   const cgdml_layer1_options *base,
                                    const double *sigmas, size_t n_sigmas, const double *lambdas,
                                    size_t n_lambdas, size_t folds, cgdml_cv_point *table)
 {
@@ -115,7 +255,7 @@ cgdml_status cgdml_crossval_layer1(const cgdml_dataset *data, const cgdml_strata
             cgdml_cv_point *p = &table[i * n_lambdas + j];
             p->sigma = sigmas[i];
             p->lambda = lambdas[j];
-            cgdml_status s = layer1_point(data, strata, prior, &opt, folds, p);
+            cgdml_status s = layer1_point(data, strata, bins, prior, &opt, folds, p);
             if (s)
                 return cgdml_error_wrap(s, "cross-validation at sigma1 = %g, lambda = %g",
                                         sigmas[i], lambdas[j]);
@@ -194,7 +334,8 @@ cgdml_status cgdml_crossval_layer2(const cgdml_model *average, const cgdml_datas
         for (size_t f = 0; !s && f < folds; f++)
             s = layer2_fold(average, data, idx, n, sigmas[i], lambda, precision, folds, f,
                             &err[f]);
-        table[i] = (cgdml_cv_point){.sigma = sigmas[i], .lambda = lambda, .n_eval = n};
+        table[i] = (cgdml_cv_point){
+            .sigma = sigmas[i], .lambda = lambda, .n_eval = n, .mse_binned = NAN};
         if (!s)
             summarise(err, folds, &table[i]);
     }

@@ -748,10 +748,63 @@ static cgdml_status strata_frames(const cgdml_dataset *d, size_t n, unsigned lon
     return s;
 }
 
+/* Whether frame x (n_beads beads) lies in α_R: φ < 0 and -115° < ψ < 46°, the
+ * basin indicator of the landscape's autocorrelation (fes.c). */
+static int in_alpha_r(const double *x, const int *phi, const int *psi)
+{
+    double f = cgdml_geometry_dihedral(x, phi[0], phi[1], phi[2], phi[3]);
+    double p = cgdml_geometry_dihedral(x, psi[0], psi[1], psi[2], psi[3]);
+    return f < 0.0 && p > -115.0 * M_PI / 180.0 && p < 46.0 * M_PI / 180.0;
+}
+
+/* n frames drawn uniformly among those in α_R (alpha = 1) or in β (φ < 0, ψ
+ * outside α_R; alpha = 0), with replacement only when the basin has fewer. */
+static cgdml_status basin_frames(const cgdml_dataset *d, size_t n, int alpha, unsigned long seed,
+                                 size_t **idx)
+{
+    int phi[4], psi[4];
+    cgdml_status s = cgdml_geometry_phi_psi_beads(d->n_beads, phi, psi);
+    if (s)
+        return cgdml_error_set(CGDML_ERR_INVALID, "start frames: basin starts need the phi/psi "
+                                                  "beads of alanine dipeptide (5 or 6 beads, not %zu)",
+                               d->n_beads);
+    size_t *basin = malloc(d->n_frames * sizeof(size_t)), n_basin = 0, *pick = NULL;
+    if (!basin)
+        return cgdml_error_set(CGDML_ERR_NOMEM, "start frames: %zu indices", d->n_frames);
+    for (size_t i = 0; i < d->n_frames; i++) {
+        const double *x = d->coords + i * 3 * d->n_beads;
+        int phi_negative = cgdml_geometry_dihedral(x, phi[0], phi[1], phi[2], phi[3]) < 0.0;
+        if (phi_negative && in_alpha_r(x, phi, psi) == alpha)
+            basin[n_basin++] = i;
+    }
+    size_t n_pick = n < n_basin ? n : n_basin;
+    s = n_basin ? cgdml_sample_random(n_basin, n_pick, seed, &pick)
+                : cgdml_error_set(CGDML_ERR_INVALID, "start frames: no frame of the data lies in %s",
+                                  alpha ? "alpha_R" : "beta");
+    if (!s) {
+        *idx = malloc(n * sizeof(size_t));
+        if (!*idx)
+            s = cgdml_error_set(CGDML_ERR_NOMEM, "start frames: %zu indices", n);
+        for (size_t r = 0; !s && r < n; r++)
+            (*idx)[r] = basin[pick[r % n_pick]];
+    }
+    free(pick);
+    free(basin);
+    return s;
+}
+
 cgdml_status cgdml_simulate_start_frames(const cgdml_dataset *data, size_t n,
                                          cgdml_start_kind kind, unsigned long seed,
                                          double *start)
 {
+    if (data->n_frames && n && (kind == CGDML_START_ALPHA_R || kind == CGDML_START_BETA)) {
+        size_t *idx = NULL, n3 = 3 * data->n_beads;
+        cgdml_status s = basin_frames(data, n, kind == CGDML_START_ALPHA_R, seed, &idx);
+        for (size_t r = 0; !s && r < n; r++)
+            memcpy(start + r * n3, data->coords + idx[r] * n3, n3 * sizeof(double));
+        free(idx);
+        return s;
+    }
     if (data->n_frames == 0 || n == 0)
         return cgdml_error_set(CGDML_ERR_INVALID, "start frames: %zu replicas from %zu frames",
                                n, data->n_frames);

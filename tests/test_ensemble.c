@@ -105,7 +105,7 @@ Test(ensemble, cross_validation_picks_the_sigma_best_on_held_out_data)
     const double lambdas[1] = {1e-6};
     cgdml_layer1_options opt = options(10, 80, 0.0);
     cgdml_cv_point table[5];
-    cr_assert_eq(cgdml_crossval_layer1(train_data, strata, NULL, &opt, sigmas, 5, lambdas, 1, 5,
+    cr_assert_eq(cgdml_crossval_layer1(train_data, strata, NULL, NULL, &opt, sigmas, 5, lambdas, 1, 5,
                                        table),
                  CGDML_OK, "%s", cgdml_error_message());
     size_t best = cgdml_crossval_best(table, 5), truly_best = 0;
@@ -260,4 +260,52 @@ Test(crossval, best_point_on_an_edge_is_reported)
     cr_assert(se == 1 && le == 0, "%d %d", se, le);
     cr_assert_float_eq(cgdml_crossval_kernel_diagonal(1.0), 5.0 / 3.0, 1e-15);
     cr_assert_float_eq(cgdml_crossval_kernel_diagonal(0.5), 20.0 / 3.0, 1e-15);
+}
+
+/* The binned error (cgdml_crossval_binned_error) removes the label noise in
+ * expectation: against noisy labels it matches the same error against the exact
+ * forces, while the raw MSE carries the whole noise variance NOISE²; and it still
+ * ranks a better model (16 members) ahead of a worse one (1 member). */
+Test(ensemble, binned_error_sees_through_label_noise)
+{
+    cgdml_model *models[2] = {average_of(1, 100, 0.5), average_of(16, 100, 0.5)};
+    cgdml_dataset *clean = NULL;
+    cr_assert_eq(cgdml_dataset_alloc(train_data->n_frames, NB, &clean), CGDML_OK);
+    memcpy(clean->coords, train_data->coords, train_data->n_frames * N3 * sizeof(double));
+    for (size_t f = 0; f < train_data->n_frames; f++)
+        cgdml_harmonic_network_forces(net, clean->coords + f * N3, clean->forces + f * N3);
+    size_t *idx = malloc(train_data->n_frames * sizeof *idx), n = 0;
+    unsigned char *used = calloc(train_data->n_frames, 1);
+    for (size_t t = 0; t < models[1]->n_train; t++)
+        used[models[1]->train_indices[t]] = 1;
+    for (size_t f = 0; f < train_data->n_frames; f++)
+        if (!used[f])
+            idx[n++] = f;
+    cr_assert_gt(n, 2000);
+    double noisy[2], exact[2];
+    for (int i = 0; i < 2; i++) {
+        cr_assert_eq(cgdml_crossval_binned_error(models[i], train_data, idx, n, strata, &noisy[i]),
+                     CGDML_OK, "%s", cgdml_error_message());
+        cr_assert_eq(cgdml_crossval_binned_error(models[i], clean, idx, n, strata, &exact[i]),
+                     CGDML_OK, "%s", cgdml_error_message());
+        /* 40 bins of ~60 frames: the noise's contribution would be ~NOISE²/60 ≈ 4. */
+        cr_assert_lt(fabs(noisy[i] - exact[i]), 1.0 + 0.2 * exact[i],
+                     "model %d: binned %g against noisy labels, %g against exact forces", i,
+                     noisy[i], exact[i]);
+    }
+    cr_log_info("binned: 1 member %g (exact %g), 16 members %g (exact %g)", noisy[0], exact[0],
+                noisy[1], exact[1]);
+    cr_assert_lt(noisy[1], 0.7 * noisy[0], "16 members %g, 1 member %g", noisy[1], noisy[0]);
+    /* Mutation check of the noise correction: without it the noisy value is far off. */
+    cgdml_force_errors e;
+    cr_assert_eq(cgdml_model_evaluate(models[1], train_data, idx, n, &e), CGDML_OK);
+    cr_assert_gt(e.mse, noisy[1] + 0.8 * NOISE * NOISE, "raw MSE %g", e.mse);
+    cgdml_force_errors_free(&e);
+    cr_assert_eq(cgdml_crossval_binned_error(models[1], train_data, idx, 1, strata, &noisy[0]),
+                 CGDML_ERR_INVALID);
+    free(used);
+    free(idx);
+    cgdml_dataset_free(clean);
+    cgdml_model_free(models[0]);
+    cgdml_model_free(models[1]);
 }

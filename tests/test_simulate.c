@@ -861,3 +861,38 @@ Test(simulate, equilibrium_starts_keep_the_data_weights, .timeout = 120)
     free(start);
     cgdml_dataset_free(d);
 }
+
+/* Basin starts (the α_R-against-β convergence check, docs/method.md §6): every
+ * replica of --start alpha-r is in α_R (φ < 0, -115° < ψ < 46°), every one of
+ * --start beta in β; data without φ/ψ beads is refused. */
+Test(simulate, basin_starts_lie_in_their_basin, .timeout = 120)
+{
+    cgdml_dataset *d = shipped_dataset();
+    enum { R = 300 };
+    double *start = malloc(R * 18 * sizeof(double));
+    const double lo = -115.0 * M_PI / 180.0, hi = 46.0 * M_PI / 180.0;
+    for (int alpha = 1; alpha >= 0; alpha--) {
+        cgdml_start_kind kind = alpha ? CGDML_START_ALPHA_R : CGDML_START_BETA;
+        cr_assert_eq(cgdml_simulate_start_frames(d, R, kind, 3, start), CGDML_OK, "%s",
+                     cgdml_error_message());
+        size_t inside = 0, distinct = 0;
+        for (size_t r = 0; r < R; r++) {
+            const double *x = start + r * 18; /* phi: beads 0,1,2,4; psi: 1,2,4,5 */
+            double phi = cgdml_geometry_dihedral(x, 0, 1, 2, 4);
+            double psi = cgdml_geometry_dihedral(x, 1, 2, 4, 5);
+            inside += phi < 0 && (psi > lo && psi < hi) == alpha;
+            distinct += r == 0 || memcmp(x, x - 18, 18 * sizeof(double)) != 0;
+        }
+        cr_assert_eq(inside, R, "%s: %zu of %d starts in the basin", alpha ? "alpha" : "beta",
+                     inside, R);
+        cr_assert_eq(distinct, R, "%s: repeated starts", alpha ? "alpha" : "beta");
+    }
+    cgdml_dataset *three = NULL; /* no phi/psi: refused with a message */
+    cr_assert_eq(cgdml_dataset_alloc(4, 3, &three), CGDML_OK);
+    cr_assert_eq(cgdml_simulate_start_frames(three, 2, CGDML_START_BETA, 1, start),
+                 CGDML_ERR_INVALID);
+    cr_assert(strstr(cgdml_error_message(), "phi/psi"), "%s", cgdml_error_message());
+    cgdml_dataset_free(three);
+    free(start);
+    cgdml_dataset_free(d);
+}

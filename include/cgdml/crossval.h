@@ -19,17 +19,44 @@
 /* Folds of the published protocol. */
 #define CGDML_CROSSVAL_DEFAULT_FOLDS 5
 
+/* Frames the binned error uses at most (an even stride over the unused ones):
+ * enough for ~20 per bin of a 36 x 36 grid's ~1000 occupied bins. */
+#define CGDML_CROSSVAL_BINNED_MAX_FRAMES 20000
+/* Bins per collective variable of the binned error's grid (10° for a dihedral). */
+#define CGDML_CROSSVAL_BINNED_BINS 36
+
 typedef struct {
     double sigma, lambda;
     double mse;        /* mean over folds, (kcal/mol/Å)² */
     double mse_stderr; /* standard error over folds */
     size_t n_eval;     /* held-out frames, over all folds */
+    double mse_binned; /* cgdml_crossval_binned_error of the average of all members on
+                        * frames no member trained on, (kcal/mol/Å)²; NaN if no bins */
 } cgdml_cv_point;
 
+/* The binned force error, a selection target less noisy than the raw-label MSE
+ * (docs/method.md §6): frames idx[0..n-1] are grouped by `bins` (coarse strata of
+ * the collective variables); each frame's forces are turned into its own axes
+ * (bead 0 -> 1, then the plane of bead 2: Cartesian forces of a tumbling molecule
+ * average to zero); in each bin b with n_b >= 2 frames the model's mean
+ * force over the bin's frames is compared with the labels' mean force, and the
+ * noise of that comparison (the residuals' sample variance / n_b) is subtracted:
+ *   mse = Σ_b n_b (|ȳ_b - ŷ_b|² - tr S_b / n_b) / (n · 3N)   in (kcal/mol/Å)²,
+ * an unbiased estimate of the squared error of the model's bin-conditional mean
+ * force.  Raw-label noise (~800 (kcal/mol/Å)² per component on the shipped data)
+ * enters only through the variance of this estimate, not its mean.  It can be
+ * slightly negative for a model whose bin means are exact. */
+cgdml_status cgdml_crossval_binned_error(const cgdml_model *m, const cgdml_dataset *data,
+                                         const size_t *idx, size_t n, const cgdml_strata *bins,
+                                         double *mse);
+
 /* table[i * n_lambdas + j] for sigmas[i], lambdas[j]: layer-1 CV with the
- * options of `base` (its sigma1/lambda are replaced by the grid's). */
+ * options of `base` (its sigma1/lambda are replaced by the grid's).  With `bins`
+ * (NULL: none), each point also gets mse_binned of the average of all its
+ * members on the frames none of them trained on. */
 cgdml_status cgdml_crossval_layer1(const cgdml_dataset *data, const cgdml_strata *strata,
-                                   const cgdml_prior *prior, const cgdml_layer1_options *base,
+                                   const cgdml_strata *bins, const cgdml_prior *prior,
+                                   const cgdml_layer1_options *base,
                                    const double *sigmas, size_t n_sigmas, const double *lambdas,
                                    size_t n_lambdas, size_t folds, cgdml_cv_point *table);
 

@@ -152,11 +152,17 @@ typedef enum {
                                   * (an equilibrium start for an MD trajectory) */
     CGDML_START_STRATA = 1,      /* one frame per phi/psi stratum (even coverage; biases
                                   * a short run towards rare regions) */
+    CGDML_START_ALPHA_R = 2,     /* data frames drawn uniformly among those in α_R
+                                  * (φ < 0, -115° < ψ < 46°): a convergence check */
+    CGDML_START_BETA = 3,        /* the same among those in β/PPII (φ < 0, ψ outside) */
 } cgdml_start_kind;
 
 /* start[n][bead][xyz]: coordinates of n frames of `data` chosen by `kind` with
  * `seed` (distinct frames while there are enough, then again from the start).
- * CGDML_START_STRATA falls back to EQUILIBRIUM for beads without phi/psi. */
+ * CGDML_START_STRATA falls back to EQUILIBRIUM for beads without phi/psi; the
+ * basin starts (ALPHA_R, BETA) refuse such beads, and a basin without frames
+ * (CGDML_ERR_INVALID).  Runs started all in one basin and all in another must
+ * reach the same landscape (docs/method.md §6). */
 cgdml_status cgdml_simulate_start_frames(const cgdml_dataset *data, size_t n,
                                          cgdml_start_kind kind, unsigned long seed,
                                          double *start);

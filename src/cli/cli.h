@@ -55,6 +55,9 @@ typedef struct {
     const char *usage;   /* full help text */
 } cli_command;
 
+/* --start choices, indexed by cgdml_start_kind, NULL-terminated. */
+extern const char *const cli_start_names[];
+
 /* Every option at its default. */
 void cli_options_defaults(cli_options *o);
 
@@ -133,6 +136,10 @@ int cli_check_output(const char *output, const char *const *inputs, size_t n_inp
  * --no-prior) fitted on all frames of d (cmd_ensemble.c). */
 cgdml_status cli_build_strata(const cli_options *opt, const cgdml_dataset *d,
                               cgdml_strata **out);
+/* The binned error's coarse grid (cgdml_crossval_binned_error): the strata's
+ * collective variables with at most CGDML_CROSSVAL_BINNED_BINS bins each; NULL
+ * for k-means strata, which are coarse already. */
+cgdml_status cli_build_bins(const cli_options *opt, const cgdml_dataset *d, cgdml_strata **out);
 cgdml_status cli_fit_prior(const cli_options *opt, const cgdml_dataset *d, cgdml_prior **out);
 
 /* Remove a folder and everything in it (checkpoints, scratch); absent is fine. */

@@ -74,10 +74,11 @@ static int parse_bonds(const char *text, int *bonds, size_t max, size_t *n)
     return CLI_OK;
 }
 
-cgdml_status cli_build_strata(const cli_options *opt, const cgdml_dataset *d, cgdml_strata **out)
+/* Strata on the collective variables of the options, with at most max_bins bins
+ * per variable (0: as given). */
+static cgdml_status strata_of_cvs(const cli_options *opt, const cgdml_dataset *d,
+                                  size_t max_bins, cgdml_strata **out)
 {
-    if (opt->kmeans)
-        return cgdml_strata_kmeans(d, opt->kmeans, opt->seed, out);
     cgdml_cv cvs[4];
     size_t n_cv = opt->n_cv_specs;
     cgdml_status s = CGDML_OK;
@@ -85,9 +86,24 @@ cgdml_status cli_build_strata(const cli_options *opt, const cgdml_dataset *d, cg
         s = cgdml_cv_parse(opt->cv_specs[i], &cvs[i]);
     if (!n_cv) {
         n_cv = 2;
-        s = cgdml_cv_default_phi_psi(d->n_beads, 300, cvs);
+        s = cgdml_cv_default_phi_psi(d->n_beads, CGDML_STRATA_DEFAULT_BINS, cvs);
     }
+    for (size_t i = 0; !s && max_bins && i < n_cv; i++)
+        cvs[i].n_bins = cvs[i].n_bins < max_bins ? cvs[i].n_bins : max_bins;
     return s ? s : cgdml_strata_from_cvs(d, cvs, n_cv, out);
+}
+
+cgdml_status cli_build_strata(const cli_options *opt, const cgdml_dataset *d, cgdml_strata **out)
+{
+    if (opt->kmeans)
+        return cgdml_strata_kmeans(d, opt->kmeans, opt->seed, out);
+    return strata_of_cvs(opt, d, 0, out);
+}
+
+cgdml_status cli_build_bins(const cli_options *opt, const cgdml_dataset *d, cgdml_strata **out)
+{
+    *out = NULL;
+    return opt->kmeans ? CGDML_OK : strata_of_cvs(opt, d, CGDML_CROSSVAL_BINNED_BINS, out);
 }
 
 cgdml_status cli_fit_prior(const cli_options *opt, const cgdml_dataset *d, cgdml_prior **out)
@@ -134,18 +150,20 @@ static cgdml_status record_cv(cgdml_model *m, int layer, const cgdml_cv_point *t
 
 static void print_cv(int layer, const cgdml_cv_point *t, size_t n, size_t best)
 {
-    printf("cross-validation, layer %d (held-out force MSE, (kcal/mol/A)^2):\n", layer);
-    printf("  %10s %10s %12s %10s %8s\n", layer == 1 ? "sigma1" : "sigma2", "lambda", "MSE",
-           "stderr", "frames");
+    printf("cross-validation, layer %d (held-out force MSE%s, (kcal/mol/A)^2):\n", layer,
+           layer == 1 ? "; binned: error of bin-averaged forces" : "");
+    printf("  %10s %10s %12s %10s %8s %10s\n", layer == 1 ? "sigma1" : "sigma2", "lambda", "MSE",
+           "stderr", "frames", layer == 1 ? "binned" : "");
     for (size_t i = 0; i < n; i++)
-        printf("  %10.4g %10.3g %12.6g %10.3g %8zu%s\n", t[i].sigma, t[i].lambda, t[i].mse,
-               t[i].mse_stderr, t[i].n_eval, i == best ? "  <- best" : "");
+        printf("  %10.4g %10.3g %12.6g %10.3g %8zu %10.4g%s\n", t[i].sigma, t[i].lambda,
+               t[i].mse, t[i].mse_stderr, t[i].n_eval, t[i].mse_binned,
+               i == best ? "  <- best" : "");
 }
 
 /* Everything one ensemble run holds. */
 typedef struct {
     cgdml_dataset *data;
-    cgdml_strata *strata;
+    cgdml_strata *strata, *bins; /* bins: the binned error's coarse grid; NULL: strata */
     cgdml_prior *prior;
     cgdml_layer1_options l1;
     cgdml_model **members, *average, *distilled;
@@ -165,6 +183,7 @@ static void free_job(ensemble_job *j)
     free(j->mean_set);
     cgdml_prior_free(j->prior);
     cgdml_strata_free(j->strata);
+    cgdml_strata_free(j->bins);
     cgdml_dataset_free(j->data);
 }
 
@@ -203,7 +222,8 @@ static cgdml_status choose_sigma1(const cli_options *opt, ensemble_job *j)
                                                               : 1.0;
         for (size_t k = 0; k < n_l && (relative || opt->n_lambda_grid); k++)
             lambdas[k] = grid[k] * scale;
-        s = cgdml_crossval_layer1(j->data, j->strata, j->prior, &j->l1, &opt->sigma1_grid[i], 1,
+        s = cgdml_crossval_layer1(j->data, j->strata, j->bins ? j->bins : j->strata, j->prior,
+                                  &j->l1, &opt->sigma1_grid[i], 1,
                                   lambdas, n_l, opt->folds, j->cv1 + i * n_l);
     }
     if (s)
@@ -323,6 +343,8 @@ static int run_job(const cli_options *opt, ensemble_job *j)
                             opt->data, j->data->n_frames);
     if (!s)
         s = cli_build_strata(opt, j->data, &j->strata);
+    if (!s && opt->n_sigma1_grid)
+        s = cli_build_bins(opt, j->data, &j->bins);
     if (!s)
         cli_note("%zu frames in %zu occupied strata\n", j->data->n_frames, j->strata->n_strata);
     if (!s)

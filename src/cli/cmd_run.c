@@ -154,7 +154,7 @@ static void report_commands(FILE *f, const cli_options *run, const run_state *r)
     fprintf(f, "cgdml simulate --model %s --data %s --replicas %zu --steps %zu --save-every %zu "
                "--seed %lu --start %s -o %s\n",
             r->model, run->data, run->replicas, run->steps, run->save_every, run->seed,
-            run->start == CGDML_START_STRATA ? "strata" : "equilibrium", r->traj);
+            cli_start_names[run->start], r->traj);
     fprintf(f, "cgdml fes --traj %s --reference %s --burn-in %zu -o %s\n", r->traj, run->data,
             run->burn_in, r->fes);
     fprintf(f, "/usr/bin/python3 scripts/plot_fes.py %s %s -o %s\n```\n", r->reference, r->fes,

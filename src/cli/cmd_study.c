@@ -310,7 +310,7 @@ static cgdml_status choose_sigma1(const study *st, cgdml_layer1_options *l1)
     size_t folds =
         l1->n_members < CGDML_CROSSVAL_DEFAULT_FOLDS ? l1->n_members : CGDML_CROSSVAL_DEFAULT_FOLDS;
     cgdml_cv_point table[16];
-    cgdml_status s = cgdml_crossval_layer1(st->pool, st->strata, st->prior, l1, st->opt.sigma_grid,
+    cgdml_status s = cgdml_crossval_layer1(st->pool, st->strata, NULL, st->prior, l1, st->opt.sigma_grid,
                                            n, &l1->lambda, 1, folds, table);
     if (!s)
         l1->sigma1 = table[cgdml_crossval_best(table, n)].sigma;

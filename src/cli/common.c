@@ -10,6 +10,8 @@
 
 #include "cli.h"
 
+const char *const cli_start_names[] = {"equilibrium", "strata", "alpha-r", "beta", NULL};
+
 static int has_suffix(const char *s, const char *suffix)
 {
     size_t n = strlen(s), k = strlen(suffix);

@@ -106,14 +106,16 @@ static const cli_command commands[] = {
      "                      [--temperature 300] [--save-every 100] [--seed 1]\n"
      "                      [--integrator overdamped|baoab] [--diffusion 0.05]\n"
      "                      [--friction 10] [--checkpoint-interval 60] [--resume]\n"
-     "                      [--start equilibrium|strata] -o traj.h5\n\n"
+     "                      [--start equilibrium|strata|alpha-r|beta] -o traj.h5\n\n"
      "  Overdamped (docs/method.md section 5): x += (D dt/kT) F + sqrt(2 D dt) xi,\n"
      "  D in A^2/ps, dt in ps.\n"
      "  BAOAB: underdamped Langevin with bead masses from their names, friction in 1/ps.\n"
      "  Replicas start from data frames drawn with the data's own weights (--start\n"
      "  equilibrium, the default) or one per phi/psi stratum (--start strata, which\n"
      "  biases short runs towards rare regions; docs/method.md section 6), and run in\n"
-     "  parallel, the model evaluated for all replicas at once.  A replica that blows up (NaN, a bond\n"
+     "  parallel, the model evaluated for all replicas at once.  --start alpha-r or\n"
+     "  beta draws them all from one basin (phi < 0; -115 < psi < 46 degrees or not):\n"
+     "  a converged model reaches the same landscape from both.  A replica that blows up (NaN, a bond\n"
      "  far outside the prior's range) is stopped and reported; the others go on.\n"
      "  The trajectory (H5MD, positions every --save-every steps, phi/psi observables)\n"
      "  opens in MDAnalysis and feeds `cgdml fes`.\n\n"
@@ -143,7 +145,7 @@ static const cli_command commands[] = {
      "the whole pipeline into one folder: ensemble, simulation, landscapes, report",
      "usage: cgdml run --data datasets/ala2_cg6.h5 -o run/ [--members 32] [--n-train 300]\n"
      "                 [--mean-set 1500] [--replicas 100] [--steps 150000]\n"
-     "                 [--save-every 200] [--seed 1] [--start equilibrium|strata]\n"
+     "                 [--save-every 200] [--seed 1] [--start equilibrium|strata|...]\n"
      "                 [--burn-in STEPS]\n\n"
      "  reference landscape -> two-layer ensemble (sigma1 by 5-fold cross-validation\n"
      "  over 0.5,1,2; sigma2 1; lambda 1e-3) -> overdamped CG simulation with the\n"
@@ -158,7 +160,7 @@ static const cli_command commands[] = {
      "                   [--methods single,average,distilled,prior-only] [--members 8]\n"
      "                   [--mean-set 1500] [--replicas 100] [--steps 50000]\n"
      "                   [--sigma-grid 0.5,1,2] [--lambda 1e-3] [--seed 1]\n"
-     "                   [--start equilibrium|strata] [--burn-in STEPS]\n"
+     "                   [--start equilibrium|strata|...] [--burn-in STEPS]\n"
      "                   [--export-splits] -o study/\n\n"
      "  For every size (labelled training frames), repeat and method: draw the frames\n"
      "  (stratified over phi/psi, from a seed made of --seed, size and repeat), choose\n"
@@ -355,8 +357,7 @@ static int store_simulate_option(int c, const char *arg, cli_options *o)
     case 1109: return parse_number("checkpoint-interval", arg, &o->checkpoint_interval);
     case 1110: return parse_count("burn-in", arg, &o->burn_in);
     case 1111: {
-        static const char *const starts[] = {"equilibrium", "strata", NULL}; /* cgdml_start_kind */
-        return store_choice("start", arg, starts, &o->start);
+        return store_choice("start", arg, cli_start_names, &o->start);
     }
     }
     return CLI_USAGE;
