@@ -6,6 +6,7 @@
 #   make              library + program            make test     build + whole suite
 #   make run          the main job (see README)    make bench    benchmarks
 #   make deps         install missing packages     make install PREFIX=/usr/local
+#                     (library, headers, pkg-config, program, Python package)
 #   make notebooks    execute notebooks/ (also part of make test)
 #   make test SAN=1   suite built with -fsanitize=address,undefined (in build-san/)
 #   make valgrind     suite under Valgrind memcheck, every test process and every
@@ -18,6 +19,14 @@ PREFIX ?= /usr/local
 SAN ?=
 BUILD := $(if $(SAN),build-san,build)
 PYTHON := /usr/bin/python3
+# Where `make install` puts the Python package (python/cgdml): the folder Debian's
+# python3 searches for PREFIX, PREFIX/lib/python3.X/dist-packages
+# (/usr/local/lib/python3.11/dist-packages for the default PREFIX).
+PYTHON_SITE ?= $(PREFIX)/lib/$(shell $(PYTHON) -c \
+	'import sys; print("python%d.%d" % sys.version_info[:2])' 2>/dev/null || echo python3)/dist-packages
+# The Python tests and the notebooks use the package of this tree and its library.
+PYTHON_ENV = CGDML_BIN=$(CURDIR)/$(BUILD)/cgdml CGDML_LIB=$(CURDIR)/$(BUILD)/libcgdml.so \
+	PYTHONPATH=$(CURDIR)/python
 VERSION := 0.1.0
 Q := $(if $(V),,@)   # make V=1 shows the full compiler command lines
 
@@ -97,7 +106,7 @@ test: all $(BUILD)/tests/cgdml_tests install-check
 	CGDML_BIN=$(CURDIR)/$(BUILD)/cgdml CGDML_SRC=$(CURDIR) OMP_NUM_THREADS=2 \
 		$(BUILD)/tests/cgdml_tests --jobs 2
 	@if [ -z "$(SAN)" ] && [ -d tests/python ]; then \
-		CGDML_BIN=$(CURDIR)/$(BUILD)/cgdml $(PYTHON) -m unittest discover -s tests/python -v && \
+		$(PYTHON_ENV) $(PYTHON) -m unittest discover -s tests/python -v && \
 		$(MAKE) --no-print-directory notebooks; fi
 
 # The Criterion suite under Valgrind memcheck (no errors, no definite/indirect leaks).
@@ -122,7 +131,7 @@ study: all
 notebooks: all
 	@$(DEPS_SCRIPT) python
 	$(PYTHON) notebooks/make_notebooks.py
-	cd notebooks && CGDML_BIN=$(CURDIR)/$(BUILD)/cgdml PYDEVD_DISABLE_FILE_VALIDATION=1 \
+	cd notebooks && $(PYTHON_ENV) PYDEVD_DISABLE_FILE_VALIDATION=1 \
 		jupyter nbconvert --to notebook --execute --output-dir $(CURDIR)/$(BUILD)/notebooks \
 		*.ipynb
 
@@ -160,6 +169,11 @@ install: all
 	install -m 755 $(BUILD)/cgdml $(DESTDIR)$(PREFIX)/bin/
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' cgdml.pc.in \
 		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/cgdml.pc
+	rm -rf $(DESTDIR)$(PYTHON_SITE)/cgdml
+	install -d $(DESTDIR)$(PYTHON_SITE)/cgdml
+	install -m 644 python/cgdml/*.py $(DESTDIR)$(PYTHON_SITE)/cgdml/
+	printf '"""Written by make install: the folder of the library this package loads."""\nLIBDIR = "%s"\n' \
+		'$(PREFIX)/lib' > $(DESTDIR)$(PYTHON_SITE)/cgdml/_installed.py
 
 format:
 	clang-format -i src/*.c src/cli/*.c include/*.h include/cgdml/*.h tests/*.c bench/*.c

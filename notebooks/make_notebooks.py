@@ -4,8 +4,12 @@
 The notebooks are kept as this script so that their code reads, diffs and reviews
 like code; `make notebooks` regenerates them and executes them with
 `jupyter nbconvert --execute` (Debian's jupyter-nbconvert), as CI does.
-Each notebook finds the program through $CGDML_BIN (default ../build/cgdml) and the
-shipped data through $CGDML_DATA (default ../datasets/ala2_cg6.h5).
+They use the Python package `cgdml` (python/cgdml, on the shared library) for
+every step it covers, found through $PYTHONPATH or else ../python, with the library
+of $CGDML_LIB or else the build tree (../build/libcgdml.so); the program, through
+$CGDML_BIN (default ../build/cgdml), only for what lives in the program alone
+(`cgdml study`).  The shipped data comes from $CGDML_DATA (default
+../datasets/ala2_cg6.h5).
 
 usage: /usr/bin/python3 notebooks/make_notebooks.py
 """
@@ -16,93 +20,107 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
-SETUP = '''import os, subprocess, tempfile
+SETUP = '''import os, subprocess, sys, tempfile
 import numpy as np, h5py
 import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-CGDML = os.environ.get("CGDML_BIN", os.path.abspath("../build/cgdml"))
+if os.path.isdir("../python") and os.path.abspath("../python") not in sys.path:
+    sys.path.append(os.path.abspath("../python"))  # this checkout's package, after $PYTHONPATH
+import cgdml
+
 DATA = os.environ.get("CGDML_DATA", os.path.abspath("../datasets/ala2_cg6.h5"))
 WORK = tempfile.mkdtemp(prefix="cgdml-notebook-")
+print("cgdml", cgdml.__version__, "on", cgdml.library_path())
 
-def cgdml(*args):
-    """Run the cgdml program; show what it printed; fail loudly if it fails."""
+def path(name):
+    return os.path.join(WORK, name)'''
+
+# Only for what the library does not do: the program's own commands.
+PROGRAM = '''CGDML = os.environ.get("CGDML_BIN", os.path.abspath("../build/cgdml"))
+
+def run_cgdml(*args):
+    \"\"\"Run the cgdml program; show what it printed; fail loudly if it fails.\"\"\"
     r = subprocess.run([CGDML, *map(str, args)], capture_output=True, text=True)
     print(r.stdout[-3000:])
     if r.returncode != 0:
         raise RuntimeError(r.stderr)
-    return r.stdout
-
-def path(name):
-    return os.path.join(WORK, name)'''
+    return r.stdout'''
 
 WALKTHROUGH = [
     new_markdown_cell("""# The two-layer ensemble on alanine dipeptide, step by step
 
 This notebook walks through the method of Wang, Chmiela, Müller, Noé and Clementi
-(J. Chem. Phys. 2020) with the `cgdml` program on the shipped data: the CG data,
-the prior, stratified sampling, layer-1 members, the layer-2 model, CG simulation
-and free-energy landscapes. Sizes are tiny so that it runs in a minute; `make run`
-does the same at full size."""),
+(J. Chem. Phys. 2020) with the `cgdml` Python package (the library, through ctypes)
+on the shipped data: the CG data, the prior, stratified sampling, layer-1 members,
+the layer-2 model, CG simulation and free-energy landscapes. Each step is the
+library call the matching `cgdml` command makes, so the files written here are the
+program's. Sizes are tiny so that it runs in a minute; `make run` does the same at
+full size."""),
     new_code_cell(SETUP),
     new_markdown_cell("""## 1. Data
 6 CG beads (C, N, Cα, Cβ, C, N) of a 100 ns all-atom run, frames every 1 ps:
-positions (Å), mapped all-atom forces (kcal/mol/Å), and φ/ψ."""),
-    new_code_cell('''cgdml("info", DATA)
-with h5py.File(DATA, "r") as f:
-    phi = np.degrees(f["/observables/phi/value"][()])
-    psi = np.degrees(f["/observables/psi/value"][()])
-    forces = f["/particles/cg/force/value"][()]
-print(f"{len(phi)} frames; force label variance {forces.var(axis=0).mean():.0f} (kcal/mol/Å)^2")
+positions (Å), mapped all-atom forces (kcal/mol/Å), and φ/ψ. `Dataset.load` reads
+and checks the file as the program does; its arrays are read-only views of the
+library's memory."""),
+    new_code_cell('''data = cgdml.Dataset.load(DATA)
+print(data)
+phi = np.degrees(data.observables["phi"])
+psi = np.degrees(data.observables["psi"])
+variance = data.forces.var(axis=0).mean()
+print(f"{data.n_frames} frames; force label variance {variance:.0f} (kcal/mol/Å)^2")
 plt.hist2d(phi, psi, bins=60, range=[[-180, 180], [-180, 180]], cmin=1)
 plt.xlabel("φ"); plt.ylabel("ψ"); plt.title("all-atom population"); plt.show()
 assert (phi < 0).mean() > 0.9  # L-alanine: φ < 0 dominates'''),
     new_markdown_cell("""## 2. Reference landscape and its floor
 F(φ, ψ) = −ln p in kT on 60 × 60 bins, and the comparison metric between the two
-halves of the data: no model can be judged more precisely than this floor."""),
-    new_code_cell('''out = cgdml("fes-reference", "--data", DATA, "-o", path("ref.h5"))
-floor = float(out.split("floor (first half vs second half) ")[1].split()[0])
-print("floor", floor, "kT^2")
+halves of the data: no model can be judged more precisely than this floor
+(`cgdml fes-reference`)."""),
+    new_code_cell('''ref = cgdml.reference_landscape(data)
+ref.save(path("ref.h5"))
+floor = ref.floor.mse
+print(ref.landscape)
+print("floor", round(floor, 4), "kT^2 over", ref.floor.joint_bins, "joint bins")
 assert 0 < floor < 1'''),
     new_markdown_cell("""## 3. Prior, stratified sampling, layer 1 and layer 2
-`cgdml ensemble` fits the harmonic prior (bonds and angles, Boltzmann inversion),
-bins the frames on a 300 × 300 φ/ψ grid, draws each member's frames stratum by
-stratum, trains the members (σ₁ by cross-validation), averages them, draws a mean
-set of one frame per stratum, labels it with the average and trains the distilled
-model on it."""),
-    new_code_cell('''cgdml("ensemble", "--data", DATA, "--members", 6, "--n-train", 150, "--sigma1-grid", "0.5,1,2",
-      "--cv", 3, "--sigma2", 1, "--lambda", 1e-3, "--mean-set", 400, "-o", path("model.h5"))
-cgdml("info", path("model.h5"))
-with h5py.File(path("model.h5"), "r") as f:
-    prior = f["/cgdml_model/prior"]
-    print("bond r0 (Å):", np.round(prior["bond_r0"][()], 3))
-    print("bond k (kcal/mol/Å²):", np.round(prior["bond_k"][()], 0))
-    cv = f["/cgdml_model/cross_validation"][()]
+`cgdml.ensemble` (the library calls of `cgdml ensemble`, in its order) fits the
+harmonic prior (bonds and angles, Boltzmann inversion), bins the frames on a
+300 × 300 φ/ψ grid, draws each member's frames stratum by stratum, trains the
+members (σ₁ by cross-validation), averages them, draws a mean set of one frame
+per stratum, labels it with the average and trains the distilled model on it."""),
+    new_code_cell('''ens = cgdml.ensemble(data, members=6, n_train=150, sigma1_grid=[0.5, 1, 2], folds=3,
+                     sigma2=1, lambda_=1e-3, mean_set=400)
+ens.save(path("model.h5"))  # the distilled model, and model.average.h5
+print(ens.distilled)
+print(ens.average)
+print("strata:", ens.strata)
+print("bond r0 (Å):", np.round(ens.prior.bond_r0, 3))
+print("bond k (kcal/mol/Å²):", np.round(ens.prior.bond_k, 0))
 print("CV table (layer, sigma, lambda, MSE, stderr, frames):")
-print(np.round(cv, 3))'''),
+print(np.round(ens.distilled.cv_table, 3))'''),
     new_markdown_cell("""The averaged ensemble is itself a predictor; both are compared here on frames
 none of them saw (force-matching error relative to the label variance: the label
 noise keeps it above about one half)."""),
-    new_code_cell('''for name in ("model.average.h5", "model.h5"):
-    out = cgdml("eval", "--model", path(name), "--data", DATA, "--n-train", 2000, "--seed", 99)
-    rel = float(out.split("relative MSE ")[1].split()[0])
-    assert 0.4 < rel < 1.0, rel'''),
+    new_code_cell('''for name, model in (("average", ens.average), ("distilled", ens.distilled)):
+    err = model.evaluate(data, n=2000, seed=99)
+    print(f"{name:>9}: force MSE {err.mse:.1f} (kcal/mol/Å)^2, relative {err.relative_mse:.3f}")
+    assert 0.4 < err.relative_mse < 1.0, err.relative_mse'''),
     new_markdown_cell("""## 4. CG simulation and landscape
 Overdamped Langevin dynamics with the distilled model plus its prior, replicas
-started from stratified data frames; then the landscape of the trajectory against
-the reference."""),
-    new_code_cell('''cgdml("simulate", "--model", path("model.h5"), "--data", DATA, "--replicas", 20,
-      "--steps", 3000, "--save-every", 100, "-o", path("traj.h5"))
-out = cgdml("fes", "--traj", path("traj.h5"), "--reference", DATA, "-o", path("fes.h5"))
-mse = float(out.split("MSE vs reference ")[1].split()[0])
-assert np.isfinite(mse)
-with h5py.File(path("ref.h5"), "r") as f:
-    ref = f["/fes/free_energy"][()]
-with h5py.File(path("fes.h5"), "r") as f:
-    model = f["/fes/free_energy"][()]
+started from data frames drawn with the data's weights (`cgdml simulate`); then the
+landscape of the trajectory against the reference (`cgdml fes`)."""),
+    new_code_cell('''traj = cgdml.simulate(ens.distilled, data, replicas=20, steps=3000, save_every=100)
+print(traj)
+traj.save(path("traj.h5"))
+result = cgdml.fes(path("traj.h5"), reference=data)
+result.save(path("fes.h5"))
+print(f"MSE vs reference {result.vs.mse:.3f} kT^2 over {result.vs.joint_bins} joint bins "
+      f"(floor {result.floor:.3f}, matched floor {result.matched.floor:.3f})")
+assert np.isfinite(result.vs.mse)
 fig, ax = plt.subplots(1, 2, figsize=(9, 4))
-for a, fe, title in zip(ax, (ref, model), ("all-atom", "CG model (short run)")):
+for a, fe, title in zip(ax, (ref.landscape.free_energy, result.landscape.free_energy),
+                        ("all-atom", "CG model (short run)")):
     a.imshow(fe.T, origin="lower", extent=[-180, 180, -180, 180], vmin=0, vmax=8)
     a.set_title(title); a.set_xlabel("φ"); a.set_ylabel("ψ")
 plt.show()'''),
@@ -115,13 +133,14 @@ The paper's headline is a curve: free-energy error against the amount of trainin
 data, for a single GDML model, the averaged ensemble and the distilled model, with
 the harmonic prior alone as the baseline. `cgdml study` makes it in one command;
 here with tiny sizes so that it runs in about a minute (the README's Results use
-larger ones)."""),
-    new_code_cell(SETUP),
+larger ones). The study lives in the program (`src/cli/cmd_study.c`), not in the
+library, so this notebook runs the program; the Python package reads its output."""),
+    new_code_cell(SETUP + "\n\n" + PROGRAM),
     new_code_cell('''study = path("study")
-cgdml("study", "--data", DATA, "--sizes", "200,400", "--repeats", 2,
-      "--methods", "average,distilled,prior-only", "--members", 2, "--mean-set", 100,
-      "--replicas", 6, "--steps", 400, "--save-every", 50, "--sigma-grid", "0.5,1",
-      "--lambda", 1e-3, "--export-splits", "-o", study)
+run_cgdml("study", "--data", DATA, "--sizes", "200,400", "--repeats", 2,
+          "--methods", "average,distilled,prior-only", "--members", 2, "--mean-set", 100,
+          "--replicas", 6, "--steps", 400, "--save-every", 50, "--sigma-grid", "0.5,1",
+          "--lambda", 1e-3, "--export-splits", "-o", study)
 import csv
 rows = list(csv.DictReader(open(os.path.join(study, "results.csv"))))
 print(len(rows), "rows;", sorted(rows[0].keys()))
@@ -136,7 +155,9 @@ for method in ("average", "distilled", "prior-only"):
                 yerr=[np.std(e) / np.sqrt(len(e)) for e in err], label=method, marker="o")
 ax.set_xscale("log"); ax.set_xlabel("training frames"); ax.set_ylabel("landscape MSE (kT²)")
 ax.legend(); plt.show()
-print(open(os.path.join(study, "splits", sorted(os.listdir(os.path.join(study, "splits")))[0])).read()[:80])'''),
+split = sorted(os.listdir(os.path.join(study, "splits")))[0]
+frames = cgdml.read_indices(os.path.join(study, "splits", split), 100000)
+print(split, len(frames), "frames:", frames[:8])'''),
     new_markdown_cell("""At these sizes the methods cannot be told apart. The study shipped with the
 repository (`make study`: 500 to 4,000 frames, three repeats, 100 replicas × 50,000
 steps per row, 138 min of row time here) is in `docs/study/`; its table, read the same way:"""),
@@ -156,21 +177,26 @@ assert mse["distilled"] < mse["prior-only"]'''),
 CROSSCHECK = [
     new_markdown_cell("""# Cross-check: the landscape of a cgdml trajectory, computed with MDAnalysis
 
-`cgdml fes` histograms φ/ψ itself. Here the trajectory file is opened with
-MDAnalysis's H5MD reader instead, the dihedrals are computed by MDAnalysis, and the
-free energies must agree with cgdml's in every bin."""),
+`cgdml.fes` (the library's histogram, as `cgdml fes`) bins φ/ψ itself. Here the
+trajectory file is opened with MDAnalysis's H5MD reader instead, the dihedrals are
+computed by MDAnalysis, and the counts must agree with cgdml's in every bin."""),
     new_code_cell(SETUP),
     new_code_cell('''import warnings
 warnings.simplefilter("ignore")
 from MDAnalysis.coordinates.H5MD import H5MDReader
 from MDAnalysis.lib.distances import calc_dihedrals
 
-cgdml("synthetic", "--frames", 10, "-o", path("toy.h5"))  # only to check the reader runs
-cgdml("train", "--data", DATA, "--n-train", 200, "--seed", 3, "--sigma", 1, "--lambda", 1e-3,
-      "-o", path("m.h5"))
-cgdml("simulate", "--model", path("m.h5"), "--data", DATA, "--replicas", 10, "--steps", 2000,
-      "--save-every", 50, "-o", path("traj.h5"))
-cgdml("fes", "--traj", path("traj.h5"), "-o", path("fes.h5"))'''),
+with cgdml.Dataset.synthetic(frames=10) as toy:  # only to check the reader runs
+    toy.save(path("toy.h5"))
+data = cgdml.Dataset.load(DATA)
+model = cgdml.Model.train(data, sigma=1, lambda_=1e-3, n_train=200, seed=3)
+model.save(path("m.h5"))
+traj = cgdml.simulate(model, data, replicas=10, steps=2000, save_every=50)
+traj.save(path("traj.h5"))
+with cgdml.fes(path("traj.h5")) as result:
+    result.save(path("fes.h5"))
+    ours = np.array(result.landscape.count)
+print(traj, "; landscape of", int(ours.sum()), "frames")'''),
     new_code_cell('''reader = H5MDReader(path("traj.h5"), convert_units=False)
 phi, psi = [], []
 for ts in reader:
@@ -182,7 +208,7 @@ print(reader.n_frames, "frames read by MDAnalysis")
 edges = np.linspace(-np.pi, np.pi, 61)
 counts, _, _ = np.histogram2d(phi, psi, bins=[edges, edges])
 with h5py.File(path("fes.h5"), "r") as f:
-    ours = f["/fes/count"][()]
+    np.testing.assert_array_equal(f["/fes/count"][()], ours)  # the file holds what cgdml computed
 differing = int((counts != ours).sum())
 print("bins whose counts differ:", differing)
 # MDAnalysis reads float32 positions: a frame on a bin edge may fall either side.

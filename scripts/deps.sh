@@ -7,7 +7,7 @@ set -euo pipefail
 build_pkgs=(gcc make pkg-config libopenblas-openmp-dev liblapacke-dev libgsl-dev
             libhdf5-dev zlib1g-dev libcriterion-dev)
 python_pkgs=(python3-simtk python3-numpy python3-h5py python3-matplotlib python3-mdanalysis
-             jupyter-nbconvert python3-nbconvert python3-nbformat python3-ipykernel)
+             jupyter-nbconvert python3-nbconvert python3-nbformat python3-ipykernel python3-ase)
 # make fuzz: clang 14 (Debian 12's default); libclang-rt-14-dev holds libFuzzer and the
 # sanitizer runtimes (only recommended by clang, and we install without recommends);
 # libomp-14-dev is clang's OpenMP runtime for -fopenmp.

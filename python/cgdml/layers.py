@@ -1,0 +1,463 @@
+"""layers.py - strata, the two-layer ensemble and its cross-validation
+(include/cgdml/strata.h, ensemble.h, crossval.h; docs/method.md §4).
+
+The library's pieces are here one function each (``Strata``, ``train_members``,
+``average``, ``label``, ``distill``, ``crossval_layer1``, ``crossval_layer2``), and
+``ensemble()`` chains them in the order and with the defaults of ``cgdml
+ensemble`` (src/cli/cmd_ensemble.c: strata, prior, σ₁ cross-validation, layer 1,
+average, mean set, σ₂ cross-validation, distilled model), so that the same
+arguments give the same model files.
+"""
+import os
+import shutil
+import warnings
+from ctypes import POINTER, byref, c_int, c_size_t
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import _arrays as A
+from . import _lib as L
+from ._object import CObject
+from .dataset import as_dataset
+from .model import Model, _precision
+from .prior import Prior
+
+# What `cgdml ensemble` uses when not told otherwise (src/cli/main.c, cmd_ensemble.c).
+DEFAULT_STRATA_BINS = 300       # φ/ψ grid of cli_build_strata
+DEFAULT_FOLDS = 5               # CGDML_CROSSVAL_DEFAULT_FOLDS
+DEFAULT_MEAN_SET_MAX = 3000     # mean set: min(strata, 3000)
+_PARALLEL = {"auto": -1, "blas": 0, "members": 1}
+
+
+class Strata(CObject):
+    """A partition of a dataset's frames into occupied bins of collective variables
+    (or k-means clusters), from which training frames are drawn."""
+
+    _free_name = "cgdml_strata_free"
+    _what = "strata"
+
+    @classmethod
+    def from_cvs(cls, data, specs):
+        """Bin on the product grid of up to 4 collective variables given as the
+        program's --collective specs: "dihedral:0,1,2,4:300", "angle:0,1,2:50[:lo,hi]",
+        "distance:0,5:40[:lo,hi]"."""
+        specs = [specs] if isinstance(specs, str) else list(specs)
+        if not 1 <= len(specs) <= 4:
+            raise ValueError(f"collective: 1 to 4 collective variables, got {len(specs)}")
+        cvs = (L.CVSpec * len(specs))()
+        for i, spec in enumerate(specs):
+            L.call("cgdml_cv_parse", spec.encode(), byref(cvs[i]))
+        return cls._from_cv_array(data, cvs, len(specs))
+
+    @classmethod
+    def phi_psi(cls, data, bins=DEFAULT_STRATA_BINS):
+        """φ/ψ of the alanine dipeptide maps (6 or 5 beads) on bins x bins periodic bins
+        (the default strata of ``cgdml ensemble``, 300 x 300)."""
+        data, owned = as_dataset(data)
+        try:
+            cvs = (L.CVSpec * 2)()
+            L.call("cgdml_cv_default_phi_psi", data.n_beads, bins, cvs)
+            return cls._from_cv_array(data, cvs, 2)
+        finally:
+            if owned:
+                data.close()
+
+    @classmethod
+    def _from_cv_array(cls, data, cvs, n):
+        data, owned = as_dataset(data)
+        try:
+            out = POINTER(L.StrataStruct)()
+            L.call("cgdml_strata_from_cvs", data._ptr, cvs, n, byref(out))
+            return cls(out)
+        finally:
+            if owned:
+                data.close()
+
+    @classmethod
+    def kmeans(cls, data, k, seed=1):
+        """k-means clusters of the inverse-distance descriptors (k-means++ from seed)."""
+        data, owned = as_dataset(data)
+        try:
+            out = POINTER(L.StrataStruct)()
+            L.call("cgdml_strata_kmeans", data._ptr, k, seed, byref(out))
+            return cls(out)
+        finally:
+            if owned:
+                data.close()
+
+    def draw(self, m, seed=1, kind="stratified"):
+        """m frame indices: "stratified" (a stratum uniformly, then a frame in it, with
+        replacement; draw order), "stratified_unique" (one frame from each of m
+        distinct strata, sorted) or "random" (m distinct frames, sorted)."""
+        if kind not in L.DRAWS:
+            raise ValueError(f"kind {kind!r}: expected one of {', '.join(L.DRAWS)}")
+        out = POINTER(c_size_t)()
+        L.call("cgdml_strata_draw", self._ptr, L.DRAWS[kind], m, seed, byref(out))
+        return L.take_size_array(out, m)
+
+    @property
+    def n_frames(self):
+        return self._c.n_frames
+
+    @property
+    def n_strata(self):
+        return self._c.n_strata
+
+    @property
+    def stratum_of(self):
+        """(frames,) the stratum of each frame, a copy."""
+        c = self._c
+        return A.copy(c.stratum_of, (c.n_frames,), np.uintp)
+
+    def frames_of(self, s):
+        """The frames of stratum s, ascending."""
+        c = self._c
+        if not 0 <= s < c.n_strata:
+            raise IndexError(f"stratum {s}: there are {c.n_strata}")
+        return np.array([c.frame[i] for i in range(c.offset[s], c.offset[s + 1])],
+                        dtype=np.uintp)
+
+    def __repr__(self):
+        if self.closed:
+            return "<cgdml.Strata closed>"
+        return f"<cgdml.Strata {self.n_frames} frames in {self.n_strata} strata>"
+
+
+@dataclass(frozen=True)
+class CVPoint:
+    """One grid point of a cross-validation (cgdml_cv_point): held-out force MSE
+    ((kcal/mol/Å)²) averaged over folds, its standard error, held-out frames."""
+    sigma: float
+    lambda_: float
+    mse: float
+    mse_stderr: float
+    n_eval: int
+
+    @classmethod
+    def _from_c(cls, p):
+        return cls(p.sigma, getattr(p, "lambda"), p.mse, p.mse_stderr, p.n_eval)
+
+    def _to_c(self):
+        p = L.CVPointStruct(self.sigma, self.lambda_, self.mse, self.mse_stderr, self.n_eval)
+        return p
+
+
+def _table_to_c(table):
+    arr = (L.CVPointStruct * len(table))()
+    for i, p in enumerate(table):
+        arr[i] = p._to_c()
+    return arr
+
+
+def best(table):
+    """Index of the grid point with the lowest MSE (cgdml_crossval_best)."""
+    return L.lib().cgdml_crossval_best(_table_to_c(table), len(table))
+
+
+def edges(table, n_sigmas, n_lambdas=1):
+    """Whether the best point of a sigma-major n_sigmas x n_lambdas table lies on an
+    edge of its grid: (sigma_edge, lambda_edge), each -1 (lowest), +1 (highest) or 0."""
+    se, le = c_int(), c_int()
+    L.lib().cgdml_crossval_edges(_table_to_c(table), n_sigmas, n_lambdas, byref(se), byref(le))
+    return se.value, le.value
+
+
+def kernel_diagonal(sigma):
+    """5/(3σ²): the kernel's diagonal, the scale of λ (crossval.h)."""
+    return 5.0 / (3.0 * sigma * sigma)
+
+
+class _Layer1:
+    """cgdml_layer1_options, with the checkpoint path kept alive."""
+
+    def __init__(self, n_members, n_train, sigma1, lambda_, draw="stratified", seed=1,
+                 parallel="auto", precision="auto", checkpoint=None):
+        if draw not in ("stratified", "random"):
+            raise ValueError(f"draw {draw!r}: expected 'stratified' or 'random'")
+        if parallel not in _PARALLEL:
+            raise ValueError(f"parallel {parallel!r}: expected one of {', '.join(_PARALLEL)}")
+        self._checkpoint = None if checkpoint is None else os.fsencode(os.fspath(checkpoint))
+        self.c = L.Layer1Options(n_members=n_members, n_train=n_train, sigma1=float(sigma1),
+                                 draw=L.DRAWS[draw], seed=seed,
+                                 side_by_side=_PARALLEL[parallel],
+                                 precision=_precision(precision), checkpoint=self._checkpoint)
+        setattr(self.c, "lambda", float(lambda_))
+
+
+def member_frames(strata, k, n_members, n_train, seed=1, draw="stratified"):
+    """The frames of member k (n_train indices in draw order)."""
+    opt = _Layer1(n_members, n_train, 1.0, 0.0, draw, seed)
+    out = POINTER(c_size_t)()
+    L.call("cgdml_ensemble_member_frames", strata._ptr, byref(opt.c), k, byref(out))
+    return L.take_size_array(out, n_train)
+
+
+def train_members(data, strata, prior, n_members, n_train, sigma1, lambda_=1e-10, *,
+                  draw="stratified", seed=1, parallel="auto", precision="auto",
+                  checkpoint=None):
+    """Layer 1: n_members GDML models of n_train frames each, drawn from the strata
+    (member k with seed + k + 1), trained on prior-subtracted labels (prior may be
+    None).  With a checkpoint folder, finished members are kept there and reused.
+    Returns a list of Models."""
+    data, owned = as_dataset(data)
+    try:
+        opt = _Layer1(n_members, n_train, sigma1, lambda_, draw, seed, parallel, precision,
+                      checkpoint)
+        out = (POINTER(L.ModelStruct) * max(n_members, 1))()
+        L.call("cgdml_ensemble_train_members", data._ptr, strata._ptr,
+               prior._ptr if prior is not None else None, byref(opt.c), out)
+        return [Model(out[k]) for k in range(n_members)]
+    finally:
+        if owned:
+            data.close()
+
+
+def average(members):
+    """The averaged model of members of one σ (kind "average")."""
+    members = list(members)
+    if not members:
+        raise ValueError("average: no members")
+    arr = (POINTER(L.ModelStruct) * len(members))(*[m._ptr for m in members])
+    out = POINTER(L.ModelStruct)()
+    L.call("cgdml_ensemble_average", arr, len(members), byref(out))
+    return Model(out)
+
+
+def label(average_model, data, indices):
+    """Labels (frames, beads, 3) of frames ``indices`` by the kernel part of an
+    averaged model (its prior left out): layer 2's targets."""
+    data, owned = as_dataset(data)
+    try:
+        idx = A.indices(indices)
+        out = np.empty((idx.size, data.n_beads, 3))
+        L.call("cgdml_ensemble_label", average_model._ptr, data._ptr, A.size_ptr(idx), idx.size,
+               A.ptr(out))
+        return out
+    finally:
+        if owned:
+            data.close()
+
+
+def distill(average_model, data, indices, sigma2, lambda_=1e-10, precision="auto"):
+    """Layer 2: a model of length scale sigma2 trained on the frames ``indices`` (the
+    mean set) labelled by the average (kind "distilled")."""
+    data, owned = as_dataset(data)
+    try:
+        idx = A.indices(indices)
+        out = POINTER(L.ModelStruct)()
+        L.call("cgdml_ensemble_distill", average_model._ptr, data._ptr, A.size_ptr(idx),
+               idx.size, float(sigma2), float(lambda_), _precision(precision), byref(out))
+        return Model(out)
+    finally:
+        if owned:
+            data.close()
+
+
+def crossval_layer1(data, strata, prior, sigmas, lambdas, n_members, n_train, *,
+                    folds=DEFAULT_FOLDS, draw="stratified", seed=1, parallel="auto",
+                    precision="auto", checkpoint=None):
+    """Layer-1 cross-validation over folds of members: a list of CVPoints, sigma-major
+    (table[i * len(lambdas) + j] for sigmas[i], lambdas[j])."""
+    data, owned = as_dataset(data)
+    try:
+        s = A.vector(sigmas, "sigmas")
+        lam = A.vector(lambdas, "lambdas")
+        opt = _Layer1(n_members, n_train, s[0] if s.size else 1.0, lam[0] if lam.size else 0.0,
+                      draw, seed, parallel, precision, checkpoint)
+        table = (L.CVPointStruct * max(s.size * lam.size, 1))()
+        L.call("cgdml_crossval_layer1", data._ptr, strata._ptr,
+               prior._ptr if prior is not None else None, byref(opt.c), A.ptr(s), s.size,
+               A.ptr(lam), lam.size, folds, table)
+        return [CVPoint._from_c(table[i]) for i in range(s.size * lam.size)]
+    finally:
+        if owned:
+            data.close()
+
+
+def crossval_layer2(average_model, data, indices, sigmas, lambda_=1e-10, *,
+                    precision="auto", folds=DEFAULT_FOLDS):
+    """Layer-2 cross-validation over folds of the mean set ``indices``, each fold
+    scored against the average's own predictions: a list of CVPoints."""
+    data, owned = as_dataset(data)
+    try:
+        idx = A.indices(indices)
+        s = A.vector(sigmas, "sigmas")
+        table = (L.CVPointStruct * max(s.size, 1))()
+        L.call("cgdml_crossval_layer2", average_model._ptr, data._ptr, A.size_ptr(idx),
+               idx.size, A.ptr(s), s.size, float(lambda_), _precision(precision), folds, table)
+        return [CVPoint._from_c(table[i]) for i in range(s.size)]
+    finally:
+        if owned:
+            data.close()
+
+
+# ---- the whole stage, as `cgdml ensemble` runs it ------------------------------------
+
+@dataclass
+class Ensemble:
+    """What ``ensemble()`` made.  ``distilled`` carries the prior and the
+    cross-validation table, as the program's model file does; ``average`` the prior."""
+    distilled: Model
+    average: Model
+    members: list
+    strata: Strata
+    prior: Prior
+    mean_set: np.ndarray
+    sigma1: float
+    sigma2: float
+    lambda_: float
+    cv1: list = field(default_factory=list)
+    cv2: list = field(default_factory=list)
+    checkpoint: str = None
+
+    @staticmethod
+    def average_path(path):
+        """Where ``cgdml ensemble -o FILE`` writes the average: FILE with .average.h5."""
+        path = os.fspath(path)
+        if len(path) < 4 or not path.endswith(".h5"):
+            raise ValueError("ensemble: the path must name a .h5 file (the distilled model)")
+        return path[:-3] + ".average.h5"
+
+    def save(self, path):
+        """Write the distilled model to ``path`` and the average beside it, as the
+        program does, then remove the members' checkpoint folder (if any)."""
+        average_path = self.average_path(path)
+        self.average.save(average_path)
+        self.distilled.save(path)
+        if self.checkpoint and os.path.isdir(self.checkpoint):
+            shutil.rmtree(self.checkpoint)
+        return os.fspath(path), average_path
+
+    def close(self):
+        for obj in [self.distilled, self.average, self.strata, self.prior, *self.members]:
+            if obj is not None:
+                obj.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+
+def build_strata(data, collective=None, kmeans=None, seed=1):
+    """The strata of ``cgdml ensemble``: k-means clusters if ``kmeans``, else the
+    ``collective`` specs, else φ/ψ on 300 x 300 bins (cli_build_strata)."""
+    if kmeans:
+        return Strata.kmeans(data, kmeans, seed)
+    if collective:
+        return Strata.from_cvs(data, collective)
+    return Strata.phi_psi(data, DEFAULT_STRATA_BINS)
+
+
+def _warn_edges(table, n_sigmas, n_lambdas, sigma_name):
+    se, le = edges(table, n_sigmas, n_lambdas)
+    if se:
+        warnings.warn(f"the best {sigma_name} is the {'lowest' if se < 0 else 'highest'} of "
+                      f"its grid: extend the grid {'downwards' if se < 0 else 'upwards'}",
+                      stacklevel=3)
+    if le:
+        warnings.warn(f"the best lambda is the {'lowest' if le < 0 else 'highest'} of its "
+                      f"grid: extend the grid {'downwards' if le < 0 else 'upwards'}",
+                      stacklevel=3)
+
+
+def ensemble(data, *, members, n_train, sigma1=None, sigma2=None, lambda_=1e-10,
+             sigma1_grid=None, sigma2_grid=None, lambda_grid=None, lambda_rel_grid=None,
+             mean_set=None, folds=DEFAULT_FOLDS, seed=1, draw="stratified", collective=None,
+             kmeans=None, bonds=None, prior=True, temperature=300.0, parallel="auto",
+             precision="auto", checkpoint=None, resume=False):
+    """The two-layer ensemble as ``cgdml ensemble`` builds it, with its options and
+    defaults (the program's ``--no-prior`` is ``prior=False``), the library's
+    functions called in the program's order:
+
+    strata (``build_strata``) -> prior (``Prior.fit`` on all frames at
+    ``temperature``, bonds given or the data's or the alanine default) -> σ₁ and λ
+    by cross-validation when ``sigma1_grid`` is given (λ from ``lambda_grid``, or
+    ``lambda_rel_grid`` times the kernel diagonal of each σ₁, else ``lambda_``) ->
+    layer 1 (``train_members``) -> ``average`` -> a mean set of ``mean_set``
+    (default min(strata, 3000)) distinct strata, drawn with seed + members + 1 ->
+    σ₂ by cross-validation when ``sigma2_grid`` is given -> ``distill`` -> the
+    prior attached to both models and the CV rows recorded in the distilled one.
+
+    ``checkpoint``: a folder keeping finished members (the program uses
+    FILE.members); ``resume`` reuses what it holds, else it is emptied first.
+    A best point on a grid's edge is reported with a warning.  Returns an
+    Ensemble; ``Ensemble.save(path)`` writes the program's two files."""
+    if sigma1 is None and not sigma1_grid:
+        raise ValueError("ensemble: give sigma1 or sigma1_grid")
+    if sigma2 is None and not sigma2_grid:
+        raise ValueError("ensemble: give sigma2 or sigma2_grid")
+    if lambda_grid and lambda_rel_grid:
+        raise ValueError("ensemble: give lambda_grid (absolute) or lambda_rel_grid (relative to "
+                         "the kernel diagonal), not both")
+    if members < 1 or n_train < 1:
+        raise ValueError("ensemble: members and n_train must be at least 1")
+    for name, grid in (("sigma1_grid", sigma1_grid), ("sigma2_grid", sigma2_grid),
+                       ("lambda_grid", lambda_grid), ("lambda_rel_grid", lambda_rel_grid)):
+        if grid is not None and not 1 <= len(grid) <= 16:
+            raise ValueError(f"{name}: 1 to 16 values")
+        if grid is not None and not all(np.isfinite(v) and v >= 0 for v in grid):
+            raise ValueError(f"{name}: values must be finite and non-negative")
+    data, owned = as_dataset(data)
+    strata = prior_obj = None
+    done = False
+    try:
+        if data.n_frames < 2:
+            raise L.error_for_status(
+                1, f"the dataset has {data.n_frames} frame(s); an ensemble needs at least 2 "
+                   "(members, a mean set and cross-validation all compare frames)")
+        strata = build_strata(data, collective, kmeans, seed)
+        if prior:
+            try:
+                prior_obj = Prior.fit(data, bonds, temperature)
+            except L.Error as e:
+                raise type(e)(f"prior (give bonds, or prior=False): {e.message}", e.status) \
+                    from None
+        if checkpoint is not None and not resume and os.path.isdir(checkpoint):
+            shutil.rmtree(checkpoint)
+        common = dict(draw=draw, seed=seed, parallel=parallel, precision=precision,
+                      checkpoint=checkpoint)
+        s1 = sigma1 if sigma1 is not None else 0.0
+        lam = lambda_
+        cv1 = []
+        if sigma1_grid:  # choose_sigma1
+            relative = bool(lambda_rel_grid)
+            grid = lambda_rel_grid if relative else lambda_grid
+            n_l = len(grid) if grid else 1
+            for s in sigma1_grid:
+                scale = kernel_diagonal(s) if relative else 1.0
+                lambdas = [g * scale for g in grid] if grid else [lambda_]
+                cv1 += crossval_layer1(data, strata, prior_obj, [s], lambdas, members,
+                                       n_train, folds=folds, **common)
+            b = best(cv1)
+            _warn_edges(cv1, len(sigma1_grid), n_l, "sigma1")
+            s1, lam = cv1[b].sigma, cv1[b].lambda_
+        trained = train_members(data, strata, prior_obj, members, n_train, s1, lam, **common)
+        avg = average(trained)
+        n_mean = mean_set if mean_set else min(strata.n_strata, DEFAULT_MEAN_SET_MAX)
+        mean = strata.draw(n_mean, seed + members + 1, "stratified_unique")
+        s2, cv2 = sigma2, []
+        if sigma2_grid:  # choose_sigma2
+            cv2 = crossval_layer2(avg, data, mean, sigma2_grid, lam, precision=precision,
+                                  folds=folds)
+            _warn_edges(cv2, len(cv2), 1, "sigma2")
+            s2 = cv2[best(cv2)].sigma
+        distilled = distill(avg, data, mean, s2, lam, precision)
+        if prior_obj is not None:  # save_results
+            avg.attach_prior(prior_obj)
+            distilled.attach_prior(prior_obj)
+        distilled._append_cv(1, cv1)
+        distilled._append_cv(2, cv2)
+        done = True
+        return Ensemble(distilled, avg, trained, strata, prior_obj, mean, s1, s2, lam, cv1, cv2,
+                        None if checkpoint is None else os.fspath(checkpoint))
+    finally:
+        if owned:
+            data.close()
+        if not done:
+            for obj in (strata, prior_obj):
+                if obj is not None:
+                    obj.close()
