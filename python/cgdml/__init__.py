@@ -25,7 +25,8 @@ from .landscape import (Comparison, FesResult, Landscape, Matched, ReferenceResu
                         autocorrelation_time, fes, matched_floor, reference_landscape,
                         trajectory_landscape)
 from .landscape import angles as fes_angles
-from .layers import (CVPoint, Ensemble, Strata, average, build_strata, crossval_layer1,
+from .layers import (CVPoint, Ensemble, Strata, average, binned_error, build_strata,
+                     crossval_layer1,
                      crossval_layer2, distill, ensemble, kernel_diagonal, label, member_frames,
                      train_members)
 from .layers import best as crossval_best
@@ -74,7 +75,7 @@ __all__ = [
     "Dataset", "Model", "Prior", "Strata", "Trajectory", "Landscape", "Ensemble",
     "TrainStats", "ForceErrors", "CVPoint", "Comparison", "Matched", "ReferenceResult",
     "FesResult", "ensemble", "train_members", "average", "label", "distill", "member_frames",
-    "crossval_layer1", "crossval_layer2", "crossval_best", "crossval_edges", "kernel_diagonal",
+    "crossval_layer1", "crossval_layer2", "binned_error", "crossval_best", "crossval_edges", "kernel_diagonal",
     "build_strata", "autocorrelation_time", "simulate", "start_frames", "bead_masses",
     "reference_landscape", "trajectory_landscape", "fes", "fes_angles", "matched_floor",
     "default_bonds", "random_frames", "read_indices", "complement", "set_memory_budget",

@@ -37,7 +37,7 @@ MODEL_KINDS = {0: "single", 1: "average", 2: "distilled"}     # cgdml_model_kind
 DRAWS = {"stratified": 0, "stratified_unique": 1, "random": 2}  # cgdml_draw_kind
 CV_KINDS = {"dihedral": 0, "angle": 1, "distance": 2}          # cgdml_cv_kind
 INTEGRATORS = {"overdamped": 0, "baoab": 1}                   # cgdml_integrator
-STARTS = {"equilibrium": 0, "strata": 1}                      # cgdml_start_kind
+STARTS = {"equilibrium": 0, "strata": 1, "alpha-r": 2, "beta": 3}  # cgdml_start_kind
 
 
 # ---- the public structs, field for field as in include/cgdml/*.h ---------------
@@ -106,7 +106,7 @@ class Layer1Options(ctypes.Structure):
 
 class CVPointStruct(ctypes.Structure):
     _fields_ = [("sigma", c_double), ("lambda", c_double), ("mse", c_double),
-                ("mse_stderr", c_double), ("n_eval", c_size_t)]
+                ("mse_stderr", c_double), ("n_eval", c_size_t), ("mse_binned", c_double)]
 
 
 SIM_PROGRESS_FN = ctypes.CFUNCTYPE(None, c_void_p, c_size_t, c_size_t, c_double)
@@ -249,7 +249,10 @@ PROTOTYPES = {
     "cgdml_ensemble_distill": (ST, [P(ModelStruct), P(DatasetStruct), P(c_size_t), c_size_t,
                                     c_double, c_double, c_int, PP_MODEL]),
     "cgdml_model_attach_prior": (ST, [P(ModelStruct), P(PriorStruct)]),
-    "cgdml_crossval_layer1": (ST, [P(DatasetStruct), P(StrataStruct), P(PriorStruct),
+    "cgdml_crossval_binned_error": (ST, [P(ModelStruct), P(DatasetStruct), P(c_size_t), c_size_t,
+                                         P(StrataStruct), P(c_double)]),
+    "cgdml_crossval_layer1": (ST, [P(DatasetStruct), P(StrataStruct), P(StrataStruct),
+                                   P(PriorStruct),
                                    P(Layer1Options), P(c_double), c_size_t, P(c_double),
                                    c_size_t, c_size_t, P(CVPointStruct)]),
     "cgdml_crossval_layer2": (ST, [P(ModelStruct), P(DatasetStruct), P(c_size_t), c_size_t,

@@ -11,7 +11,7 @@ arguments give the same model files.
 import os
 import shutil
 import warnings
-from ctypes import POINTER, byref, c_int, c_size_t
+from ctypes import POINTER, byref, c_double, c_int, c_size_t
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -127,19 +127,22 @@ class Strata(CObject):
 @dataclass(frozen=True)
 class CVPoint:
     """One grid point of a cross-validation (cgdml_cv_point): held-out force MSE
-    ((kcal/mol/Å)²) averaged over folds, its standard error, held-out frames."""
+    ((kcal/mol/Å)²) averaged over folds, its standard error, held-out frames, and
+    the binned error (``binned_error``; NaN when no bins were given)."""
     sigma: float
     lambda_: float
     mse: float
     mse_stderr: float
     n_eval: int
+    mse_binned: float = float("nan")
 
     @classmethod
     def _from_c(cls, p):
-        return cls(p.sigma, getattr(p, "lambda"), p.mse, p.mse_stderr, p.n_eval)
+        return cls(p.sigma, getattr(p, "lambda"), p.mse, p.mse_stderr, p.n_eval, p.mse_binned)
 
     def _to_c(self):
-        p = L.CVPointStruct(self.sigma, self.lambda_, self.mse, self.mse_stderr, self.n_eval)
+        p = L.CVPointStruct(self.sigma, self.lambda_, self.mse, self.mse_stderr, self.n_eval,
+                            self.mse_binned)
         return p
 
 
@@ -254,11 +257,28 @@ def distill(average_model, data, indices, sigma2, lambda_=1e-10, precision="auto
             data.close()
 
 
+def binned_error(model, data, indices, bins):
+    """cgdml_crossval_binned_error: the noise-corrected error of the model's
+    bin-averaged forces (in each frame's own axes) on frames ``indices`` grouped by
+    the Strata ``bins``, (kcal/mol/Å)²."""
+    data, owned = as_dataset(data)
+    try:
+        idx = A.indices(indices)
+        out = c_double()
+        L.call("cgdml_crossval_binned_error", model._ptr, data._ptr, A.size_ptr(idx), idx.size,
+               bins._ptr, byref(out))
+        return out.value
+    finally:
+        if owned:
+            data.close()
+
+
 def crossval_layer1(data, strata, prior, sigmas, lambdas, n_members, n_train, *,
                     folds=DEFAULT_FOLDS, draw="stratified", seed=1, parallel="auto",
-                    precision="auto", checkpoint=None):
+                    precision="auto", checkpoint=None, bins=None):
     """Layer-1 cross-validation over folds of members: a list of CVPoints, sigma-major
-    (table[i * len(lambdas) + j] for sigmas[i], lambdas[j])."""
+    (table[i * len(lambdas) + j] for sigmas[i], lambdas[j]).  With ``bins`` (Strata)
+    each point also gets the binned error of the average of all its members."""
     data, owned = as_dataset(data)
     try:
         s = A.vector(sigmas, "sigmas")
@@ -267,7 +287,7 @@ def crossval_layer1(data, strata, prior, sigmas, lambdas, n_members, n_train, *,
                       draw, seed, parallel, precision, checkpoint)
         table = (L.CVPointStruct * max(s.size * lam.size, 1))()
         L.call("cgdml_crossval_layer1", data._ptr, strata._ptr,
-               prior._ptr if prior is not None else None, byref(opt.c), A.ptr(s), s.size,
+               bins._ptr if bins is not None else None, prior._ptr if prior is not None else None, byref(opt.c), A.ptr(s), s.size,
                A.ptr(lam), lam.size, folds, table)
         return [CVPoint._from_c(table[i]) for i in range(s.size * lam.size)]
     finally:

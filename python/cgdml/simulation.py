@@ -31,7 +31,9 @@ def bead_masses(names):
 
 def start_frames(data, n, kind="equilibrium", seed=1):
     """(n, beads, 3) start coordinates drawn from ``data``: "equilibrium" (frames drawn
-    uniformly, the data's own weights) or "strata" (one frame per φ/ψ stratum)."""
+    uniformly, the data's own weights), "strata" (one frame per φ/ψ stratum), or
+    "alpha-r" / "beta" (frames drawn among those of one basin: the two-basin
+    convergence check)."""
     if kind not in L.STARTS:
         raise ValueError(f"start {kind!r}: expected one of {', '.join(L.STARTS)}")
     data, owned = as_dataset(data)
@@ -185,7 +187,7 @@ def simulate(model, data=None, *, replicas=None, steps, start="equilibrium", dt=
     """Run CG Langevin dynamics with ``model`` (its kernel part plus its prior), as
     ``cgdml simulate`` does, with its defaults.
 
-    start: "equilibrium" (default) or "strata" to draw ``replicas`` start frames
+    start: "equilibrium" (default), "strata", "alpha-r" or "beta" to draw ``replicas`` start frames
     from ``data`` with ``seed`` (cgdml_simulate_start_frames), or an array
     (replicas, beads, 3) of start coordinates in Å.
     integrator: "overdamped" (x += (D dt/kT) F + sqrt(2 D dt) ξ, D = diffusion Å²/ps)
