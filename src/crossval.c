@@ -352,16 +352,25 @@ size_t cgdml_crossval_best(const cgdml_cv_point *table, size_t n)
     return best;
 }
 
+size_t cgdml_crossval_best_binned(const cgdml_cv_point *table, size_t n)
+{
+    size_t best = n;
+    for (size_t i = 0; i < n; i++)
+        if (isfinite(table[i].mse_binned) &&
+            (best == n || table[i].mse_binned < table[best].mse_binned))
+            best = i;
+    return best < n ? best : cgdml_crossval_best(table, n);
+}
+
 /* -1, +1 or 0: where index i lies in a grid of n values (n = 1: nowhere). */
 static int edge_of(size_t i, size_t n)
 {
     return n < 2 ? 0 : i == 0 ? -1 : i == n - 1 ? 1 : 0;
 }
 
-void cgdml_crossval_edges(const cgdml_cv_point *table, size_t n_sigmas, size_t n_lambdas,
-                          int *sigma_edge, int *lambda_edge)
+void cgdml_crossval_edges(size_t best, size_t n_sigmas, size_t n_lambdas, int *sigma_edge,
+                          int *lambda_edge)
 {
-    size_t best = cgdml_crossval_best(table, n_sigmas * n_lambdas);
     *sigma_edge = edge_of(best / n_lambdas, n_sigmas);
     *lambda_edge = edge_of(best % n_lambdas, n_lambdas);
 }

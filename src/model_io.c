@@ -188,18 +188,25 @@ static cgdml_status read_body(hid_t g, cgdml_model *m)
 }
 
 /* The length (first dimension) of dataset `name`, 0 if it has none. */
-static hsize_t first_dim(hid_t loc, const char *name)
+/* Size of dimension `which` of dataset `name` (0 if absent or of lower rank). */
+static hsize_t dim_of(hid_t loc, const char *name, int which)
 {
     hsize_t dims[H5S_MAX_RANK] = {0}; /* any rank the file may claim */
     hid_t ds = H5Lexists(loc, name, H5P_DEFAULT) > 0 ? H5Dopen2(loc, name, H5P_DEFAULT) : -1;
     if (ds < 0)
         return 0;
     hid_t space = H5Dget_space(ds);
-    if (H5Sget_simple_extent_ndims(space) >= 1)
+    int rank = H5Sget_simple_extent_ndims(space);
+    if (rank > which)
         H5Sget_simple_extent_dims(space, dims, NULL);
     H5Sclose(space);
     H5Dclose(ds);
-    return dims[0];
+    return dims[which];
+}
+
+static hsize_t first_dim(hid_t loc, const char *name)
+{
+    return dim_of(loc, name, 0);
 }
 
 static cgdml_status read_prior_arrays(hid_t g, cgdml_prior *p, size_t n_beads)
@@ -253,12 +260,23 @@ static cgdml_status read_cv_table(hid_t g, cgdml_model *m)
     if (rows > 1000000)
         return cgdml_error_set(CGDML_ERR_FORMAT, "cross_validation has %llu rows",
                                (unsigned long long)rows);
+    /* Files before the binned error have CGDML_CV_COLUMNS - 1 columns: it reads NaN. */
+    hsize_t cols = dim_of(g, "cross_validation", 1);
+    if (cols != CGDML_CV_COLUMNS && cols != CGDML_CV_COLUMNS - 1)
+        return cgdml_error_set(CGDML_ERR_FORMAT, "cross_validation has %llu columns, not %d",
+                               (unsigned long long)cols, CGDML_CV_COLUMNS);
     m->cv_table = malloc(rows * CGDML_CV_COLUMNS * sizeof(double));
     if (!m->cv_table)
         return cgdml_error_set(CGDML_ERR_NOMEM, "cannot allocate the cross-validation table");
     m->cv_rows = rows;
-    hsize_t dims[2] = {rows, CGDML_CV_COLUMNS};
-    return cgdml_h5_read_array(g, "cross_validation", H5T_NATIVE_DOUBLE, 2, dims, m->cv_table);
+    hsize_t dims[2] = {rows, cols};
+    cgdml_status s =
+        cgdml_h5_read_array(g, "cross_validation", H5T_NATIVE_DOUBLE, 2, dims, m->cv_table);
+    for (size_t r = rows; !s && cols < CGDML_CV_COLUMNS && r-- > 0;) { /* spread the rows out */
+        memmove(m->cv_table + r * CGDML_CV_COLUMNS, m->cv_table + r * cols, cols * sizeof(double));
+        m->cv_table[r * CGDML_CV_COLUMNS + cols] = NAN;
+    }
+    return s;
 }
 
 static cgdml_status load_group(hid_t file, cgdml_model **out)

@@ -325,8 +325,11 @@ Test(cli, run_writes_models_trajectory_landscapes_and_report)
     cr_assert(strstr(report, "MSE vs all-atom reference") && strstr(report, "cgdml simulate") &&
                   strstr(report, "| 1 | 0.5 |"),
               "%s", report);
+    /* The default burn-in of a run shorter than 3 x 100,000 steps is a third of it. */
+    cr_assert(strstr(report, "after a burn-in of 333 steps"), "%s", report);
     /* The stages also run alone on the run's files. */
-    cr_assert_eq(cgdml("fes --traj out/traj.h5 --reference %s/datasets/ala2_cg6.h5 -o f2.h5",
+    cr_assert_eq(cgdml("fes --traj out/traj.h5 --reference %s/datasets/ala2_cg6.h5 --burn-in 333 "
+                       "-o f2.h5",
                        getenv("CGDML_SRC")),
                  0, "%s", output);
     cr_assert_float_eq(field("MSE vs reference "), mse, 1e-3 * mse + 1e-4);

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "cgdml.h"
+#include <hdf5.h>
 
 enum { NB = 6, N3 = 3 * NB };
 
@@ -185,6 +186,7 @@ Test(ensemble, model_file_keeps_prior_and_cv_table)
     cr_assert_eq(back->prior->angle_theta0[0], prior->angle_theta0[0]);
     cr_assert_eq(back->cv_rows, 1);
     cr_assert_eq(back->cv_table[5], 7.5);
+    cr_assert_eq(back->cv_table[6], 9.0);
     /* Prediction includes the prior: identical before and after the round trip. */
     double f1[N3], f2[N3], e1, e2;
     cgdml_model_predict(avg, 1, test_data->coords, f1, &e1);
@@ -241,23 +243,31 @@ Test(ensemble, layer2_cross_validation_scores_against_the_average)
     free(mean_set);
 }
 
-/* Where the best point of a sigma x lambda table lies on its grid. */
+/* Where the best point of a sigma x lambda table lies on its grid, and which
+ * point is best: by raw MSE, or by the binned error when the table has it. */
 Test(crossval, best_point_on_an_edge_is_reported)
 {
     cgdml_cv_point t[3 * 2];
     for (int i = 0; i < 6; i++)
-        t[i] = (cgdml_cv_point){.sigma = i / 2, .lambda = i % 2, .mse = 10.0 + i};
+        t[i] = (cgdml_cv_point){.sigma = i / 2, .lambda = i % 2, .mse = 10.0 + i,
+                                .mse_binned = NAN};
     int se, le;
-    cgdml_crossval_edges(t, 3, 2, &se, &le); /* best: row 0, column 0 */
+    cgdml_crossval_edges(cgdml_crossval_best(t, 6), 3, 2, &se, &le); /* row 0, column 0 */
     cr_assert(se == -1 && le == -1, "%d %d", se, le);
     t[3].mse = 1.0; /* row 1 (inside), column 1 (highest) */
-    cgdml_crossval_edges(t, 3, 2, &se, &le);
+    cgdml_crossval_edges(cgdml_crossval_best(t, 6), 3, 2, &se, &le);
     cr_assert(se == 0 && le == 1, "%d %d", se, le);
     t[5].mse = 0.5; /* row 2 (highest) */
-    cgdml_crossval_edges(t, 3, 2, &se, &le);
+    cgdml_crossval_edges(cgdml_crossval_best(t, 6), 3, 2, &se, &le);
     cr_assert(se == 1 && le == 1, "%d %d", se, le);
-    cgdml_crossval_edges(t, 6, 1, &se, &le); /* one lambda: says nothing about lambda */
+    cgdml_crossval_edges(cgdml_crossval_best(t, 6), 6, 1, &se, &le); /* one lambda */
     cr_assert(se == 1 && le == 0, "%d %d", se, le);
+    /* No binned errors: the binned choice is the raw one. */
+    cr_assert_eq(cgdml_crossval_best_binned(t, 6), 5);
+    t[2].mse_binned = 3.0;
+    t[4].mse_binned = 2.0; /* the lowest finite binned error wins over the raw MSE */
+    cr_assert_eq(cgdml_crossval_best_binned(t, 6), 4);
+    cr_assert_eq(cgdml_crossval_best(t, 6), 5);
     cr_assert_float_eq(cgdml_crossval_kernel_diagonal(1.0), 5.0 / 3.0, 1e-15);
     cr_assert_float_eq(cgdml_crossval_kernel_diagonal(0.5), 20.0 / 3.0, 1e-15);
 }
@@ -308,4 +318,48 @@ Test(ensemble, binned_error_sees_through_label_noise)
     cgdml_dataset_free(clean);
     cgdml_model_free(models[0]);
     cgdml_model_free(models[1]);
+}
+
+/* Model files written before the binned error have a 6-column CV table: they
+ * load, with the binned column NaN; a table of another width is refused. */
+Test(ensemble, model_file_with_the_old_cv_table_loads)
+{
+    cgdml_model *avg = average_of(2, 30, 0.5), *back = NULL;
+    char path[] = "/tmp/cgdml-ens-old-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(cgdml_model_save(avg, path), CGDML_OK, "%s", cgdml_error_message());
+    for (hsize_t cols = CGDML_CV_COLUMNS - 1; cols <= CGDML_CV_COLUMNS + 1; cols += 2) {
+        hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+        if (H5Lexists(f, "cgdml_model/cross_validation", H5P_DEFAULT) > 0)
+            H5Ldelete(f, "cgdml_model/cross_validation", H5P_DEFAULT);
+        hsize_t dims[2] = {2, cols};
+        hid_t space = H5Screate_simple(2, dims, NULL);
+        hid_t ds = H5Dcreate2(f, "cgdml_model/cross_validation", H5T_IEEE_F64LE, space,
+                              H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        double flat[2 * (CGDML_CV_COLUMNS + 1)];
+        for (hsize_t i = 0; i < 2 * cols; i++) /* row r, column c holds 100 r + c */
+            flat[i] = 100.0 * (double)(i / cols) + (double)(i % cols);
+        H5Dwrite(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, flat);
+        H5Dclose(ds);
+        H5Sclose(space);
+        H5Fclose(f);
+        cgdml_status s = cgdml_model_load(path, &back);
+        if (cols == CGDML_CV_COLUMNS + 1) {
+            cr_assert_eq(s, CGDML_ERR_FORMAT, "a %llu-column table loaded", cols);
+            cr_assert(strstr(cgdml_error_message(), "columns"), "%s", cgdml_error_message());
+            continue;
+        }
+        cr_assert_eq(s, CGDML_OK, "%s", cgdml_error_message());
+        cr_assert_eq(back->cv_rows, 2);
+        for (int c = 0; c < CGDML_CV_COLUMNS - 1; c++) {
+            cr_assert_eq(back->cv_table[c], c);
+            cr_assert_eq(back->cv_table[CGDML_CV_COLUMNS + c], 100.0 + c);
+        }
+        cr_assert(isnan(back->cv_table[CGDML_CV_COLUMNS - 1]));
+        cr_assert(isnan(back->cv_table[2 * CGDML_CV_COLUMNS - 1]));
+        cgdml_model_free(back);
+    }
+    remove(path);
+    cgdml_model_free(avg);
 }

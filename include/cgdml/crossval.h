@@ -72,13 +72,20 @@ cgdml_status cgdml_crossval_layer2(const cgdml_model *average, const cgdml_datas
 /* Index of the grid point with the lowest mse. */
 size_t cgdml_crossval_best(const cgdml_cv_point *table, size_t n);
 
-/* Whether the best point of an n_sigmas x n_lambdas table (sigma-major, as
- * cgdml_crossval_layer1 fills it) lies on an edge of its grid: *sigma_edge and
+/* Index of the grid point with the lowest finite mse_binned (the lowest mse if
+ * none has one).  The pipeline's choice in layer 1: the raw-label MSE ranks
+ * models by how they fit the noise more than by their landscape (docs/method.md
+ * §6). */
+size_t cgdml_crossval_best_binned(const cgdml_cv_point *table, size_t n);
+
+/* Whether the best point (index `best`) of an n_sigmas x n_lambdas table
+ * (sigma-major, as cgdml_crossval_layer1 fills it) lies on an edge of its grid:
+ * *sigma_edge and
  * *lambda_edge are -1 (lowest value), +1 (highest) or 0 (inside, or a grid of one
  * value, which says nothing).  An optimum on an edge is no optimum: extend the grid
  * (docs/method.md §6). */
-void cgdml_crossval_edges(const cgdml_cv_point *table, size_t n_sigmas, size_t n_lambdas,
-                          int *sigma_edge, int *lambda_edge);
+void cgdml_crossval_edges(size_t best, size_t n_sigmas, size_t n_lambdas, int *sigma_edge,
+                          int *lambda_edge);
 
 /* The kernel's diagonal, 5/(3σ²) = s²/3 (H(0), kernel.h): the scale of λ, so that
  * a grid of λ relative to it regularises alike at every σ. */

@@ -58,8 +58,9 @@ typedef struct {
 #define CGDML_SIGMA_MAX 1e6
 
 /* Columns of a model's cross-validation table: layer (1 or 2), sigma, lambda,
- * held-out force MSE, its standard error, held-out frames. */
-#define CGDML_CV_COLUMNS 6
+ * held-out force MSE, its standard error, held-out frames, binned error
+ * (crossval.h; NaN when not measured, and in files written before it). */
+#define CGDML_CV_COLUMNS 7
 
 /* Precision of the training solve (docs/method.md §7). */
 typedef enum {

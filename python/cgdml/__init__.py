@@ -30,6 +30,8 @@ from .layers import (CVPoint, Ensemble, Strata, average, binned_error, build_str
                      crossval_layer2, distill, ensemble, kernel_diagonal, label, member_frames,
                      train_members)
 from .layers import best as crossval_best
+from .layers import best_binned as crossval_best_binned
+from .layers import build_bins
 from .layers import edges as crossval_edges
 from .errors import (Error, FileError, FormatError, InvalidError, LibraryNotFoundError,  # noqa
                      MemoryBudgetError, NumericError)
@@ -75,7 +77,8 @@ __all__ = [
     "Dataset", "Model", "Prior", "Strata", "Trajectory", "Landscape", "Ensemble",
     "TrainStats", "ForceErrors", "CVPoint", "Comparison", "Matched", "ReferenceResult",
     "FesResult", "ensemble", "train_members", "average", "label", "distill", "member_frames",
-    "crossval_layer1", "crossval_layer2", "binned_error", "crossval_best", "crossval_edges", "kernel_diagonal",
+    "crossval_layer1", "crossval_layer2", "binned_error", "crossval_best",
+    "crossval_best_binned", "build_bins", "crossval_edges", "kernel_diagonal",
     "build_strata", "autocorrelation_time", "simulate", "start_frames", "bead_masses",
     "reference_landscape", "trajectory_landscape", "fes", "fes_angles", "matched_floor",
     "default_bonds", "random_frames", "read_indices", "complement", "set_memory_budget",

@@ -27,7 +27,7 @@ from .errors import Error, LibraryNotFoundError, error_for_status
 
 NAME_MAX = 32                  # CGDML_NAME_MAX (dataset.h)
 MAX_OBSERVABLES = 8            # CGDML_MAX_OBSERVABLES
-CV_COLUMNS = 6                 # CGDML_CV_COLUMNS (model.h)
+CV_COLUMNS = 7                 # CGDML_CV_COLUMNS (model.h)
 STOP_REASON_MAX = 128          # cgdml_trajectory.stop_reason
 TRAIN_FALLBACK_MAX = 160       # cgdml_train_stats.fallback
 
@@ -259,8 +259,8 @@ PROTOTYPES = {
                                    P(c_double), c_size_t, c_double, c_int, c_size_t,
                                    P(CVPointStruct)]),
     "cgdml_crossval_best": (c_size_t, [P(CVPointStruct), c_size_t]),
-    "cgdml_crossval_edges": (None, [P(CVPointStruct), c_size_t, c_size_t, P(c_int),
-                                    P(c_int)]),
+    "cgdml_crossval_best_binned": (c_size_t, [P(CVPointStruct), c_size_t]),
+    "cgdml_crossval_edges": (None, [c_size_t, c_size_t, c_size_t, P(c_int), P(c_int)]),
     # simulate.h
     "cgdml_simulate_model_forces": (ST, [c_void_p, c_size_t, P(c_double), P(c_double)]),
     "cgdml_simulate_options_init": (None, [P(SimulateOptions)]),

@@ -25,6 +25,7 @@ from .prior import Prior
 
 # What `cgdml ensemble` uses when not told otherwise (src/cli/main.c, cmd_ensemble.c).
 DEFAULT_STRATA_BINS = 300       # φ/ψ grid of cli_build_strata
+CROSSVAL_BINNED_BINS = 36       # CGDML_CROSSVAL_BINNED_BINS (crossval.h)
 DEFAULT_FOLDS = 5               # CGDML_CROSSVAL_DEFAULT_FOLDS
 DEFAULT_MEAN_SET_MAX = 3000     # mean set: min(strata, 3000)
 _PARALLEL = {"auto": -1, "blas": 0, "members": 1}
@@ -158,11 +159,19 @@ def best(table):
     return L.lib().cgdml_crossval_best(_table_to_c(table), len(table))
 
 
-def edges(table, n_sigmas, n_lambdas=1):
-    """Whether the best point of a sigma-major n_sigmas x n_lambdas table lies on an
-    edge of its grid: (sigma_edge, lambda_edge), each -1 (lowest), +1 (highest) or 0."""
+def best_binned(table):
+    """Index of the grid point with the lowest finite binned error, else the lowest
+    MSE (cgdml_crossval_best_binned): the pipeline's layer-1 choice."""
+    return L.lib().cgdml_crossval_best_binned(_table_to_c(table), len(table))
+
+
+def edges(table, n_sigmas, n_lambdas=1, best_index=None):
+    """Whether the best point (``best_index``, default ``best(table)``) of a
+    sigma-major n_sigmas x n_lambdas table lies on an edge of its grid:
+    (sigma_edge, lambda_edge), each -1 (lowest), +1 (highest) or 0."""
     se, le = c_int(), c_int()
-    L.lib().cgdml_crossval_edges(_table_to_c(table), n_sigmas, n_lambdas, byref(se), byref(le))
+    b = best(table) if best_index is None else best_index
+    L.lib().cgdml_crossval_edges(b, n_sigmas, n_lambdas, byref(se), byref(le))
     return se.value, le.value
 
 
@@ -372,8 +381,25 @@ def build_strata(data, collective=None, kmeans=None, seed=1):
     return Strata.phi_psi(data, DEFAULT_STRATA_BINS)
 
 
-def _warn_edges(table, n_sigmas, n_lambdas, sigma_name):
-    se, le = edges(table, n_sigmas, n_lambdas)
+def build_bins(data, collective=None, kmeans=None, seed=1):
+    """The binned error's coarse grid as ``cgdml ensemble`` builds it
+    (cli_build_bins): the strata's collective variables with at most
+    CROSSVAL_BINNED_BINS bins each; None for k-means strata."""
+    if kmeans:
+        return None
+    if collective:
+        capped = []
+        for spec in collective:
+            parts = spec.split(":")
+            if len(parts) >= 3 and parts[2].isdigit():
+                parts[2] = str(min(int(parts[2]), CROSSVAL_BINNED_BINS))
+            capped.append(":".join(parts))
+        return Strata.from_cvs(data, capped)
+    return Strata.phi_psi(data, CROSSVAL_BINNED_BINS)
+
+
+def _warn_edges(table, n_sigmas, n_lambdas, sigma_name, best_index=None):
+    se, le = edges(table, n_sigmas, n_lambdas, best_index)
     if se:
         warnings.warn(f"the best {sigma_name} is the {'lowest' if se < 0 else 'highest'} of "
                       f"its grid: extend the grid {'downwards' if se < 0 else 'upwards'}",
@@ -388,14 +414,15 @@ def ensemble(data, *, members, n_train, sigma1=None, sigma2=None, lambda_=1e-10,
              sigma1_grid=None, sigma2_grid=None, lambda_grid=None, lambda_rel_grid=None,
              mean_set=None, folds=DEFAULT_FOLDS, seed=1, draw="stratified", collective=None,
              kmeans=None, bonds=None, prior=True, temperature=300.0, parallel="auto",
-             precision="auto", checkpoint=None, resume=False):
+             precision="auto", checkpoint=None, resume=False, select="binned"):
     """The two-layer ensemble as ``cgdml ensemble`` builds it, with its options and
     defaults (the program's ``--no-prior`` is ``prior=False``), the library's
     functions called in the program's order:
 
     strata (``build_strata``) -> prior (``Prior.fit`` on all frames at
     ``temperature``, bonds given or the data's or the alanine default) -> σ₁ and λ
-    by cross-validation when ``sigma1_grid`` is given (λ from ``lambda_grid``, or
+    by cross-validation when ``sigma1_grid`` is given (chosen by the binned error
+    on ``build_bins`` with ``select="binned"``, the default, else by raw MSE) (λ from ``lambda_grid``, or
     ``lambda_rel_grid`` times the kernel diagonal of each σ₁, else ``lambda_``) ->
     layer 1 (``train_members``) -> ``average`` -> a mean set of ``mean_set``
     (default min(strata, 3000)) distinct strata, drawn with seed + members + 1 ->
@@ -415,6 +442,8 @@ def ensemble(data, *, members, n_train, sigma1=None, sigma2=None, lambda_=1e-10,
                          "the kernel diagonal), not both")
     if members < 1 or n_train < 1:
         raise ValueError("ensemble: members and n_train must be at least 1")
+    if select not in ("binned", "raw"):
+        raise ValueError(f"ensemble: select {select!r}: expected 'binned' or 'raw'")
     for name, grid in (("sigma1_grid", sigma1_grid), ("sigma2_grid", sigma2_grid),
                        ("lambda_grid", lambda_grid), ("lambda_rel_grid", lambda_rel_grid)):
         if grid is not None and not 1 <= len(grid) <= 16:
@@ -443,6 +472,9 @@ def ensemble(data, *, members, n_train, sigma1=None, sigma2=None, lambda_=1e-10,
         s1 = sigma1 if sigma1 is not None else 0.0
         lam = lambda_
         cv1 = []
+        bins = None
+        if sigma1_grid and select == "binned":
+            bins = build_bins(data, collective, kmeans, seed)
         if sigma1_grid:  # choose_sigma1
             relative = bool(lambda_rel_grid)
             grid = lambda_rel_grid if relative else lambda_grid
@@ -451,9 +483,9 @@ def ensemble(data, *, members, n_train, sigma1=None, sigma2=None, lambda_=1e-10,
                 scale = kernel_diagonal(s) if relative else 1.0
                 lambdas = [g * scale for g in grid] if grid else [lambda_]
                 cv1 += crossval_layer1(data, strata, prior_obj, [s], lambdas, members,
-                                       n_train, folds=folds, **common)
-            b = best(cv1)
-            _warn_edges(cv1, len(sigma1_grid), n_l, "sigma1")
+                                       n_train, folds=folds, bins=bins or strata, **common)
+            b = best_binned(cv1)
+            _warn_edges(cv1, len(sigma1_grid), n_l, "sigma1", b)
             s1, lam = cv1[b].sigma, cv1[b].lambda_
         trained = train_members(data, strata, prior_obj, members, n_train, s1, lam, **common)
         avg = average(trained)

@@ -217,7 +217,7 @@ class Model(CObject):
 
     def _append_cv(self, layer, points):
         """Append rows to the model's cross-validation table, as ``cgdml ensemble``
-        records them (layer, sigma, lambda, mse, stderr, frames).  The table is
+        records them (layer, sigma, lambda, mse, stderr, frames, binned error).  The table is
         malloc'd memory the library frees with the model."""
         if not points:
             return
@@ -228,7 +228,8 @@ class Model(CObject):
             raise MemoryError("cannot allocate the CV table")
         c.cv_table = ctypes.cast(grown, POINTER(ctypes.c_double))
         for i, p in enumerate(points):
-            row = (layer, p.sigma, p.lambda_, p.mse, p.mse_stderr, float(p.n_eval))
+            row = (layer, p.sigma, p.lambda_, p.mse, p.mse_stderr, float(p.n_eval),
+                   p.mse_binned)
             for j, v in enumerate(row):
                 c.cv_table[(c.cv_rows + i) * L.CV_COLUMNS + j] = v
         c.cv_rows = rows

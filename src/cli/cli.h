@@ -30,13 +30,15 @@ typedef struct {
     size_t members, mean_set, folds, kmeans, n_cv_specs;
     double sigma1, sigma2, temperature;
     int have_sigma1, have_sigma2, no_prior, resume, draw_random, parallel;
+    int select_raw;  /* --select raw: layer-1 CV by raw held-out MSE, not binned error */
+    int sigma2_same; /* --sigma2 same: the distilled model takes the chosen sigma1 */
     double sigma1_grid[16], sigma2_grid[16], lambda_grid[16], lambda_rel_grid[16];
     size_t n_sigma1_grid, n_sigma2_grid, n_lambda_grid, n_lambda_rel_grid;
     const char *cv_specs[4], *bonds;
     /* simulate, fes */
     size_t replicas, steps, save_every, burn_in; /* burn_in: steps discarded by fes */
     double dt, diffusion, friction, checkpoint_interval; /* simulate; interval in s */
-    int baoab, have_save_every;
+    int baoab, have_save_every, have_burn_in;
     int start; /* cgdml_start_kind (--start) */
     const char *traj, *reference;
     /* study */
@@ -77,6 +79,12 @@ int cmd_study(const cli_options *opt);
 /* Ridge and σ₁ grid of the pipeline commands (run, study): the best ridge of the
  * single-model scan on ala2_cg6, and a grid around σ≈1 (1/Å), the best single-model
  * length scale there. */
+/* Steps `run` and `study` discard before a landscape (unless --burn-in): the
+ * α_R population of CG runs on the shipped data stops drifting after about
+ * 60,000 steps of 2 fs (README, "How make run's defaults were chosen"). */
+#define CLI_BURN_IN 100000
+/* CLI_BURN_IN, or a third of a run too short to keep two thirds after it. */
+size_t cli_default_burn_in(size_t steps);
 #define CLI_PIPELINE_LAMBDA 1e-3
 #define CLI_PIPELINE_SIGMA_GRID {0.5, 1.0, 2.0}
 

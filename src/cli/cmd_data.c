@@ -141,8 +141,9 @@ static void print_model(const char *path, const cgdml_model *m)
         printf("  %-12s none\n", "prior");
     for (size_t r = 0; r < m->cv_rows; r++) {
         const double *row = m->cv_table + r * CGDML_CV_COLUMNS;
-        printf("  cv layer %.0f  sigma %-10.4g lambda %-10.3g MSE %.6g ± %.3g (%.0f frames)\n",
-               row[0], row[1], row[2], row[3], row[4], row[5]);
+        printf("  cv layer %.0f  sigma %-10.4g lambda %-10.3g MSE %.6g ± %.3g (%.0f frames)"
+               "  binned %.4g\n",
+               row[0], row[1], row[2], row[3], row[4], row[5], row[6]);
     }
 }
 

@@ -140,8 +140,9 @@ static cgdml_status record_cv(cgdml_model *m, int layer, const cgdml_cv_point *t
         return cgdml_error_set(CGDML_ERR_NOMEM, "cannot allocate the CV table");
     m->cv_table = grown;
     for (size_t i = 0; i < n; i++) {
-        double row[CGDML_CV_COLUMNS] = {layer, t[i].sigma, t[i].lambda, t[i].mse, t[i].mse_stderr,
-                                        (double)t[i].n_eval};
+        double row[CGDML_CV_COLUMNS] = {layer,         t[i].sigma,          t[i].lambda,
+                                        t[i].mse,      t[i].mse_stderr,     (double)t[i].n_eval,
+                                        t[i].mse_binned};
         memcpy(grown + (m->cv_rows + i) * CGDML_CV_COLUMNS, row, sizeof row);
     }
     m->cv_rows += n;
@@ -188,11 +189,10 @@ static void free_job(ensemble_job *j)
 }
 
 /* Tell when the best point lies on an edge of a grid that has more than one value. */
-static void warn_edges(const cgdml_cv_point *t, size_t n_sigmas, size_t n_lambdas,
-                       const char *sigma_name)
+static void warn_edges(size_t best, size_t n_sigmas, size_t n_lambdas, const char *sigma_name)
 {
     int se, le;
-    cgdml_crossval_edges(t, n_sigmas, n_lambdas, &se, &le);
+    cgdml_crossval_edges(best, n_sigmas, n_lambdas, &se, &le);
     if (se)
         cli_note("warning: the best %s is the %s of its grid: extend the grid %s\n", sigma_name,
                  se < 0 ? "lowest" : "highest", se < 0 ? "downwards" : "upwards");
@@ -222,15 +222,16 @@ static cgdml_status choose_sigma1(const cli_options *opt, ensemble_job *j)
                                                               : 1.0;
         for (size_t k = 0; k < n_l && (relative || opt->n_lambda_grid); k++)
             lambdas[k] = grid[k] * scale;
-        s = cgdml_crossval_layer1(j->data, j->strata, j->bins ? j->bins : j->strata, j->prior,
+        s = cgdml_crossval_layer1(j->data, j->strata,
+                                  opt->select_raw ? NULL : j->bins ? j->bins : j->strata, j->prior,
                                   &j->l1, &opt->sigma1_grid[i], 1,
                                   lambdas, n_l, opt->folds, j->cv1 + i * n_l);
     }
     if (s)
         return s;
-    size_t best = cgdml_crossval_best(j->cv1, j->n_cv1);
+    size_t best = cgdml_crossval_best_binned(j->cv1, j->n_cv1);
     print_cv(1, j->cv1, j->n_cv1, best);
-    warn_edges(j->cv1, opt->n_sigma1_grid, n_l, "sigma1");
+    warn_edges(best, opt->n_sigma1_grid, n_l, "sigma1");
     j->l1.sigma1 = j->cv1[best].sigma;
     j->l1.lambda = j->cv1[best].lambda;
     return CGDML_OK;
@@ -238,7 +239,7 @@ static cgdml_status choose_sigma1(const cli_options *opt, ensemble_job *j)
 
 static cgdml_status choose_sigma2(const cli_options *opt, ensemble_job *j, double *sigma2)
 {
-    *sigma2 = opt->sigma2;
+    *sigma2 = opt->sigma2_same ? j->l1.sigma1 : opt->sigma2;
     if (!opt->n_sigma2_grid)
         return CGDML_OK;
     j->n_cv2 = opt->n_sigma2_grid;
@@ -251,7 +252,7 @@ static cgdml_status choose_sigma2(const cli_options *opt, ensemble_job *j, doubl
         return s;
     size_t best = cgdml_crossval_best(j->cv2, j->n_cv2);
     print_cv(2, j->cv2, j->n_cv2, best);
-    warn_edges(j->cv2, j->n_cv2, 1, "sigma2");
+    warn_edges(best, j->n_cv2, 1, "sigma2");
     *sigma2 = j->cv2[best].sigma;
     return CGDML_OK;
 }
@@ -343,7 +344,7 @@ static int run_job(const cli_options *opt, ensemble_job *j)
                             opt->data, j->data->n_frames);
     if (!s)
         s = cli_build_strata(opt, j->data, &j->strata);
-    if (!s && opt->n_sigma1_grid)
+    if (!s && opt->n_sigma1_grid && !opt->select_raw)
         s = cli_build_bins(opt, j->data, &j->bins);
     if (!s)
         cli_note("%zu frames in %zu occupied strata\n", j->data->n_frames, j->strata->n_strata);

@@ -571,6 +571,8 @@ static void study_defaults(cli_options *o)
         o->steps = STUDY_STEPS;
     if (!o->have_lambda)
         o->lambda = CLI_PIPELINE_LAMBDA;
+    if (!o->have_burn_in)
+        o->burn_in = cli_default_burn_in(o->steps);
     if (!o->have_n_train)
         o->n_train = STUDY_SINGLE_MAX_FRAMES;
     if (!o->have_save_every) {

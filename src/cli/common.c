@@ -12,6 +12,11 @@
 
 const char *const cli_start_names[] = {"equilibrium", "strata", "alpha-r", "beta", NULL};
 
+size_t cli_default_burn_in(size_t steps)
+{
+    return steps >= 3 * (size_t)CLI_BURN_IN ? (size_t)CLI_BURN_IN : steps / 3;
+}
+
 static int has_suffix(const char *s, const char *suffix)
 {
     size_t n = strlen(s), k = strlen(suffix);
