@@ -323,7 +323,7 @@ Test(cli, run_writes_models_trajectory_landscapes_and_report)
     report[n] = '\0';
     fclose(f);
     cr_assert(strstr(report, "MSE vs all-atom reference") && strstr(report, "cgdml simulate") &&
-                  strstr(report, "| 1 | 0.5 |"),
+                  strstr(report, "| 1 | 0.25 |"),
               "%s", report);
     /* The default burn-in of a run shorter than 3 x 100,000 steps is a third of it. */
     cr_assert(strstr(report, "after a burn-in of 333 steps"), "%s", report);

@@ -152,12 +152,11 @@ static const cli_command commands[] = {
      "                 [--mean-set 1500] [--replicas 100] [--steps 300000]\n"
      "                 [--save-every 500] [--seed 1] [--start equilibrium|strata|...]\n"
      "                 [--burn-in 100000]\n\n"
-     "  reference landscape -> two-layer ensemble (sigma1 over 0.15,0.25,0.5 chosen by\n"
-     "  the binned force error, lambda 1e-2 of the kernel diagonal 5/(3 sigma1^2),\n"
-     "  sigma2 = sigma1) -> overdamped CG simulation with the distilled model, replicas\n"
-     "  started from data frames -> landscape after the burn-in (default 100000 steps,\n"
-     "  a third of shorter runs) with its convergence check and comparison ->\n"
-     "  landscapes.png -> report.md.  The defaults, chosen by measurement (README),\n"
+     "  reference landscape -> two-layer ensemble (sigma1 0.25 with its CV row, lambda\n"
+     "  1e-2 of the kernel diagonal 5/(3 sigma1^2), sigma2 = sigma1) -> overdamped CG\n"
+     "  simulation with the distilled model, replicas started from data frames ->\n"
+     "  landscape after the burn-in (default 100000 steps, a third of shorter runs)\n"
+     "  with its convergence check and comparison -> landscapes.png -> report.md.  The defaults, chosen by measurement (README),\n"
      "  finish in well under 15 minutes on 2 cores.\n"},
     {"study", cmd_study,
      "data,group,sizes,repeats,methods,members,mean-set,replicas,steps,save-every,sigma-grid,"
