@@ -21,7 +21,8 @@ HEAVY+='|simulate/seeds_reproduce*|simulate/double_well*|simulate/memory_budget*
 HEAVY+='|model/held_out_error_falls*|bad_input/nan_and_inf_in_h5md*'
 HEAVY+='|cli/ensemble_resumes_to_the_same_model|cli/synthetic_train_eval_predict_round'
 HEAVY+='|mixed/refined_solve*|mixed/ill_conditioned*|simulate/equilibrium_starts*'
-HEAVY+='|ensemble/layer2_cross_validation*|fes/matched_floor*'
+HEAVY+='|ensemble/layer2_cross_validation*|fes/matched_floor*|simulate/basin_starts*'
+HEAVY+='|ensemble/binned_error*'
 
 logs=$(mktemp -d /tmp/cgdml-valgrind-XXXXXX)
 here=$(cd "$(dirname "$0")" && pwd)
