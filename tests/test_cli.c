@@ -395,3 +395,39 @@ Test(cli, ensemble_lambda_grid_relative_to_the_kernel_diagonal)
                          "--lambda-grid 1e-3 --lambda-rel-grid 1e-3 --sigma2 4 -o e.h5"),
                    2, "not both");
 }
+
+/* --select: the layer-1 point chosen is the one with the lowest binned error (the
+ * default, a finite column of the CV table) or, with --select raw, the lowest raw
+ * MSE (the binned column NaN); --sigma2 same gives the distilled model that σ₁. */
+Test(cli, ensemble_selects_by_binned_or_raw_error_and_sigma2_follows)
+{
+    cr_assert_eq(cgdml("synthetic --frames 1500 --noise 10 -o noisy.h5"), 0, "%s", output);
+    const char *select[2] = {"", "--select raw "};
+    for (int raw = 0; raw < 2; raw++) {
+        cr_assert_eq(cgdml("ensemble --data noisy.h5 --kmeans 20 --members 6 --n-train 30 "
+                           "--sigma1-grid 0.5,2,8 --lambda 1e-3 --sigma2 same --cv 3 "
+                           "--mean-set 20 --seed 3 %s-o ens%d.h5",
+                           select[raw], raw),
+                     0, "%s", output);
+        char path[4096];
+        snprintf(path, sizeof path, "%s/ens%d.h5", dir, raw);
+        cgdml_model *m;
+        cr_assert_eq(cgdml_model_load(path, &m), CGDML_OK, "%s", cgdml_error_message());
+        cr_assert_eq(m->cv_rows, 3);
+        size_t best = 0;
+        for (size_t i = 0; i < 3; i++) {
+            const double *row = m->cv_table + i * CGDML_CV_COLUMNS, *b;
+            b = m->cv_table + best * CGDML_CV_COLUMNS;
+            cr_assert(raw ? isnan(row[6]) : isfinite(row[6]), "row %zu binned %g", i, row[6]);
+            if (raw ? row[3] < b[3] : row[6] < b[6])
+                best = i;
+        }
+        cr_assert_eq(m->sigma, m->cv_table[best * CGDML_CV_COLUMNS + 1],
+                     "%s: distilled sigma %g, best row %zu", raw ? "raw" : "binned", m->sigma,
+                     best);
+        cgdml_model_free(m);
+    }
+    assert_refused(cgdml("ensemble --data noisy.h5 --members 4 --n-train 30 --sigma1 2 "
+                         "--select best --sigma2 4 -o e.h5"),
+                   2, "select");
+}
