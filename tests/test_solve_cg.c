@@ -315,3 +315,23 @@ Test(cg_cli, train_refuses_bad_solver_options)
     cr_assert(strstr(output, "resumed from iteration 2"), "%s", output);
     cr_assert(exists("m.h5") && !exists("m.h5.checkpoint"));
 }
+
+/* train --prior carries the fitted prior; --teacher distils a model's kernel
+ * forces onto other frames and carries its prior. */
+Test(cg_cli, train_with_prior_and_teacher)
+{
+    cr_assert_eq(cgdml("synthetic --frames 200 -o toy.h5"), 0, "%s", output);
+    cr_assert_eq(cgdml(TRAIN " --solver cg --prior --bonds 0-1,1-2,2-3,3-4,4-5 -o t.h5"), 0, "%s",
+                 output);
+    cr_assert_eq(cgdml("info t.h5"), 0, "%s", output);
+    cr_assert(strstr(output, "kind single") && strstr(output, "prior        5 bonds"), "%s",
+              output);
+    cr_assert_eq(cgdml("train --data toy.h5 --n-train 40 --seed 2 --sigma 2 --lambda 1e-3 "
+                       "--teacher t.h5 -o s.h5"),
+                 0, "%s", output);
+    cr_assert_eq(cgdml("info s.h5"), 0, "%s", output);
+    cr_assert(strstr(output, "kind distilled") && strstr(output, "prior        5 bonds"), "%s",
+              output);
+    assert_refused(cgdml(TRAIN " --teacher t.h5 --prior -o u.h5"), 2, "--prior does not apply");
+    assert_refused(cgdml(TRAIN " --teacher missing.h5 -o u.h5"), 1, "missing.h5");
+}

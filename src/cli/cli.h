@@ -28,6 +28,7 @@ typedef struct {
     size_t max_iterations, block_frames, landmarks;
     const char *cg_option; /* the first CG-only option given, for refusals */
     int train_prior;       /* train --prior: fit the harmonic prior, train on the rest */
+    const char *teacher;   /* train --teacher MODEL: distil MODEL's forces */
     int have_sigma, have_lambda, have_n_train, have_seed, held_out;
     const char *positional; /* the one positional argument (info) */
     size_t bins;

@@ -79,6 +79,9 @@ static int check_solver_options(const cli_options *opt)
     if (opt->solver == CGDML_SOLVER_CG && opt->landmarks &&
         opt->preconditioner != CGDML_CG_PRECONDITIONER_NYSTROM)
         return cli_usage_error("train: --landmarks applies to --preconditioner nystrom");
+    if (opt->teacher && opt->train_prior)
+        return cli_usage_error("train: --teacher brings the teacher's prior; --prior does not "
+                               "apply");
     if (opt->solver != CGDML_SOLVER_CG && opt->resume)
         return cli_usage_error("train: --resume applies to --solver cg (a Cholesky solve has no "
                                "checkpoint)");
@@ -125,21 +128,44 @@ static cgdml_status frame_keys(const cli_options *opt, const cgdml_dataset *data
     return s;
 }
 
-/* With --prior: the prior (fitted on all frames) and the labels it leaves,
- * forces minus prior forces; else NULL for both (the raw forces). */
+/* With --teacher: its prior (a copy, or NULL) and its kernel forces at the frames. */
+static cgdml_status teacher_labels(const cli_options *opt, const cgdml_dataset *data,
+                                   const size_t *idx, size_t n, cgdml_prior **prior,
+                                   double *labels)
+{
+    cgdml_model *teacher;
+    cgdml_status s = cgdml_model_load(opt->teacher, &teacher);
+    if (s)
+        return s;
+    if (teacher->n_beads != data->n_beads)
+        s = cgdml_error_set(CGDML_ERR_INVALID, "the teacher %s has %zu beads but %s has %zu",
+                            opt->teacher, teacher->n_beads, opt->data, data->n_beads);
+    if (!s)
+        s = cgdml_ensemble_label(teacher, data, idx, n, labels);
+    if (!s && teacher->prior) {
+        *prior = teacher->prior; /* the teacher's, handed over */
+        teacher->prior = NULL;
+    }
+    cgdml_model_free(teacher);
+    return s;
+}
+
+/* The labels and the prior: with --prior, the prior fitted on all frames and the
+ * forces minus its forces; with --teacher, the teacher's kernel forces and its
+ * prior; else NULL for both (the raw forces, no prior). */
 static cgdml_status prior_labels(const cli_options *opt, const cgdml_dataset *data,
                                  const size_t *idx, size_t n, cgdml_prior **prior, double **labels)
 {
     *prior = NULL;
     *labels = NULL;
-    if (!opt->train_prior)
+    if (!opt->train_prior && !opt->teacher)
         return CGDML_OK;
+    if (!(*labels = malloc(n * 3 * data->n_beads * sizeof(double))))
+        return cgdml_error_set(CGDML_ERR_NOMEM, "cannot allocate the labels of %zu frames", n);
+    if (opt->teacher)
+        return teacher_labels(opt, data, idx, n, prior, *labels);
     cgdml_status s = cli_fit_prior(opt, data, prior);
-    if (!s && !(*labels = malloc(n * 3 * data->n_beads * sizeof(double))))
-        s = cgdml_error_set(CGDML_ERR_NOMEM, "cannot allocate the labels of %zu frames", n);
-    if (!s)
-        s = cgdml_prior_subtract(*prior, data, idx, n, *labels);
-    return s;
+    return s ? s : cgdml_prior_subtract(*prior, data, idx, n, *labels);
 }
 
 /* Train by CG, or by Cholesky in the precision asked for. */
@@ -174,6 +200,8 @@ static int train_selected(const cli_options *opt, const cgdml_dataset *data, con
                                                     (cgdml_precision)opt->precision, st, m);
     if (!s && prior)
         s = cgdml_model_attach_prior(*m, prior);
+    if (!s && opt->teacher)
+        (*m)->kind = CGDML_MODEL_DISTILLED;
     free(keys);
     free(labels);
     cgdml_prior_free(prior);
@@ -198,10 +226,10 @@ int cmd_train(const cli_options *opt)
         return cli_usage_error("train: give the dataset with --data FILE");
     if (!opt->have_sigma)
         return cli_usage_error("train: give the kernel length scale with --sigma S");
-    const char *inputs[] = {opt->data, opt->indices};
+    const char *inputs[] = {opt->data, opt->indices, opt->teacher};
     char checkpoint[CGDML_PATH_MAX + 16];
     snprintf(checkpoint, sizeof checkpoint, "%s.checkpoint", opt->output ? opt->output : "");
-    int rc = cli_check_output(opt->output, inputs, 2);
+    int rc = cli_check_output(opt->output, inputs, 3);
     if (!rc)
         rc = check_solver_options(opt);
     if (!rc)

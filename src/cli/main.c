@@ -37,7 +37,7 @@ static const cli_command commands[] = {
     {"train", cmd_train,
      "data,group,indices,n-train,seed,sigma,lambda,precision,output,memory,threads,solver,"
      "tolerance,max-iterations,block-frames,preconditioner,landmarks,block-layout,"
-     "checkpoint-interval,resume,collective,kmeans,prior,bonds,temperature",
+     "checkpoint-interval,resume,collective,kmeans,prior,bonds,temperature,teacher",
      "train one GDML model (Cholesky, or conjugate gradients for large sets)",
      "usage: cgdml train --data D.h5 (--indices FILE | --n-train M [--seed S])\n"
      "                   --sigma S [--lambda L] -o model.h5 [--memory 8G] [--threads N]\n"
@@ -77,6 +77,9 @@ static const cli_command commands[] = {
      "                  all frames at --temperature, topology from --bonds, the data or\n"
      "                  the alanine default, as ensemble does), train on the forces minus\n"
      "                  the prior's and store it in the model (default: no prior)\n"
+     "  --teacher M.h5  distil: train on M's kernel forces at the selected frames (its\n"
+     "                  prior left out, then carried over), as layer 2 of ensemble does\n"
+     "                  with the average; e.g. a CG model of many frames onto a mean set\n"
      "  --memory SIZE   memory budget, e.g. 8G or 50% (default 80% of available)\n"
      "  --threads N     OpenMP/BLAS threads (default: all cores)\n"},
     {"predict", cmd_predict,
@@ -288,6 +291,7 @@ static const struct option long_options[] = {
     {"checkpoint-interval", required_argument, 0, 1109},
     {"burn-in", required_argument, 0, 1110}, {"start", required_argument, 0, 1111},
     {"lambda-rel-grid", required_argument, 0, 1016}, {"prior", no_argument, 0, 1017},
+    {"teacher", required_argument, 0, 1018},
     {"solver", required_argument, 0, 1300},  {"tolerance", required_argument, 0, 1301},
     {"max-iterations", required_argument, 0, 1302},
     {"block-frames", required_argument, 0, 1303},
@@ -378,6 +382,7 @@ static int store_ensemble_option(int c, const char *arg, cli_options *o)
                             &o->n_lambda_rel_grid);
         break;
     case 1017: o->train_prior = 1; break;
+    case 1018: o->teacher = arg; break;
     default: rc = CLI_USAGE;
     }
     return rc;
