@@ -27,10 +27,13 @@
 #include "cgdml/util.h"
 #include "solve_cg_private.h"
 
-/* Frames per chunk of the Nyström setup: a chunk's kernel rows (3N·chunk x 3Nm)
- * are formed, then added into CᵀC by one dsyrk, whose rank-k update runs at
- * BLAS-3 speed from a few hundred rows on. */
-#define NYSTROM_CHUNK 32
+/* Bytes of kernel rows per chunk of the Nyström setup: a chunk's rows of C
+ * (3N·chunk x 3Nm) are formed, then added into CᵀC by one dsyrk.  32 MiB keeps
+ * the rank-k update at BLAS-3 speed (hundreds of rows and more) and the number of
+ * BLAS calls, each waking the BLAS threads, small (a few hundred for 95,000
+ * frames and 155 landmarks; under a load of 10 on 2 cores each wake-up cost
+ * ~0.1 s, and chunks of 32 frames made the setup of 2000 frames take 10 s). */
+#define NYSTROM_CHUNK_BYTES ((size_t)32 << 20)
 /* Fewer kernel blocks (a microsecond or two each) than this are formed on the
  * calling thread, cheaper than waking a parallel region's threads. */
 #define PARALLEL_MIN_BLOCKS 1024
@@ -85,10 +88,18 @@ static size_t blocks_bytes(size_t n_frames, size_t n_beads, size_t block_frames)
            threads() * (gather > work ? gather : work);
 }
 
+/* Frames per chunk of the Nyström setup for landmark order r (at least 1). */
+static size_t chunk_frames(size_t n_frames, size_t n3, size_t r)
+{
+    size_t chunk = NYSTROM_CHUNK_BYTES / (n3 * r * sizeof(double));
+    chunk = chunk ? chunk : 1;
+    return chunk < n_frames ? chunk : n_frames;
+}
+
 static size_t nystrom_bytes(size_t n_frames, size_t n_beads, size_t m)
 {
     size_t n3 = 3 * n_beads, d = n_beads * (n_beads - 1) / 2, r = n3 * m;
-    size_t rows = n3 * (NYSTROM_CHUNK < n_frames ? NYSTROM_CHUNK : n_frames);
+    size_t rows = n3 * chunk_frames(n_frames, n3, r);
     return 2 * r * r * sizeof(double) + rows * r * sizeof(double) + m * d * 4 * sizeof(double) +
            r * sizeof(double) + n_frames * sizeof(size_t);
 }
@@ -309,7 +320,7 @@ static cgdml_status landmark_factor(cg_precond *p)
 static cgdml_status accumulate_gram(cg_precond *p)
 {
     const cg_system *sys = p->sys;
-    size_t n3 = sys->n3, r = p->r, d = sys->d, chunk = NYSTROM_CHUNK;
+    size_t n3 = sys->n3, r = p->r, d = sys->d, chunk = chunk_frames(sys->n_frames, n3, r);
     double *c = malloc(n3 * chunk * r * sizeof(double));
     if (!c)
         return cgdml_error_set(CGDML_ERR_NOMEM, "Nyström preconditioner: cannot allocate a chunk");
