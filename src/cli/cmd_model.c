@@ -65,7 +65,7 @@ static void show_cg_progress(void *ctx, const cgdml_cg_progress *p)
 }
 
 /* CG-only options need --solver cg, and --precision does not apply to it; values
- * are checked once the frames are known (check_cg_values). */
+ * are checked once the frames are known (cg_options). */
 static int check_solver_options(const cli_options *opt)
 {
     if (opt->solver != CGDML_SOLVER_CG && opt->cg_option)
@@ -88,9 +88,10 @@ static int check_solver_options(const cli_options *opt)
     return CLI_OK;
 }
 
-/* The CG options of the command line; keys are the frames' strata (or NULL). */
+/* The CG options of the command line (the frames' strata, cg->keys, come later),
+ * checked for n frames of n_beads beads. */
 static int cg_options(const cli_options *opt, const char *checkpoint, size_t n, size_t n_beads,
-                      const size_t *keys, cgdml_cg_options *cg)
+                      cgdml_cg_options *cg)
 {
     cgdml_cg_options_init(cg);
     cg->tolerance = opt->tolerance;
@@ -99,7 +100,6 @@ static int cg_options(const cli_options *opt, const char *checkpoint, size_t n, 
     cg->layout = (cgdml_cg_layout)opt->layout;
     cg->block_frames = opt->block_frames;
     cg->landmarks = opt->landmarks;
-    cg->keys = keys;
     cg->progress = show_cg_progress;
     cg->checkpoint = checkpoint;
     cg->checkpoint_interval_s = opt->checkpoint_interval;
@@ -128,7 +128,8 @@ static cgdml_status frame_keys(const cli_options *opt, const cgdml_dataset *data
     return s;
 }
 
-/* With --teacher: its prior (a copy, or NULL) and its kernel forces at the frames. */
+/* With --teacher: its kernel forces at the frames, and its prior (handed over;
+ * NULL if it has none). */
 static cgdml_status teacher_labels(const cli_options *opt, const cgdml_dataset *data,
                                    const size_t *idx, size_t n, cgdml_prior **prior,
                                    double *labels)
@@ -177,7 +178,7 @@ static int train_selected(const cli_options *opt, const cgdml_dataset *data, con
     cgdml_prior *prior = NULL;
     cgdml_cg_options cg;
     int cg_solver = opt->solver == CGDML_SOLVER_CG;
-    int rc = cg_solver ? cg_options(opt, checkpoint, n, data->n_beads, NULL, &cg) : CLI_OK;
+    int rc = cg_solver ? cg_options(opt, checkpoint, n, data->n_beads, &cg) : CLI_OK;
     if (rc)
         return rc;
     double need = cg_solver ? (double)cgdml_model_train_cg_bytes(n, data->n_beads, &cg)
