@@ -34,7 +34,8 @@ size_t cgdml_ensemble_layer1_bytes(const cgdml_layer1_options *opt, size_t n_bea
 {
     size_t at_once = side_by_side ? (size_t)omp_get_max_threads() : 1;
     size_t d = n_beads * (n_beads - 1) / 2;
-    return at_once * cgdml_model_train_bytes(opt->n_train, n_beads) +
+    return at_once * cgdml_model_train_peak_bytes(opt->n_train, n_beads, opt->sigma1, opt->lambda,
+                                                  opt->precision) +
            opt->n_members * opt->n_train * d * 2 * sizeof(double); /* finished members */
 }
 

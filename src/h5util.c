@@ -1,5 +1,5 @@
-/* h5util.c - HDF5 helpers shared by model_io.c, fes.c and the simulation
- * checkpoint (see h5util.h). */
+/* h5util.c - HDF5 helpers shared by model_io.c, fes.c and the simulation and CG
+ * checkpoints (see h5util.h). */
 #include "h5util.h"
 
 #include <string.h>
@@ -87,6 +87,16 @@ cgdml_status cgdml_h5_read_array(hid_t loc, const char *name, hid_t type, int ra
     if (ds >= 0)
         H5Dclose(ds);
     return s;
+}
+
+cgdml_status cgdml_h5_open_checkpoint(const char *path, const char *what, hid_t *file)
+{
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    *file = H5Fis_hdf5(path) > 0 ? H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT) : -1;
+    if (*file < 0)
+        return cgdml_error_set(CGDML_ERR_FORMAT,
+                               "%s %s is not an HDF5 file; remove it to start afresh", what, path);
+    return CGDML_OK;
 }
 
 cgdml_status cgdml_h5_save(const char *path, const char *what, cgdml_h5_writer write,

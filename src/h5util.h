@@ -27,6 +27,11 @@ cgdml_status cgdml_h5_read_attr_string(hid_t loc, const char *name, char *buf, s
 cgdml_status cgdml_h5_read_array(hid_t loc, const char *name, hid_t type, int rank,
                                  const hsize_t *dims, void *data);
 
+/* Open the checkpoint file at `path` read-only into *file (close with H5Fclose);
+ * CGDML_ERR_FORMAT "<what> <path> is not an HDF5 file; remove it to start afresh"
+ * if it is not one. */
+cgdml_status cgdml_h5_open_checkpoint(const char *path, const char *what, hid_t *file);
+
 /* Write a new HDF5 file atomically: create a temporary file beside `path`, let
  * write(file, ctx) fill it, and rename it onto `path` only if everything succeeded
  * (else remove it).  `what` names the file in messages ("model", "landscape"). */

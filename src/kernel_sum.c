@@ -1,6 +1,7 @@
 /* kernel_sum.c - the kernel sum h = Σ_j H(D - D_j) γ_j behind every prediction,
  * simulation step, layer-2 label and matrix-free product (see cgdml/kernel.h):
- * its table, the choice of instruction set, and the matrix-free product.
+ * its table, the choice of instruction set, and the matrix-free products (the
+ * training matrix's, and the cross-kernel block of the Nyström preconditioner).
  *
  * The arithmetic is in kernel_sum_impl.h, compiled once per instruction set
  * (kernel_sum_{generic,avx2,avx512}.c, the last two with their -m flags from the
@@ -21,6 +22,11 @@
 /* Configurations per task of the matrix-free product (a multiple of the sum's
  * batch of 4; enough tasks for the threads, few enough hsums). */
 #define PRODUCT_BATCH 16
+/* Products of fewer kernel terms (out frames x in frames) run on the calling
+ * thread: about 50 µs of work, less than waking the threads of a parallel region
+ * costs on a busy machine (milliseconds), and the small solves of the tests and
+ * of the Nyström preconditioner make thousands of them. */
+#define PRODUCT_PARALLEL_MIN_TERMS 65536
 
 static const char *const simd_names[] = {"auto", "generic", "avx2", "avx512"};
 
@@ -169,34 +175,54 @@ void cgdml_kernel_sum_eval(const cgdml_kernel_sum *ks, size_t n, const double *D
     }
 }
 
+/* The kernel sum at frames (D_out, g_out) over the frames (D_in, g_in) with
+ * γ'_j = J_j v_j: out_i = J_iᵀ Σ_j H(D_i - D_j) γ'_j, plus λ v_i when diag_v is
+ * given (the square case, where row i of out and of v is the same frame). */
+static cgdml_status kernel_apply(size_t n_out, const double *D_out, const double *g_out,
+                                 size_t n_in, const double *D_in, const double *g_in,
+                                 size_t n_beads, double sigma, const double *v, double lambda,
+                                 const double *diag_v, double *out)
+{
+    size_t d = cgdml_descriptor_size(n_beads), n3 = 3 * n_beads;
+    double *gv = malloc(n_in * d * sizeof(double));
+    if (!gv)
+        return cgdml_error_set(CGDML_ERR_NOMEM, "cannot allocate %zu descriptor vectors", n_in);
+    int parallel = n_out * n_in >= PRODUCT_PARALLEL_MIN_TERMS;
+#pragma omp parallel for schedule(static) if (parallel)
+    for (size_t j = 0; j < n_in; j++)
+        cgdml_descriptor_apply_j(n_beads, g_in + j * d * 3, v + j * n3, gv + j * d);
+    cgdml_kernel_sum *ks;
+    cgdml_status s = cgdml_kernel_sum_alloc(n_in, d, D_in, gv, sigma, CGDML_SIMD_AUTO, &ks);
+    free(gv);
+    if (s)
+        return s;
+#pragma omp parallel for schedule(dynamic, 1) if (parallel)
+    for (size_t i0 = 0; i0 < n_out; i0 += PRODUCT_BATCH) {
+        size_t nb = n_out - i0 < PRODUCT_BATCH ? n_out - i0 : PRODUCT_BATCH;
+        double h[PRODUCT_BATCH * d];
+        cgdml_kernel_sum_eval(ks, nb, D_out + i0 * d, h, NULL);
+        for (size_t i = i0; i < i0 + nb; i++) {
+            cgdml_descriptor_apply_jt(n_beads, g_out + i * d * 3, h + (i - i0) * d, out + i * n3);
+            for (size_t a = 0; diag_v && a < n3; a++)
+                out[i * n3 + a] += lambda * diag_v[i * n3 + a];
+        }
+    }
+    cgdml_kernel_sum_free(ks);
+    return CGDML_OK;
+}
+
 /* (K + λI) v: γ'_j = J_j v_j makes Σ_j K_ij v_j = J_iᵀ Σ_j H(D_i - D_j) γ'_j, a
  * kernel sum over the training frames evaluated at the training frames. */
 cgdml_status cgdml_kernel_product(size_t n_frames, size_t n_beads, const double *D, const double *g,
                                   double sigma, double lambda, const double *v, double *out)
 {
-    size_t d = cgdml_descriptor_size(n_beads), n3 = 3 * n_beads;
-    double *gv = malloc(n_frames * d * sizeof(double));
-    if (!gv)
-        return cgdml_error_set(CGDML_ERR_NOMEM, "cannot allocate %zu descriptor vectors", n_frames);
-#pragma omp parallel for schedule(static)
-    for (size_t j = 0; j < n_frames; j++)
-        cgdml_descriptor_apply_j(n_beads, g + j * d * 3, v + j * n3, gv + j * d);
-    cgdml_kernel_sum *ks;
-    cgdml_status s = cgdml_kernel_sum_alloc(n_frames, d, D, gv, sigma, CGDML_SIMD_AUTO, &ks);
-    free(gv);
-    if (s)
-        return s;
-#pragma omp parallel for schedule(dynamic, 1)
-    for (size_t i0 = 0; i0 < n_frames; i0 += PRODUCT_BATCH) {
-        size_t nb = n_frames - i0 < PRODUCT_BATCH ? n_frames - i0 : PRODUCT_BATCH;
-        double h[PRODUCT_BATCH * d];
-        cgdml_kernel_sum_eval(ks, nb, D + i0 * d, h, NULL);
-        for (size_t i = i0; i < i0 + nb; i++) {
-            cgdml_descriptor_apply_jt(n_beads, g + i * d * 3, h + (i - i0) * d, out + i * n3);
-            for (size_t a = 0; a < n3; a++)
-                out[i * n3 + a] += lambda * v[i * n3 + a];
-        }
-    }
-    cgdml_kernel_sum_free(ks);
-    return CGDML_OK;
+    return kernel_apply(n_frames, D, g, n_frames, D, g, n_beads, sigma, v, lambda, v, out);
+}
+
+cgdml_status cgdml_kernel_cross_product(size_t n_out, const double *D_out, const double *g_out,
+                                        size_t n_in, const double *D_in, const double *g_in,
+                                        size_t n_beads, double sigma, const double *v,
+                                        double *out)
+{
+    return kernel_apply(n_out, D_out, g_out, n_in, D_in, g_in, n_beads, sigma, v, 0.0, NULL, out);
 }

@@ -68,17 +68,78 @@ void cgdml_model_free(cgdml_model *model)
     free(model);
 }
 
-size_t cgdml_model_train_bytes(size_t n_train, size_t n_beads)
+/* The precision a Cholesky training in `precision` starts with. */
+static cgdml_precision resolve_precision(cgdml_precision precision, double sigma, double lambda)
 {
-    size_t n = 3 * n_beads * n_train, d = cgdml_descriptor_size(n_beads);
-    return cgdml_kernel_rfp_size(n) * sizeof(double) /* kernel matrix */
-           + n * sizeof(double)                       /* right-hand side */
-           + n_train * d * 6 * sizeof(double);        /* descriptors, Jacobians, γ */
+    if (precision != CGDML_PRECISION_AUTO)
+        return precision;
+    return lambda >= CGDML_MIXED_MIN_RELATIVE_LAMBDA * 5.0 / (3.0 * sigma * sigma)
+               ? CGDML_PRECISION_MIXED
+               : CGDML_PRECISION_DOUBLE;
 }
 
-static size_t train_need(size_t n_train, const void *n_beads)
+/* What every training holds at its peak besides the solve: Jacobians, labels, and
+ * the model's descriptors, coefficients, indices and names. */
+static size_t training_arrays_bytes(size_t n_train, size_t n_beads)
 {
-    return cgdml_model_train_bytes(n_train, *(const size_t *)n_beads);
+    size_t n = 3 * n_beads * n_train, d = cgdml_descriptor_size(n_beads);
+    return n_train * d * 3 * sizeof(double) /* Jacobians */
+           + n * sizeof(double)              /* labels, then α */
+           + n_train * d * 2 * sizeof(double) + n_train * sizeof(size_t) /* the model */
+           + n_beads * CGDML_NAME_MAX;
+}
+
+/* The matrix-free product's temporaries: J v in descriptor space and the kernel-sum
+ * table (descriptors and coefficients in groups of up to 8 lanes). */
+static size_t product_bytes(size_t n_train, size_t n_beads)
+{
+    size_t d = cgdml_descriptor_size(n_beads), padded = (n_train + 7) / 8 * 8;
+    return n_train * d * sizeof(double) + 2 * padded * d * sizeof(double);
+}
+
+size_t cgdml_model_train_peak_bytes(size_t n_train, size_t n_beads, double sigma, double lambda,
+                                    cgdml_precision precision)
+{
+    size_t n = 3 * n_beads * n_train;
+    if (n_train && n / n_train != 3 * n_beads)
+        return SIZE_MAX;
+    size_t arrays = training_arrays_bytes(n_train, n_beads), rfp = cgdml_kernel_rfp_size(n);
+    if (n > 1 && rfp / n != (n + 1) / 2 && rfp / (n + 1) != n / 2)
+        return SIZE_MAX;
+    if (resolve_precision(precision, sigma, lambda) == CGDML_PRECISION_DOUBLE)
+        return rfp > (SIZE_MAX - arrays) / sizeof(double) ? SIZE_MAX : arrays + rfp * sizeof(double);
+    size_t refine = n * sizeof(double) * 3 + n * sizeof(float) /* x, r, (K + λI)x; correction */
+                    + product_bytes(n_train, n_beads);
+    return rfp > (SIZE_MAX - arrays - refine) / sizeof(float) ? SIZE_MAX
+                                                              : arrays + refine + rfp * sizeof(float);
+}
+
+size_t cgdml_model_train_bytes(size_t n_train, size_t n_beads)
+{
+    return cgdml_model_train_peak_bytes(n_train, n_beads, 1.0, 0.0, CGDML_PRECISION_DOUBLE);
+}
+
+size_t cgdml_model_train_cg_bytes(size_t n_train, size_t n_beads, const cgdml_cg_options *cg)
+{
+    size_t solve = cgdml_solve_cg_bytes(n_train, n_beads, cg);
+    size_t arrays = training_arrays_bytes(n_train, n_beads) + 3 * n_beads * n_train * sizeof(double);
+    return solve > SIZE_MAX - arrays ? SIZE_MAX : solve + arrays;
+}
+
+/* What check_train_arguments measures against the budget. */
+typedef struct {
+    size_t n_beads;
+    double sigma, lambda;
+    cgdml_precision precision;
+    const cgdml_cg_options *cg; /* the CG solve's options; NULL: Cholesky */
+} train_plan;
+
+static size_t train_need(size_t n_train, const void *plan)
+{
+    const train_plan *p = plan;
+    return p->cg ? cgdml_model_train_cg_bytes(n_train, p->n_beads, p->cg)
+                 : cgdml_model_train_peak_bytes(n_train, p->n_beads, p->sigma, p->lambda,
+                                                p->precision);
 }
 
 /* Labels (layer 1: prior-subtracted forces; layer 2: averaged predictions) must be
@@ -95,8 +156,9 @@ static cgdml_status check_labels(const double *labels, const size_t *idx, size_t
 }
 
 static cgdml_status check_train_arguments(const cgdml_dataset *data, const size_t *idx, size_t n,
-                                          const double *labels, double sigma, double lambda)
+                                          const double *labels, const train_plan *plan)
 {
+    double sigma = plan->sigma, lambda = plan->lambda;
     if (!(sigma > 0) || !isfinite(sigma))
         return cgdml_error_set(CGDML_ERR_INVALID, "sigma = %g: must be a positive number", sigma);
     if (sigma < CGDML_SIGMA_MIN || sigma > CGDML_SIGMA_MAX)
@@ -119,13 +181,14 @@ static cgdml_status check_train_arguments(const cgdml_dataset *data, const size_
         s = check_labels(labels, idx, n, n3);
     if (s)
         return s;
-    if (n3 * n > CGDML_SOLVE_MAX_ORDER)
+    if (!plan->cg && n3 * n > CGDML_SOLVE_MAX_ORDER)
         return cgdml_error_set(CGDML_ERR_INVALID,
                                "%zu training frames of %zu beads make a system of order %zu; the "
-                               "largest solvable here is %d (%zu frames)",
+                               "largest the Cholesky solver handles is %d (%zu frames): use the "
+                               "CG solver beyond",
                                n, data->n_beads, n3 * n, CGDML_SOLVE_MAX_ORDER,
                                CGDML_SOLVE_MAX_ORDER / n3);
-    return cgdml_memory_check_count(n, "training frames", train_need, &data->n_beads, "training");
+    return cgdml_memory_check_count(n, "training frames", train_need, plan, "training");
 }
 
 /* Descriptors and sparse Jacobians of the training frames. */
@@ -295,16 +358,18 @@ static cgdml_status solve_coefficients(const cgdml_model *m, const double *g, do
                                        cgdml_precision precision, cgdml_train_stats *st)
 {
     cgdml_status s = CGDML_ERR_NUMERIC;
-    if (precision == CGDML_PRECISION_AUTO)
-        precision = m->lambda >= CGDML_MIXED_MIN_RELATIVE_LAMBDA * 5.0 / (3.0 * m->sigma * m->sigma)
-                        ? CGDML_PRECISION_MIXED
-                        : CGDML_PRECISION_DOUBLE;
+    precision = resolve_precision(precision, m->sigma, m->lambda);
     st->precision = precision;
     if (precision == CGDML_PRECISION_MIXED)
         s = solve_mixed(m, g, rhs, st);
     if (precision == CGDML_PRECISION_MIXED && s == CGDML_ERR_NUMERIC) {
         snprintf(st->fallback, sizeof st->fallback, "%s", cgdml_error_message());
         st->refinements = 0;
+        /* The budget was checked for the mixed solve's need, not the double one's. */
+        train_plan plan = {.n_beads = m->n_beads, .precision = CGDML_PRECISION_DOUBLE};
+        s = cgdml_memory_check_count(m->n_train, "training frames", train_need, &plan,
+                                     "training in double precision (mixed precision fell back)");
+        s = s ? s : CGDML_ERR_NUMERIC;
     }
     if (s == CGDML_ERR_NUMERIC) { /* double asked for, or mixed could not carry it */
         st->precision = CGDML_PRECISION_DOUBLE;
@@ -346,14 +411,34 @@ cgdml_status cgdml_model_train_labels(const cgdml_dataset *data, const size_t *i
                                        CGDML_PRECISION_DOUBLE, stats, out);
 }
 
-cgdml_status cgdml_model_train_precision(const cgdml_dataset *data, const size_t *idx, size_t n,
-                                         const double *labels, double sigma, double lambda,
-                                         cgdml_precision precision, cgdml_train_stats *stats,
-                                         cgdml_model **out)
+/* α by conjugate gradients: rhs holds the labels on entry, α on return. */
+static cgdml_status solve_cg(const cgdml_model *m, const double *g, double *rhs,
+                             const cgdml_cg_options *cg, cgdml_train_stats *st)
+{
+    size_t order = 3 * m->n_beads * m->n_train;
+    double *alpha = malloc(order * sizeof(double));
+    if (!alpha)
+        return cgdml_error_set(CGDML_ERR_NOMEM, "cannot allocate the coefficients");
+    st->precision = CGDML_PRECISION_DOUBLE;
+    cgdml_status s = cgdml_solve_cg(m->n_train, m->n_beads, m->train_desc, g, m->sigma, m->lambda,
+                                    rhs, alpha, cg, &st->cg);
+    st->factor_s = st->cg.setup_s;
+    st->solve_s = st->cg.iterate_s;
+    if (!s)
+        memcpy(rhs, alpha, order * sizeof(double));
+    free(alpha);
+    return s;
+}
+
+/* Descriptors and labels of the training frames, the solve the plan names, and
+ * the model made of its coefficients. */
+static cgdml_status train(const cgdml_dataset *data, const size_t *idx, size_t n,
+                          const double *labels, const train_plan *plan, cgdml_train_stats *stats,
+                          cgdml_model **out)
 {
     *out = NULL;
     cgdml_train_stats local = {0};
-    cgdml_status s = check_train_arguments(data, idx, n, labels, sigma, lambda);
+    cgdml_status s = check_train_arguments(data, idx, n, labels, plan);
     if (s)
         return s;
     size_t nb = data->n_beads, n3 = 3 * nb, d = cgdml_descriptor_size(nb);
@@ -364,8 +449,8 @@ cgdml_status cgdml_model_train_precision(const cgdml_dataset *data, const size_t
     if (!s && (!g || !rhs))
         s = cgdml_error_set(CGDML_ERR_NOMEM, "cannot allocate the descriptors of %zu frames", n);
     if (!s) {
-        m->sigma = sigma;
-        m->lambda = lambda;
+        m->sigma = plan->sigma;
+        m->lambda = plan->lambda;
         double t0 = cgdml_wall_seconds();
         compute_descriptors(data, idx, n, m->train_desc, g);
         local.descriptor_s = cgdml_wall_seconds() - t0;
@@ -373,8 +458,11 @@ cgdml_status cgdml_model_train_precision(const cgdml_dataset *data, const size_t
     for (size_t t = 0; !s && t < n; t++)
         memcpy(rhs + t * n3, labels ? labels + t * n3 : data->forces + idx[t] * n3,
                n3 * sizeof(double));
+    local.solver = plan->cg ? CGDML_SOLVER_CG : CGDML_SOLVER_CHOLESKY;
+    local.peak_bytes = train_need(n, plan);
     if (!s)
-        s = solve_coefficients(m, g, rhs, precision, &local);
+        s = plan->cg ? solve_cg(m, g, rhs, plan->cg, &local)
+                     : solve_coefficients(m, g, rhs, plan->precision, &local);
     if (!s)
         fill_model(m, data, idx, g, rhs);
     if (!s)
@@ -389,6 +477,30 @@ cgdml_status cgdml_model_train_precision(const cgdml_dataset *data, const size_t
     }
     *out = m;
     return CGDML_OK;
+}
+
+cgdml_status cgdml_model_train_precision(const cgdml_dataset *data, const size_t *idx, size_t n,
+                                         const double *labels, double sigma, double lambda,
+                                         cgdml_precision precision, cgdml_train_stats *stats,
+                                         cgdml_model **out)
+{
+    train_plan plan = {.n_beads = data->n_beads, .sigma = sigma, .lambda = lambda,
+                       .precision = precision};
+    return train(data, idx, n, labels, &plan, stats, out);
+}
+
+cgdml_status cgdml_model_train_cg(const cgdml_dataset *data, const size_t *idx, size_t n,
+                                  const double *labels, double sigma, double lambda,
+                                  const cgdml_cg_options *cg, cgdml_train_stats *stats,
+                                  cgdml_model **out)
+{
+    cgdml_cg_options defaults;
+    if (!cg) {
+        cgdml_cg_options_init(&defaults);
+        cg = &defaults;
+    }
+    train_plan plan = {.n_beads = data->n_beads, .sigma = sigma, .lambda = lambda, .cg = cg};
+    return train(data, idx, n, labels, &plan, stats, out);
 }
 
 /* Frames per task of a prediction: the kernel sum shares each sweep over its

@@ -363,13 +363,11 @@ cgdml_status cgdml_simulate_checkpoint_load(cgdml_run_state *s, size_t *step)
             return CGDML_OK;
         return cgdml_error_set(CGDML_ERR_IO, "checkpoint %s: %s", path, strerror(errno));
     }
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    hid_t file = H5Fis_hdf5(path) > 0 ? H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT) : -1;
-    if (file < 0)
-        return cgdml_error_set(CGDML_ERR_FORMAT,
-                               "checkpoint %s is not an HDF5 file; remove it to start afresh",
-                               path);
-    cgdml_status st = load_group(file, s, step);
+    hid_t file;
+    cgdml_status st = cgdml_h5_open_checkpoint(path, "checkpoint", &file);
+    if (st)
+        return st;
+    st = load_group(file, s, step);
     H5Fclose(file);
     if (!st) {
         s->n_live = 0;

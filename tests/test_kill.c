@@ -1,5 +1,6 @@
-/* test_kill.c - crash safety of the long commands: a `cgdml ensemble` and a
- * `cgdml simulate` are killed with SIGKILL in the middle of their work; the files
+/* test_kill.c - crash safety of the long commands: a `cgdml ensemble`, a
+ * `cgdml simulate` and a `cgdml train --solver cg` are killed with SIGKILL in the
+ * middle of their work; the files
  * the user had are intact, no output is torn, and the same command with --resume
  * finishes with results identical to an uninterrupted run.  The program is found
  * through $CGDML_BIN (set by `make test`).
@@ -209,6 +210,46 @@ Test(kill, ensemble_killed_in_layer1_resumes_to_the_same_model)
     cr_assert_eq(cgdml("predict --model a.average.h5 --data noisy.h5 -o ga.npy"), 0, "%s", output);
     cr_assert_eq(cgdml("predict --model e.average.h5 --data noisy.h5 -o ge.npy"), 0, "%s", output);
     assert_same_file("ga.npy", "ge.npy");
+}
+
+/* Plain CG on 800 shipped frames: about 1500 iterations, several seconds on one
+ * thread, checkpointed every 0.1 s. */
+#define TRAIN_CG_ARGS                                                                         \
+    "train --data %s/datasets/ala2_cg6.h5 --n-train 800 --sigma 1 --lambda 1e-3 --solver cg " \
+    "--preconditioner none --tolerance 1e-10 --max-iterations 100000 "                       \
+    "--checkpoint-interval 0.1"
+
+static int cg_checkpoint_written(void)
+{
+    return exists("c.h5.checkpoint");
+}
+
+Test(kill, train_cg_killed_resumes_to_the_same_model)
+{
+    char args[1024];
+    snprintf(args, sizeof args, TRAIN_CG_ARGS, getenv("CGDML_SRC"));
+    cr_assert_eq(cgdml("%s -o a.h5", args), 0, "%s", output);
+    cr_assert(!exists("a.h5.checkpoint"), "a finished solve removes its checkpoint");
+
+    char killed[1100];
+    snprintf(killed, sizeof killed, "%s -o c.h5", args);
+    kill_when(start(killed), cg_checkpoint_written);
+    cr_assert(!exists("c.h5"), "no model from a killed solve");
+    assert_refused(cgdml("%s -o c.h5", args), 1, "--resume");
+    cr_assert_eq(cgdml("%s --resume -o c.h5", args), 0, "%s", output);
+    double from = field("resumed from iteration ");
+    cr_assert(from >= 1, "resumed from iteration %g", from);
+    cr_assert(!exists("c.h5.checkpoint"));
+    cr_assert_eq(cgdml("predict --model a.h5 --data %s/datasets/ala2_cg6.h5 --n-train 500 "
+                       "-o fa.npy",
+                       getenv("CGDML_SRC")),
+                 0, "%s", output);
+    cr_assert_eq(cgdml("predict --model c.h5 --data %s/datasets/ala2_cg6.h5 --n-train 500 "
+                       "-o fc.npy",
+                       getenv("CGDML_SRC")),
+                 0, "%s", output);
+    assert_same_file("fa.npy", "fc.npy");
+    cr_assert_eq(count_files(".", "tmp-"), 0, "a temporary file was left behind");
 }
 
 /* cgdml_atomic_clean removes the temporaries of dead processes only. */

@@ -108,4 +108,15 @@ cgdml_status cgdml_kernel_product(size_t n_frames, size_t n_beads, const double 
                                   const double *g, double sigma, double lambda, const double *v,
                                   double *out);
 
+/* The off-diagonal block of the kernel between two sets of frames times a vector:
+ * out = K(out frames, in frames) v, i.e. out_i = J_iᵀ Σ_j H(D_i - D_j) J_j v_j,
+ * for v [n_in][3N] and out [n_out][3N]; D_out[n_out][d], g_out[n_out][d][3] and
+ * D_in, g_in likewise.  O(n_out n_in d) work, in parallel over the out frames.
+ * The Nyström preconditioner of the CG solve (solve.h) applies its landmark
+ * columns with it. */
+cgdml_status cgdml_kernel_cross_product(size_t n_out, const double *D_out, const double *g_out,
+                                        size_t n_in, const double *D_in, const double *g_in,
+                                        size_t n_beads, double sigma, const double *v,
+                                        double *out);
+
 #endif

@@ -18,6 +18,7 @@
 #include "cgdml/dataset.h"
 #include "cgdml/error.h"
 #include "cgdml/prior.h"
+#include "cgdml/solve.h"
 
 /* Version of the model file layout; readers refuse newer files. */
 #define CGDML_MODEL_FORMAT_VERSION 1
@@ -88,23 +89,49 @@ typedef enum {
 #define CGDML_MIXED_TOLERANCE 1.1102230246251565e-16 /* 2^-53 */
 #define CGDML_MIXED_MAX_ITERATIONS 30
 
+/* How the training system is solved. */
+typedef enum {
+    CGDML_SOLVER_CHOLESKY = 0, /* dense Cholesky of the assembled matrix (any precision) */
+    CGDML_SOLVER_CG = 1,       /* preconditioned conjugate gradients, matrix-free (solve.h) */
+} cgdml_solver;
+
 /* What cgdml_model_train did: wall-clock seconds of each stage, the matrix, and
- * for a mixed solve the refinement. */
+ * for a mixed solve the refinement; for a CG solve its statistics. */
 typedef struct {
     double descriptor_s, assembly_s, factor_s, solve_s; /* solve_s includes refinement */
     size_t matrix_bytes;       /* RFP storage of the kernel matrix (of the last attempt) */
     cgdml_precision precision; /* the precision that produced α */
     int refinements;           /* corrections of the mixed solve (0 for double) */
     char fallback[160];        /* why a mixed solve fell back to double; "" if it did not */
+    cgdml_solver solver;
+    size_t peak_bytes;         /* the predicted peak (cgdml_model_train_peak_bytes or
+                                * cgdml_model_train_cg_bytes) of the solve that ran */
+    cgdml_cg_stats cg;         /* CGDML_SOLVER_CG only; solve_s is then its iterations */
 } cgdml_train_stats;
 
 /* An empty model of n_train frames and n_beads beads (arrays zeroed). */
 cgdml_status cgdml_model_alloc(size_t n_train, size_t n_beads, cgdml_model **out);
 void cgdml_model_free(cgdml_model *model);
 
-/* Bytes cgdml_model_train needs for n_train frames of n_beads beads (dominated by
- * the packed kernel matrix, (3NM)(3NM+1)/2 doubles). */
+/* Bytes cgdml_model_train needs for n_train frames of n_beads beads in double
+ * precision (dominated by the packed kernel matrix, (3NM)(3NM+1)/2 doubles); the
+ * same as cgdml_model_train_peak_bytes(..., CGDML_PRECISION_DOUBLE). */
 size_t cgdml_model_train_bytes(size_t n_train, size_t n_beads);
+
+/* The peak bytes a Cholesky training of n_train frames of n_beads beads allocates
+ * in `precision` (AUTO resolved with σ and λ as training resolves it): the packed
+ * matrix (doubles, or floats for MIXED), the descriptors, Jacobians, labels and
+ * the model, and for MIXED the refinement's vectors and its matrix-free product.
+ * It leaves out the dataset and the program (libraries, BLAS buffers: about
+ * 0.1 GB).  A mixed solve that falls back to double precision checks the double
+ * solve's need again before it allocates.  SIZE_MAX on overflow. */
+size_t cgdml_model_train_peak_bytes(size_t n_train, size_t n_beads, double sigma, double lambda,
+                                    cgdml_precision precision);
+
+/* The same for a CG training (cgdml_model_train_cg with these options; NULL: the
+ * defaults): the solve's own need (cgdml_solve_cg_bytes) plus descriptors,
+ * Jacobians, labels, α and the model. */
+size_t cgdml_model_train_cg_bytes(size_t n_train, size_t n_beads, const cgdml_cg_options *cg);
 
 /* Train on frames idx[0..n-1] of `data` with length scale σ in [CGDML_SIGMA_MIN,
  * CGDML_SIGMA_MAX] and ridge lambda >= 0 (λ = 0 fails: the kernel on Cartesian
@@ -133,6 +160,17 @@ cgdml_status cgdml_model_train_precision(const cgdml_dataset *data, const size_t
                                          const double *labels, double sigma, double lambda,
                                          cgdml_precision precision, cgdml_train_stats *stats,
                                          cgdml_model **out);
+
+/* The same solved by preconditioned conjugate gradients (cgdml_solve_cg, options
+ * `cg`, NULL: the defaults), never forming the matrix: memory O(M d) plus the
+ * preconditioner, so M is limited by time, not by the RFP order limit.  cg->keys,
+ * if given, are indexed like idx (one per training frame).  The forces agree with
+ * the Cholesky solution's to about the tolerance.  Not converged within
+ * cg->max_iterations: CGDML_ERR_NUMERIC (resumable from cg->checkpoint). */
+cgdml_status cgdml_model_train_cg(const cgdml_dataset *data, const size_t *idx, size_t n,
+                                  const double *labels, double sigma, double lambda,
+                                  const cgdml_cg_options *cg, cgdml_train_stats *stats,
+                                  cgdml_model **out);
 
 /* CGDML_ERR_INVALID naming the first pair of frames among idx[0..n-1] that are
  * duplicates: one index selected twice, or two frames of the same geometry up to

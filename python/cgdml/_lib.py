@@ -71,10 +71,20 @@ class ModelStruct(ctypes.Structure):
                 ("cv_rows", c_size_t), ("cv_table", POINTER(c_double)), ("sum", c_void_p)]
 
 
+class CGStats(ctypes.Structure):  # cgdml_cg_stats (solve.h)
+    _fields_ = [("iterations", c_size_t), ("resumed_from", c_size_t), ("converged", c_int),
+                ("relative_residual", c_double), ("block_frames", c_size_t),
+                ("n_blocks", c_size_t), ("landmarks", c_size_t),
+                ("preconditioner_ridge", c_double), ("preconditioner_bytes", c_size_t),
+                ("bytes", c_size_t), ("setup_s", c_double), ("iterate_s", c_double),
+                ("product_s", c_double), ("apply_s", c_double)]
+
+
 class TrainStats(ctypes.Structure):
     _fields_ = [("descriptor_s", c_double), ("assembly_s", c_double), ("factor_s", c_double),
                 ("solve_s", c_double), ("matrix_bytes", c_size_t), ("precision", c_int),
-                ("refinements", c_int), ("fallback", c_char * TRAIN_FALLBACK_MAX)]
+                ("refinements", c_int), ("fallback", c_char * TRAIN_FALLBACK_MAX),
+                ("solver", c_int), ("peak_bytes", c_size_t), ("cg", CGStats)]
 
 
 class ForceErrorsStruct(ctypes.Structure):
@@ -158,7 +168,7 @@ STRUCTS = {"cgdml_observable": Observable, "cgdml_dataset": DatasetStruct,
            "cgdml_layer1_options": Layer1Options, "cgdml_cv_point": CVPointStruct,
            "cgdml_simulate_options": SimulateOptions, "cgdml_trajectory": TrajectoryStruct,
            "cgdml_fes": FesStruct, "cgdml_fes_comparison": FesComparisonStruct,
-           "cgdml_fes_matched": FesMatchedStruct}
+           "cgdml_fes_matched": FesMatchedStruct, "cgdml_cg_stats": CGStats}
 
 # ---- prototypes ------------------------------------------------------------------
 

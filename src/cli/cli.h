@@ -21,6 +21,14 @@ typedef struct {
     unsigned long seed;
     int threads;
     int precision; /* cgdml_precision of training solves (--precision) */
+    int have_precision;
+    /* train --solver cg */
+    int solver, preconditioner, layout; /* cgdml_solver, cgdml_cg_preconditioner, cgdml_cg_layout */
+    double tolerance;
+    size_t max_iterations, block_frames, landmarks;
+    const char *cg_option; /* the first CG-only option given, for refusals */
+    int train_prior;       /* train --prior: fit the harmonic prior, train on the rest */
+    const char *teacher;   /* train --teacher MODEL: distil MODEL's forces */
     int have_sigma, have_lambda, have_n_train, have_seed, held_out;
     const char *positional; /* the one positional argument (info) */
     size_t bins;

@@ -290,7 +290,10 @@ static cgdml_status layer2(const cli_options *opt, ensemble_job *j)
     if (!s)
         s = choose_sigma2(opt, j, &sigma2);
     if (!s)
-        cli_note("layer 2: mean set of %zu frames, sigma2 %g\n", j->n_mean, sigma2);
+        cli_note("layer 2: mean set of %zu frames, sigma2 %g: training needs %.2f GB\n", j->n_mean,
+                 sigma2,
+                 (double)cgdml_model_train_peak_bytes(j->n_mean, j->data->n_beads, sigma2,
+                                                      j->l1.lambda, j->l1.precision) / 1e9);
     if (!s)
         s = cgdml_ensemble_distill(j->average, j->data, j->mean_set, j->n_mean, sigma2,
                                    j->l1.lambda, j->l1.precision, &j->distilled);

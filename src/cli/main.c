@@ -35,19 +35,51 @@ static const cli_command commands[] = {
      "  Prints frames, beads, units and value ranges of a dataset, or the kind,\n"
      "  hyperparameters and size of a model.\n"},
     {"train", cmd_train,
-     "data,group,indices,n-train,seed,sigma,lambda,precision,output,memory,threads",
-     "train one GDML model by Cholesky factorisation",
+     "data,group,indices,n-train,seed,sigma,lambda,precision,output,memory,threads,solver,"
+     "tolerance,max-iterations,block-frames,preconditioner,landmarks,block-layout,"
+     "checkpoint-interval,resume,collective,kmeans,prior,bonds,temperature,teacher",
+     "train one GDML model (Cholesky, or conjugate gradients for large sets)",
      "usage: cgdml train --data D.h5 (--indices FILE | --n-train M [--seed S])\n"
-     "                   --sigma S [--lambda L] -o model.h5 [--memory 8G] [--threads N]\n\n"
+     "                   --sigma S [--lambda L] -o model.h5 [--memory 8G] [--threads N]\n"
+     "                   [--solver cholesky|cg [CG options]]\n\n"
      "  --sigma S       Matérn length scale in descriptor units (1/Å), sGDML's σ\n"
      "  --lambda L      ridge added to the kernel diagonal (default 1e-10, as sGDML)\n"
      "  --indices FILE  training frames: text integers or an integer .npy\n"
      "  --n-train M     M frames drawn at random (reproducible with --seed, default 1)\n"
-     "  --precision auto|double|mixed  the solve: double, or a single-precision\n"
+     "  --precision auto|double|mixed  the Cholesky solve: double, or a single-precision\n"
      "                  factor refined to double accuracy (half the memory, about\n"
      "                  twice as fast; falls back to double by itself when the\n"
      "                  system needs it); auto (default): mixed when lambda >= 1e-4\n"
      "                  x 5/(3 sigma^2), else double\n"
+     "  --solver cholesky|cg  cholesky (default): the dense matrix, up to 3640 frames of\n"
+     "                  6 beads and (3NM)^2/2 floats or doubles of memory; cg:\n"
+     "                  preconditioned conjugate gradients with the matrix-free product,\n"
+     "                  memory O(M) plus the preconditioner, time O(M^2) per iteration\n"
+     "                  (docs/method.md section 7).  CG options:\n"
+     "  --tolerance T   stop at ||F - (K + lambda I) alpha|| <= T ||F|| (default 1e-5,\n"
+     "                  from 1e-14 to below 1)\n"
+     "  --max-iterations N  give up after N iterations (default 1000; --resume goes on)\n"
+     "  --preconditioner nystrom|blocks|none  nystrom (default): the kernel columns of\n"
+     "                  landmark frames spread over the phi/psi strata (--collective or\n"
+     "                  --kmeans as in ensemble), by the Woodbury identity; blocks:\n"
+     "                  single-precision Cholesky factors of diagonal blocks whose frames\n"
+     "                  are dealt over the strata (measured slower); none: plain CG\n"
+     "  --landmarks M   Nystrom landmark frames (default: sqrt(frames)/2, within the\n"
+     "                  memory budget)\n"
+     "  --block-frames B  frames per block (default: the largest up to 1000 whose\n"
+     "                  factors fit 90% of the memory budget)\n"
+     "  --block-layout stratified|contiguous  blocks spanning all strata (default) or\n"
+     "                  one region each\n"
+     "  --checkpoint-interval S  seconds between checkpoints of the CG state to\n"
+     "                  model.h5.checkpoint (default 60); after a kill, the same command\n"
+     "                  with --resume continues and gives the same model bit for bit\n"
+     "  --prior         fit the harmonic prior (bonds and angles, Boltzmann inversion on\n"
+     "                  all frames at --temperature, topology from --bonds, the data or\n"
+     "                  the alanine default, as ensemble does), train on the forces minus\n"
+     "                  the prior's and store it in the model (default: no prior)\n"
+     "  --teacher M.h5  distil: train on M's kernel forces at the selected frames (its\n"
+     "                  prior left out, then carried over), as layer 2 of ensemble does\n"
+     "                  with the average; e.g. a CG model of many frames onto a mean set\n"
      "  --memory SIZE   memory budget, e.g. 8G or 50% (default 80% of available)\n"
      "  --threads N     OpenMP/BLAS threads (default: all cores)\n"},
     {"predict", cmd_predict,
@@ -268,7 +300,14 @@ static const struct option long_options[] = {
     {"export-splits", no_argument, 0, 1204}, {"precision", required_argument, 0, 1205},
     {"checkpoint-interval", required_argument, 0, 1109},
     {"burn-in", required_argument, 0, 1110}, {"start", required_argument, 0, 1111},
-    {"lambda-rel-grid", required_argument, 0, 1016}, {"select", required_argument, 0, 1017},
+    {"lambda-rel-grid", required_argument, 0, 1016}, {"select", required_argument, 0, 1019},
+    {"prior", no_argument, 0, 1017},
+    {"teacher", required_argument, 0, 1018},
+    {"solver", required_argument, 0, 1300},  {"tolerance", required_argument, 0, 1301},
+    {"max-iterations", required_argument, 0, 1302},
+    {"block-frames", required_argument, 0, 1303},
+    {"preconditioner", required_argument, 0, 1304},
+    {"landmarks", required_argument, 0, 1305}, {"block-layout", required_argument, 0, 1306},
     {0, 0, 0, 0}};
 
 static int accepts(const cli_command *cmd, const char *name)
@@ -299,6 +338,15 @@ static int parse_count(const char *name, const char *text, size_t *out)
         return cli_usage_error("--%s '%s': expected a non-negative integer", name, text);
     *out = (size_t)v;
     return CLI_OK;
+}
+
+/* A count of at least 1 (a 0 would mean "none" where none makes no sense). */
+static int parse_positive(const char *name, const char *text, size_t *out)
+{
+    int rc = parse_count(name, text, out);
+    if (!rc && *out == 0)
+        return cli_usage_error("--%s 0: expected at least 1", name);
+    return rc;
 }
 
 static int store_choice(const char *name, const char *arg, const char *const *choices, int *out)
@@ -348,7 +396,9 @@ static int store_ensemble_option(int c, const char *arg, cli_options *o)
         rc = cli_parse_list("lambda-rel-grid", arg, o->lambda_rel_grid, 16,
                             &o->n_lambda_rel_grid);
         break;
-    case 1017: {
+    case 1017: o->train_prior = 1; break;
+    case 1018: o->teacher = arg; break;
+    case 1019: {
         static const char *const selections[] = {"binned", "raw", NULL};
         rc = store_choice("select", arg, selections, &o->select_raw);
         break;
@@ -390,14 +440,40 @@ static int store_study_option(int c, const char *arg, cli_options *o)
     case 1204: o->export_splits = 1; return CLI_OK;
     case 1205: {
         static const char *const precisions[] = {"double", "mixed", "auto", NULL}; /* enum order */
+        o->have_precision = 1;
         return store_choice("precision", arg, precisions, &o->precision);
     }
     }
     return CLI_USAGE;
 }
 
+/* train's solver options; every one but --solver is CG-only (remembered for refusals). */
+static int store_train_option(int c, const char *arg, cli_options *o)
+{
+    static const char *const solvers[] = {"cholesky", "cg", NULL}; /* cgdml_solver order */
+    static const char *const preconditioners[] = {"nystrom", "blocks", "none", NULL}; /* enum */
+    static const char *const layouts[] = {"stratified", "contiguous", NULL};
+    static const char *const names[] = {"solver",         "tolerance", "max-iterations",
+                                        "block-frames",   "preconditioner", "landmarks",
+                                        "block-layout"};
+    if (c > 1300 && !o->cg_option)
+        o->cg_option = names[c - 1300];
+    switch (c) {
+    case 1300: return store_choice("solver", arg, solvers, &o->solver);
+    case 1301: return parse_number("tolerance", arg, &o->tolerance);
+    case 1302: return parse_positive("max-iterations", arg, &o->max_iterations);
+    case 1303: return parse_positive("block-frames", arg, &o->block_frames);
+    case 1304: return store_choice("preconditioner", arg, preconditioners, &o->preconditioner);
+    case 1305: return parse_positive("landmarks", arg, &o->landmarks);
+    case 1306: return store_choice("block-layout", arg, layouts, &o->layout);
+    }
+    return CLI_USAGE;
+}
+
 static int store_option(int c, const char *arg, cli_options *o)
 {
+    if (c >= 1300)
+        return store_train_option(c, arg, o);
     if (c >= 1200)
         return store_study_option(c, arg, o);
     if (c >= 1100)
@@ -450,6 +526,8 @@ void cli_options_defaults(cli_options *o)
     memset(o, 0, sizeof *o);
     o->lambda = 1e-10; /* sGDML's default ridge */
     o->precision = CGDML_PRECISION_AUTO;
+    o->tolerance = CGDML_CG_DEFAULT_TOLERANCE;
+    o->max_iterations = CGDML_CG_DEFAULT_MAX_ITERATIONS;
     o->beads = 6;
     o->frames = 2000;
     o->spread = 0.12;

@@ -6,7 +6,7 @@
 # error or a definite/indirect leak.  Memory that libhdf5, OpenBLAS and libgomp keep
 # for the process's lifetime is "still reachable", not a leak, and is not counted.
 #
-# Memcheck runs code 20-50 times slower, so the 23 tests whose work is statistics,
+# Memcheck runs code 20-50 times slower, so the 30 tests whose work is statistics,
 # training hundreds of frames or a whole pipeline (seconds natively, listed in
 # HEAVY) are left to the native and ASan runs of `make test`; every other test
 # runs here, the command-line tests with all their cgdml processes.
@@ -23,6 +23,10 @@ HEAVY+='|cli/ensemble_resumes_to_the_same_model|cli/synthetic_train_eval_predict
 HEAVY+='|mixed/refined_solve*|mixed/ill_conditioned*|simulate/equilibrium_starts*'
 HEAVY+='|ensemble/layer2_cross_validation*|fes/matched_floor*|simulate/basin_starts*'
 HEAVY+='|ensemble/binned_error*'
+# CG solves of hundreds of frames or thousands of iterations, and the peak-memory
+# measurements (meaningless under memcheck, which keeps its own shadow memory)
+HEAVY+='|cg/agrees_with_cholesky*|cg/nystrom_preconditioner*|cg/every_preconditioner*'
+HEAVY+='|train_memory/*|kill/train_cg_killed*'
 
 logs=$(mktemp -d /tmp/cgdml-valgrind-XXXXXX)
 here=$(cd "$(dirname "$0")" && pwd)
