@@ -1,0 +1,1 @@
+"""cgdml - Python tools around the cgdml library and program (docs/tutorial.md)."""
