@@ -514,6 +514,11 @@ def atomic_output(path, overwrite):
             except FileExistsError:
                 raise MapError(f"{path} exists (created while mapping); not replaced, give "
                                "--overwrite to replace it") from None
+            except OSError:  # a file system without hard links: check, then rename
+                if os.path.exists(path):
+                    raise MapError(f"{path} exists (created while mapping); not replaced, "
+                                   "give --overwrite to replace it") from None
+                os.replace(tmp, path)
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
@@ -646,8 +651,12 @@ def run(args, log=print):
                       np.float32 if args.float32 else np.float64)
     log(f"mapped {n} frames of {len(sources)} trajectories ({len(universe.atoms)} atoms) to "
         f"{cgmap.n_beads} beads ({' '.join(cgmap.names)}), {len(bonds)} CG bonds")
-    log(f"constraints: {len(constrained)} declared ({args.constraints}), {len(detected)} rigid "
-        "bonds found in the frames, all inside beads or outside every bead")
+    probed = min(len(s.frames) for s in sources)
+    found = (f"{len(detected)} rigid bonds found in the frames"
+             if probed >= bonds_mod.RIGID_MIN_FRAMES else f"rigid bonds not looked for (a trajectory has {probed} frames, fewer than "
+                  f"{bonds_mod.RIGID_MIN_FRAMES})")
+    log(f"constraints: {len(constrained)} declared ({args.constraints}), {found}, all inside "
+        "beads or outside every bead")
     if not bonds:
         log("no CG bonds: give them in the bead file, or --bonds to cgdml ensemble (its prior "
             "needs them)")
