@@ -181,7 +181,7 @@ def trajectory_seeds(seed, n_traj):
 def compressed(group, name, data, dtype):
     data = np.asarray(data, dtype=dtype)
     # 128 frames a chunk: MDAnalysis reopens the datasets for every frame it reads, so
-    # HDF5 decompresses a whole chunk per frame (1024-frame chunks read 5x slower).
+    # HDF5 decompresses a whole chunk per frame (1024-frame chunks read 2-4x slower).
     chunks = (min(len(data), 128),) + data.shape[1:]
     return group.create_dataset(name, data=data, chunks=chunks, shuffle=True,
                                 compression="gzip", compression_opts=9)
