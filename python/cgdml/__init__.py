@@ -15,8 +15,9 @@ kcal/mol, kcal/mol/Å, ps, K, radians.
 
 Nouns: Dataset, Model, Prior, Strata, Trajectory, Landscape; stages: ensemble(),
 simulate(), reference_landscape(), fes().  The ASE calculator is in cgdml.ase
-(imported on demand: it needs python3-ase).  Where libcgdml.so is found:
-cgdml._lib (CGDML_LIB, the build tree, the installed library, the linker).
+(imported on demand: it needs python3-ase); mapping an all-atom trajectory to
+beads is cgdml.map (numpy, h5py and MDAnalysis only; `python3 -m cgdml.map`).
+Where libcgdml.so is found: cgdml._lib (CGDML_LIB, the build tree, the installed library, the linker).
 """
 from . import errors
 from ._lib import library_path
