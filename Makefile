@@ -185,7 +185,8 @@ install: all
 		'$(PREFIX)/lib' > $(DESTDIR)$(PYTHON_SITE)/cgdml/_installed.py
 
 format:
-	clang-format -i src/*.c src/cli/*.c include/*.h include/cgdml/*.h tests/*.c bench/*.c
+	clang-format -i src/*.c src/cli/*.c include/*.h include/cgdml/*.h tests/*.c bench/*.c \
+		src/mpi/*.c tests/mpi/*.c bench/mpi/*.c
 
 clean:
 	rm -rf build build-san build-fuzz
@@ -214,6 +215,7 @@ LIBS += -lscalapack-openmpi
 .PHONY: deps-mpi test-mpi bench-mpi
 
 $(BUILD)/libcgdml.a $(BUILD)/libcgdml.so: $(MPI_LIB_OBJ)
+-include $(MPI_LIB_OBJ:.o=.d)
 deps: deps-mpi
 deps-mpi:
 	@$(DEPS_SCRIPT) mpi
@@ -233,10 +235,10 @@ test-mpi: all $(MPI_TEST_BIN)
 
 bench: bench-mpi
 bench-mpi: all $(MPI_BENCH_BIN)
-	@for np in $(MPI_RANKS); do for b in $(MPI_BENCH_BIN); do \
+	@status=0; for np in $(MPI_RANKS); do for b in $(MPI_BENCH_BIN); do \
 		echo "== mpirun -np $$np $$b"; \
-		$(MPI_ENV) CGDML_SRC=$(CURDIR) OMP_NUM_THREADS=1 $(MPIRUN) -np $$np $$b || exit 1; \
-	done; done
+		$(MPI_ENV) CGDML_SRC=$(CURDIR) OMP_NUM_THREADS=1 $(MPIRUN) -np $$np $$b || status=1; \
+	done; done; exit $$status
 endif
 
 # ---- fuzz: libFuzzer targets for the file readers (tests/fuzz/, README "Fuzzing") ----

@@ -44,10 +44,12 @@
 
 #include "cgdml/error.h"
 
-/* Rows and columns per block by default.  64 keeps the BLAS-3 kernels of
- * pdpotrf near their dgemm rate and the block-cyclic load balanced for orders of
- * a few thousand and up. */
-#define CGDML_DIST_DEFAULT_BLOCK 64
+/* Rows and columns per block by default.  Measured with bench/mpi/bench_scalapack
+ * on 500 shipped frames (order 9000), one thread per rank, on a shared 2-core
+ * machine: pdpotrf reached 51 / 56 / 61 % of dgemm on one rank and 61 / 85 / 74 %
+ * on two with blocks of 64 / 128 / 256 (noisy: dgemm itself varied 2x between
+ * runs under the machine's load); 128 was never the worst. */
+#define CGDML_DIST_DEFAULT_BLOCK 128
 
 typedef struct {
     int nprow, npcol; /* process grid; 0, 0: chosen from the communicator's size */
@@ -56,18 +58,18 @@ typedef struct {
 
 /* One rank's view of a distributed symmetric matrix. */
 typedef struct {
-    MPI_Comm comm;            /* the communicator (not owned) */
-    int blacs_handle;         /* BLACS system handle of comm */
-    int context;              /* BLACS context of the grid */
-    int nprow, npcol;         /* grid shape */
-    int myrow, mycol;         /* this rank's place in the grid */
-    int rank;                 /* this rank in comm */
-    size_t n;                 /* global order */
-    int block;                /* nb */
+    MPI_Comm comm;                 /* the communicator (not owned) */
+    int blacs_handle;              /* BLACS system handle of comm */
+    int context;                   /* BLACS context of the grid */
+    int nprow, npcol;              /* grid shape */
+    int myrow, mycol;              /* this rank's place in the grid */
+    int rank;                      /* this rank in comm */
+    size_t n;                      /* global order */
+    int block;                     /* nb */
     size_t local_rows, local_cols; /* this rank's piece */
-    double *local;            /* [local_cols][local_rows] column-major, leading dimension
-                               * max(1, local_rows); owned */
-    int desc[9];              /* ScaLAPACK array descriptor of the matrix */
+    double *local;                 /* [local_cols][local_rows] column-major, leading dimension
+                                    * max(1, local_rows); owned */
+    int desc[9];                   /* ScaLAPACK array descriptor of the matrix */
 } cgdml_dist_matrix;
 
 /* Defaults: grid from the communicator's size, CGDML_DIST_DEFAULT_BLOCK. */
@@ -115,7 +117,7 @@ cgdml_status cgdml_dist_factor_solve(cgdml_dist_matrix *m, double *rhs, double *
 /* What cgdml_dist_solve_kernel did (the same on every rank, except local_bytes). */
 typedef struct {
     int nprow, npcol, block;
-    size_t local_bytes;                  /* this rank's piece */
+    size_t local_bytes;                   /* this rank's piece */
     double assembly_s, factor_s, solve_s; /* wall-clock seconds of the slowest rank */
 } cgdml_dist_stats;
 
@@ -125,8 +127,8 @@ typedef struct {
  * one-process Cholesky solve (cgdml_kernel_assemble, cgdml_solve_factor,
  * cgdml_solve_apply) to rounding: tested at 1e-10 relative.  `stats` may be NULL. */
 cgdml_status cgdml_dist_solve_kernel(MPI_Comm comm, size_t n_frames, size_t n_beads,
-                                     const double *D, const double *g, double sigma,
-                                     double lambda, const double *F, double *alpha,
-                                     const cgdml_dist_options *opt, cgdml_dist_stats *stats);
+                                     const double *D, const double *g, double sigma, double lambda,
+                                     const double *F, double *alpha, const cgdml_dist_options *opt,
+                                     cgdml_dist_stats *stats);
 
 #endif

@@ -15,8 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cgdml/util.h"
 #include "../kernel_private.h"
+#include "cgdml/util.h"
 
 /* The BLACS (C interface) and ScaLAPACK (Fortran: arguments by reference, hidden
  * lengths of character arguments last) as libscalapack-openmpi exports them. */
@@ -96,8 +96,8 @@ static cgdml_status agree(MPI_Comm comm, cgdml_status local)
     return cgdml_error_set((cgdml_status)status, "rank %d: %s", first, msg);
 }
 
-static cgdml_status check_shape(MPI_Comm comm, size_t n, const cgdml_dist_options *opt,
-                                int *nprow, int *npcol, int *nb)
+static cgdml_status check_shape(MPI_Comm comm, size_t n, const cgdml_dist_options *opt, int *nprow,
+                                int *npcol, int *nb)
 {
     int size;
     MPI_Comm_size(comm, &size);
@@ -108,8 +108,8 @@ static cgdml_status check_shape(MPI_Comm comm, size_t n, const cgdml_dist_option
     *nb = opt->block ? opt->block : CGDML_DIST_DEFAULT_BLOCK;
     if (n == 0 || n > INT_MAX)
         return cgdml_error_set(CGDML_ERR_INVALID,
-                               "distributed matrix of order %zu: ScaLAPACK takes orders 1 to %d",
-                               n, INT_MAX);
+                               "distributed matrix of order %zu: ScaLAPACK takes orders 1 to %d", n,
+                               INT_MAX);
     if (*nprow < 1 || *npcol < 1 || (long)*nprow * *npcol != size)
         return cgdml_error_set(CGDML_ERR_INVALID,
                                "process grid %d x %d for %d ranks: the grid must hold every rank",
@@ -130,7 +130,8 @@ static cgdml_status alloc_piece(cgdml_dist_matrix *m)
                                "a piece of %zu x %zu doubles on one rank: ScaLAPACK's local "
                                "indices stop at 2^31; use more ranks",
                                m->local_rows, m->local_cols);
-    cgdml_status s = cgdml_memory_check(bytes, "this rank's piece of the distributed kernel matrix");
+    cgdml_status s =
+        cgdml_memory_check(bytes, "this rank's piece of the distributed kernel matrix");
     if (s)
         return s;
     m->local = cgdml_alloc_large(bytes);
@@ -271,10 +272,10 @@ static cgdml_status assemble_local(cgdml_dist_matrix *m, size_t n_frames, size_t
     size_t *rows = NULL, *cols = NULL;
     cgdml_status s = CGDML_OK;
     if (row_at && col_at) {
-        rows = frames_touched(m->n, n3, nb, (size_t)m->myrow, (size_t)m->nprow, m->local_rows,
-                              1, row_at, &n_rows);
-        cols = frames_touched(m->n, n3, nb, (size_t)m->mycol, (size_t)m->npcol, m->local_cols,
-                              lld, col_at, &n_cols);
+        rows = frames_touched(m->n, n3, nb, (size_t)m->myrow, (size_t)m->nprow, m->local_rows, 1,
+                              row_at, &n_rows);
+        cols = frames_touched(m->n, n3, nb, (size_t)m->mycol, (size_t)m->npcol, m->local_cols, lld,
+                              col_at, &n_cols);
     }
     if (!rows || !cols)
         s = cgdml_error_set(CGDML_ERR_NOMEM, "cannot allocate the index maps of order %zu", m->n);
@@ -338,8 +339,7 @@ cgdml_status cgdml_dist_factor_solve(cgdml_dist_matrix *m, double *rhs, double *
         b[l] = rhs[global_index(l, nb, (size_t)m->myrow, pr)];
     s = agree(m->comm, s);
     if (!s) {
-        pdpotrs_("L", &order, &one, m->local, &one, &one, m->desc, b, &one, &one, descb, &info,
-                 1);
+        pdpotrs_("L", &order, &one, m->local, &one, &one, m->desc, b, &one, &one, descb, &info, 1);
         s = agree(m->comm, scalapack_status(info, "pdpotrs", m->n));
     }
     if (!s) { /* every entry from its one owner, zeros from the rest: an exact sum */
@@ -355,9 +355,9 @@ cgdml_status cgdml_dist_factor_solve(cgdml_dist_matrix *m, double *rhs, double *
 }
 
 cgdml_status cgdml_dist_solve_kernel(MPI_Comm comm, size_t n_frames, size_t n_beads,
-                                     const double *D, const double *g, double sigma,
-                                     double lambda, const double *F, double *alpha,
-                                     const cgdml_dist_options *opt, cgdml_dist_stats *stats)
+                                     const double *D, const double *g, double sigma, double lambda,
+                                     const double *F, double *alpha, const cgdml_dist_options *opt,
+                                     cgdml_dist_stats *stats)
 {
     cgdml_dist_stats st = {0};
     size_t n = 3 * n_beads * n_frames;
@@ -373,8 +373,9 @@ cgdml_status cgdml_dist_solve_kernel(MPI_Comm comm, size_t n_frames, size_t n_be
         s = cgdml_dist_factor_solve(m, alpha, &st.factor_s, &st.solve_s);
     }
     if (s == CGDML_ERR_NUMERIC)
-        cgdml_error_wrap(s, "distributed solve of %zu frames, sigma = %g, lambda = %g: increase "
-                            "lambda",
+        cgdml_error_wrap(s,
+                         "distributed solve of %zu frames, sigma = %g, lambda = %g: increase "
+                         "lambda",
                          n_frames, sigma, lambda);
     st.nprow = m->nprow;
     st.npcol = m->npcol;

@@ -21,11 +21,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../compare.h"
 #include "cgdml.h"
 #include "cgdml/distributed.h"
 
-int numroc_(const int *n, const int *nb, const int *iproc, const int *isrcproc,
-            const int *nprocs);
+int numroc_(const int *n, const int *nb, const int *iproc, const int *isrcproc, const int *nprocs);
 
 /* Parity the issue asks for: distributed against one process, relative. */
 #define PARITY 1e-10
@@ -81,7 +81,10 @@ static void system_free(training_system *s)
     free(s->F);
 }
 
-static size_t order_of(const training_system *s) { return 3 * s->n_beads * s->n_frames; }
+static size_t order_of(const training_system *s)
+{
+    return 3 * s->n_beads * s->n_frames;
+}
 
 /* The one-process reference: RFP assembly, dpftrf, dpftrs. */
 static cgdml_status serial_solve(const training_system *s, double sigma, double lambda,
@@ -89,7 +92,8 @@ static cgdml_status serial_solve(const training_system *s, double sigma, double 
 {
     size_t n = order_of(s);
     double *arf = malloc(cgdml_kernel_rfp_size(n) * sizeof(double));
-    cgdml_status st = cgdml_kernel_assemble(s->n_frames, s->n_beads, s->D, s->g, sigma, lambda, arf);
+    cgdml_status st =
+        cgdml_kernel_assemble(s->n_frames, s->n_beads, s->D, s->g, sigma, lambda, arf);
     if (!st)
         st = cgdml_solve_factor(n, arf);
     memcpy(alpha, s->F, n * sizeof(double));
@@ -97,22 +101,6 @@ static cgdml_status serial_solve(const training_system *s, double sigma, double 
         st = cgdml_solve_apply(n, arf, alpha, 1);
     free(arf);
     return st;
-}
-
-static double max_abs(const double *a, size_t n)
-{
-    double m = 0.0;
-    for (size_t i = 0; i < n; i++)
-        m = fmax(m, fabs(a[i]));
-    return m;
-}
-
-static double relative_difference(const double *a, const double *ref, size_t n)
-{
-    double m = 0.0;
-    for (size_t i = 0; i < n; i++)
-        m = fmax(m, fabs(a[i] - ref[i]));
-    return m / max_abs(ref, n);
 }
 
 /* ---- layout ------------------------------------------------------------------- */
@@ -224,26 +212,24 @@ static void test_parity(const char *name, const training_system *s, const traini
                                                   s->g, sigma, lambda, s->F, alpha, opt, &st);
     check(status == CGDML_OK, "%s: %s", name, cgdml_error_message());
     if (!status && !ref_status) {
-        double da = relative_difference(alpha, ref, n);
+        double da = max_diff_rel(ref, alpha, n);
         double *fa = malloc(n_held * sizeof(double)), *fr = malloc(n_held * sizeof(double));
         cgdml_kernel_cross_product(held->n_frames, held->D, held->g, s->n_frames, s->D, s->g,
                                    s->n_beads, sigma, alpha, fa);
         cgdml_kernel_cross_product(held->n_frames, held->D, held->g, s->n_frames, s->D, s->g,
                                    s->n_beads, sigma, ref, fr);
-        double df = relative_difference(fa, fr, n_held);
+        double df = max_diff_rel(fr, fa, n_held);
         if (rank == 0)
             printf("  %-44s order %5zu, grid %d x %d, block %3d: alpha %.2e, forces %.2e "
                    "(assembly %.2f s, factor %.2f s)\n",
                    name, n, st.nprow, st.npcol, st.block, da, df, st.assembly_s, st.factor_s);
         check(da <= PARITY, "%s: coefficients differ by %.3g relative (> %g)", name, da, PARITY);
-        check(df <= PARITY, "%s: held-out forces differ by %.3g relative (> %g)", name, df,
-              PARITY);
+        check(df <= PARITY, "%s: held-out forces differ by %.3g relative (> %g)", name, df, PARITY);
         /* Every rank ends with the same α, bit for bit. */
         double *root = malloc(n * sizeof(double));
         memcpy(root, alpha, n * sizeof(double));
         MPI_Bcast(root, (int)n, MPI_DOUBLE, 0, MPI_COMM_WORLD);
-        check(memcmp(root, alpha, n * sizeof(double)) == 0, "%s: ranks hold different alpha",
-              name);
+        check(memcmp(root, alpha, n * sizeof(double)) == 0, "%s: ranks hold different alpha", name);
         free(root);
         free(fa);
         free(fr);
@@ -298,8 +284,8 @@ static void test_not_positive_definite(const training_system *s, double sigma, d
 
     /* The whole solve reports it too, with the hyperparameters. */
     double *alpha = malloc(n * sizeof(double));
-    st = cgdml_dist_solve_kernel(MPI_COMM_WORLD, s->n_frames, s->n_beads, s->D, s->g, sigma,
-                                 -1.0, s->F, alpha, NULL, NULL);
+    st = cgdml_dist_solve_kernel(MPI_COMM_WORLD, s->n_frames, s->n_beads, s->D, s->g, sigma, -1.0,
+                                 s->F, alpha, NULL, NULL);
     check(st == CGDML_ERR_INVALID && strstr(cgdml_error_message(), "lambda = -1"),
           "negative lambda: status %d, \"%s\"", st, cgdml_error_message());
     free(alpha);
@@ -381,7 +367,7 @@ int main(int argc, char **argv)
     cgdml_harmonic_network_free(net);
 
     /* The shipped dataset: 201 frames spread over it (order 3618, an edge block of
-     * 34 with the default 64), at make run's σ and λ of 1e-2 of the diagonal. */
+     * 34 with the default 128), at make run's σ and λ of 1e-2 of the diagonal. */
     char path[4096];
     const char *src = getenv("CGDML_SRC");
     snprintf(path, sizeof path, "%s/datasets/ala2_cg6.h5", src ? src : ".");
@@ -390,7 +376,8 @@ int main(int argc, char **argv)
     check(st == CGDML_OK, "reading %s: %s", path, cgdml_error_message());
     if (!st) {
         size_t M = 201, stride = ala2->n_frames / (M + 50);
-        training_system a = system_of(ala2, 0, stride, M), ah = system_of(ala2, stride / 2, stride, 50);
+        training_system a = system_of(ala2, 0, stride, M),
+                        ah = system_of(ala2, stride / 2, stride, 50);
         double sa = 0.25, la = 1e-2 * 5.0 / (3.0 * sa * sa);
         test_parity("shipped ala2_cg6, 201 frames", &a, &ah, sa, la, NULL);
         system_free(&a);
