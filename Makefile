@@ -189,7 +189,7 @@ format:
 		src/mpi/*.c tests/mpi/*.c bench/mpi/*.c
 
 clean:
-	rm -rf build build-san build-fuzz
+	rm -rf build build-san build-fuzz build-mpi build-mpi-san
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
 
