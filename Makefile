@@ -14,10 +14,19 @@
 #   make study        the sample-efficiency study on the shipped data (README Results)
 #   make fuzz         libFuzzer targets for the file readers, FUZZ_SECONDS (60) each,
 #                     built with clang in build-fuzz/ (block at the end of this file)
+#   make MPI=1        the same with MPI and ScaLAPACK (distributed layer 2) in
+#                     build-mpi/; test/bench MPI=1 add runs under mpirun (MPI block)
 
 PREFIX ?= /usr/local
 SAN ?=
 BUILD := $(if $(SAN),build-san,build)
+# make MPI=1: everything built with Open MPI's mpicc into its own folder (the rest
+# of the MPI build is in the MPI block further down).
+MPI ?=
+ifeq ($(MPI),1)
+BUILD := $(if $(SAN),build-mpi-san,build-mpi)
+CC := mpicc
+endif
 PYTHON := /usr/bin/python3
 # Where `make install` puts the Python package (python/cgdml): the folder Debian's
 # python3 searches for PREFIX, PREFIX/lib/python3.X/dist-packages
@@ -176,12 +185,61 @@ install: all
 		'$(PREFIX)/lib' > $(DESTDIR)$(PYTHON_SITE)/cgdml/_installed.py
 
 format:
-	clang-format -i src/*.c src/cli/*.c include/*.h include/cgdml/*.h tests/*.c bench/*.c
+	clang-format -i src/*.c src/cli/*.c include/*.h include/cgdml/*.h tests/*.c bench/*.c \
+		src/mpi/*.c tests/mpi/*.c bench/mpi/*.c
 
 clean:
-	rm -rf build build-san build-fuzz
+	rm -rf build build-san build-fuzz build-mpi build-mpi-san
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
+
+# ---- MPI=1: the distributed layer-2 solve (include/cgdml/distributed.h) ----
+# make MPI=1 builds the library, program, tests and benchmarks with mpicc into
+# build-mpi/, adds src/mpi/ (ScaLAPACK pdpotrf/pdpotrs on a BLACS grid) to the
+# library and links libscalapack-openmpi; its deps step installs Open MPI and
+# ScaLAPACK first (scripts/deps.sh mpi).  The default build needs none of it.
+#   make test MPI=1    the whole suite, then each tests/mpi/ driver under
+#                      mpirun -np 1 and -np 2 (MPI_RANKS), one thread per rank
+#   make bench MPI=1   the benchmarks, then bench/mpi/ on 1 and 2 ranks
+# Open MPI refuses to run as root unless both OMPI_ALLOW_* variables say so
+# (harmless for other users); --oversubscribe lets 2 ranks share fewer cores.
+ifeq ($(MPI),1)
+MPI_LIB_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard src/mpi/*.c))
+MPI_TEST_BIN := $(patsubst tests/mpi/%.c,$(BUILD)/tests/mpi/%,$(wildcard tests/mpi/*.c))
+MPI_BENCH_BIN := $(patsubst bench/mpi/%.c,$(BUILD)/bench/mpi/%,$(wildcard bench/mpi/*.c))
+MPI_RANKS ?= 1 2
+MPI_TIMEOUT ?= 900
+MPIRUN ?= mpirun --oversubscribe
+MPI_ENV := OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+LIBS += -lscalapack-openmpi
+.PHONY: deps-mpi test-mpi bench-mpi
+
+$(BUILD)/libcgdml.a $(BUILD)/libcgdml.so: $(MPI_LIB_OBJ)
+-include $(MPI_LIB_OBJ:.o=.d)
+deps: deps-mpi
+deps-mpi:
+	@$(DEPS_SCRIPT) mpi
+
+$(BUILD)/tests/mpi/%: tests/mpi/%.c $(BUILD)/libcgdml.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(BUILD)/libcgdml.a $(LIBS)
+
+# A hang (a rank left waiting) fails after MPI_TIMEOUT seconds instead of blocking CI.
+test: test-mpi
+test-mpi: all $(MPI_TEST_BIN)
+	@for np in $(MPI_RANKS); do for t in $(MPI_TEST_BIN); do \
+		echo "== mpirun -np $$np $$t"; \
+		$(MPI_ENV) CGDML_SRC=$(CURDIR) OMP_NUM_THREADS=1 timeout $(MPI_TIMEOUT) \
+			$(MPIRUN) -np $$np $$t || exit 1; \
+	done; done
+
+bench: bench-mpi
+bench-mpi: all $(MPI_BENCH_BIN)
+	@status=0; for np in $(MPI_RANKS); do for b in $(MPI_BENCH_BIN); do \
+		echo "== mpirun -np $$np $$b"; \
+		$(MPI_ENV) CGDML_SRC=$(CURDIR) OMP_NUM_THREADS=1 $(MPIRUN) -np $$np $$b || status=1; \
+	done; done; exit $$status
+endif
 
 # ---- fuzz: libFuzzer targets for the file readers (tests/fuzz/, README "Fuzzing") ----
 # `make fuzz FUZZ_SECONDS=60` compiles the library with clang and

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # deps.sh - install the Debian packages cgdml needs, only those missing (idempotent).
 # Called by `make deps`, and by every other make target through it.  Usage:
-#   scripts/deps.sh [build|python|fuzz|valgrind|all]     (default: build)
+#   scripts/deps.sh [build|python|fuzz|valgrind|mpi|all]     (default: build)
+# The MPI packages come only with `mpi` (make MPI=1): the default build, make run and
+# make test need no MPI.
 set -euo pipefail
 
 build_pkgs=(gcc make pkg-config libopenblas-openmp-dev liblapacke-dev libgsl-dev
@@ -13,14 +15,19 @@ python_pkgs=(python3-simtk python3-numpy python3-h5py python3-matplotlib python3
 # libomp-14-dev is clang's OpenMP runtime for -fopenmp.
 fuzz_pkgs=(clang libclang-rt-14-dev libomp-14-dev)
 valgrind_pkgs=(valgrind)
+# make MPI=1: Open MPI (mpicc, mpirun) and ScaLAPACK built on it, which brings its
+# BLACS (Debian links it to the libblas.so.3 alternative, OpenBLAS here).
+mpi_pkgs=(openmpi-bin libopenmpi-dev libscalapack-openmpi-dev)
 
 case "${1:-build}" in
   build)  wanted=("${build_pkgs[@]}") ;;
   python) wanted=("${python_pkgs[@]}") ;;
   fuzz)   wanted=("${build_pkgs[@]}" "${fuzz_pkgs[@]}") ;;
   valgrind) wanted=("${build_pkgs[@]}" "${valgrind_pkgs[@]}") ;;
-  all)    wanted=("${build_pkgs[@]}" "${python_pkgs[@]}" "${fuzz_pkgs[@]}" "${valgrind_pkgs[@]}") ;;
-  *) echo "usage: $0 [build|python|fuzz|valgrind|all]" >&2; exit 2 ;;
+  mpi)    wanted=("${build_pkgs[@]}" "${mpi_pkgs[@]}") ;;
+  all)    wanted=("${build_pkgs[@]}" "${python_pkgs[@]}" "${fuzz_pkgs[@]}" "${valgrind_pkgs[@]}"
+                  "${mpi_pkgs[@]}") ;;
+  *) echo "usage: $0 [build|python|fuzz|valgrind|mpi|all]" >&2; exit 2 ;;
 esac
 
 missing=()

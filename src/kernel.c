@@ -6,6 +6,10 @@
  * and JaᵀJb is accumulated pair by pair from the two non-zero 3-blocks of each
  * Jacobian row, so one 18 x 18 block of alanine dipeptide costs ~1k flops instead
  * of ~20k for the dense products.
+ *
+ * Every assembly visits the frame pairs of the lower block triangle through
+ * cgdml_kernel_visit_blocks (kernel_private.h), which hands each block to a sink:
+ * here the RFP scatter, in the MPI build also the block-cyclic one.
  */
 #include "cgdml/kernel.h"
 
@@ -14,6 +18,7 @@
 #include <string.h>
 
 #include "cgdml/descriptor.h"
+#include "kernel_private.h"
 
 /* The two scalar weights of H(u) = c1 I - c2 u uᵀ for s = √5/σ and ρ = |u|. */
 static void hessian_weights(double sigma, double rho, double *c1, double *c2)
@@ -134,14 +139,12 @@ static void scatter_block(size_t n, size_t n3, size_t a, size_t b, const double 
     }
 }
 
-static cgdml_status assemble(size_t n_frames, size_t n_beads, const double *D, const double *g,
-                             double sigma, double lambda, double *arf, float *arf_single)
+cgdml_status cgdml_kernel_visit_blocks(size_t n_beads, const double *D, const double *g,
+                                       double sigma, size_t n_rows, const size_t *rows,
+                                       size_t n_cols, const size_t *cols,
+                                       cgdml_kernel_block_sink sink, void *ctx)
 {
-    if (!(sigma > 0) || !isfinite(sigma))
-        return cgdml_error_set(CGDML_ERR_INVALID, "sigma = %g: must be a positive number", sigma);
-    if (!(lambda >= 0) || !isfinite(lambda))
-        return cgdml_error_set(CGDML_ERR_INVALID, "lambda = %g: must be >= 0", lambda);
-    size_t d = cgdml_descriptor_size(n_beads), n3 = 3 * n_beads, n = n3 * n_frames;
+    size_t d = cgdml_descriptor_size(n_beads), n3 = 3 * n_beads;
     int failed = 0;
 #pragma omp parallel
     {
@@ -150,13 +153,17 @@ static cgdml_status assemble(size_t n_frames, size_t n_beads, const double *D, c
 #pragma omp atomic write
             failed = 1;
         }
-        /* Row a holds a+1 blocks: dynamic scheduling balances the triangle. */
+        /* Row a holds up to a+1 blocks: dynamic scheduling balances the triangle. */
 #pragma omp for schedule(dynamic, 4)
-        for (size_t a = 0; a < n_frames; a++) {
-            for (size_t b = 0; blk && b <= a; b++) {
+        for (size_t r = 0; r < n_rows; r++) {
+            size_t a = rows ? rows[r] : r;
+            for (size_t c = 0; blk && c < n_cols; c++) {
+                size_t b = cols ? cols[c] : c;
+                if (b > a)
+                    break;
                 cgdml_kernel_block(n_beads, sigma, D + a * d, g + a * d * 3, D + b * d,
                                    g + b * d * 3, blk);
-                scatter_block(n, n3, a, b, blk, lambda, arf, arf_single);
+                sink(ctx, a, b, blk);
             }
         }
         free(blk);
@@ -164,6 +171,33 @@ static cgdml_status assemble(size_t n_frames, size_t n_beads, const double *D, c
     if (failed)
         return cgdml_error_set(CGDML_ERR_NOMEM, "cannot allocate kernel block buffers");
     return CGDML_OK;
+}
+
+/* Where the RFP assembly puts its blocks. */
+typedef struct {
+    size_t n, n3;
+    double lambda;
+    double *arf;
+    float *arf_single;
+} rfp_target;
+
+static void scatter_rfp(void *ctx, size_t a, size_t b, const double *blk)
+{
+    const rfp_target *t = ctx;
+    scatter_block(t->n, t->n3, a, b, blk, t->lambda, t->arf, t->arf_single);
+}
+
+static cgdml_status assemble(size_t n_frames, size_t n_beads, const double *D, const double *g,
+                             double sigma, double lambda, double *arf, float *arf_single)
+{
+    if (!(sigma > 0) || !isfinite(sigma))
+        return cgdml_error_set(CGDML_ERR_INVALID, "sigma = %g: must be a positive number", sigma);
+    if (!(lambda >= 0) || !isfinite(lambda))
+        return cgdml_error_set(CGDML_ERR_INVALID, "lambda = %g: must be >= 0", lambda);
+    size_t n3 = 3 * n_beads;
+    rfp_target t = {n3 * n_frames, n3, lambda, arf, arf_single};
+    return cgdml_kernel_visit_blocks(n_beads, D, g, sigma, n_frames, NULL, n_frames, NULL,
+                                     scatter_rfp, &t);
 }
 
 cgdml_status cgdml_kernel_assemble(size_t n_frames, size_t n_beads, const double *D,

@@ -16,6 +16,7 @@
 #include "cgdml/kernel.h"
 #include "cgdml/model.h"
 #include "cgdml/synthetic.h"
+#include "compare.h"
 
 enum { NB = 6, N3 = 3 * NB, ND = NB * (NB - 1) / 2 };
 
@@ -63,14 +64,6 @@ static void reference_sum(size_t m, const double *Dt, const double *gamma, doubl
         double sr = s * sqrt(rho2);
         *energy -= s * s / 3.0 * (1.0 + sr) * exp(-sr) * ug;
     }
-}
-
-static double max_abs(const double *a, size_t n)
-{
-    double m = 0.0;
-    for (size_t i = 0; i < n; i++)
-        m = fmax(m, fabs(a[i]));
-    return m;
 }
 
 static double max_diff(const double *a, const double *b, size_t n)

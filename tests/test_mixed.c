@@ -12,6 +12,7 @@
 #include "cgdml/h5md.h"
 #include "cgdml/model.h"
 #include "cgdml/synthetic.h"
+#include "compare.h"
 #include "shipped_data.h"
 
 enum { M = 300, HELD = 200 };
@@ -23,22 +24,6 @@ static void split(size_t *train, size_t *held)
         train[t] = 97 * t;
     for (size_t t = 0; t < HELD; t++)
         held[t] = 97 * t + 48;
-}
-
-static double max_abs(const double *a, size_t n)
-{
-    double m = 0.0;
-    for (size_t i = 0; i < n; i++)
-        m = fmax(m, fabs(a[i]));
-    return m;
-}
-
-static double max_diff_rel(const double *a, const double *b, size_t n)
-{
-    double diff = 0.0;
-    for (size_t i = 0; i < n; i++)
-        diff = fmax(diff, fabs(a[i] - b[i]));
-    return diff / max_abs(a, n);
 }
 
 /* Held-out forces of models trained both ways; returns max |difference| / max |F|. */
