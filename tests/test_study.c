@@ -143,3 +143,32 @@ Test(study, bad_requests_are_refused)
     assert_refused(cgdml("study --data %s/datasets/ala2_cg6.h5 --sizes 200 -o other", src), 1,
                    "header");
 }
+
+/* `study --group X` names the dataset's particle group; the study's own scratch
+ * trajectory is written under "cg" and must be read as such (the group used to be
+ * applied to it as well, and the first row failed with "/particles/aa is
+ * missing").  The dataset here holds its frames under "aa" only.  The row of
+ * `single` is there too: it must train and score like the others. */
+Test(study, group_names_the_dataset_not_the_scratch_trajectory)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/datasets/ala2_cg6.h5", getenv("CGDML_SRC"));
+    cgdml_dataset *all, *part;
+    size_t *idx;
+    cr_assert_eq(cgdml_h5md_read(path, NULL, &all), CGDML_OK, "%s", cgdml_error_message());
+    cr_assert_eq(cgdml_sample_random(all->n_frames, 20000, 7, &idx), CGDML_OK);
+    cr_assert_eq(cgdml_dataset_subset(all, idx, 20000, &part), CGDML_OK);
+    snprintf(path, sizeof path, "%s/aa.h5", dir);
+    cr_assert_eq(cgdml_h5md_write(path, part, "aa"), CGDML_OK, "%s", cgdml_error_message());
+    free(idx);
+    cgdml_dataset_free(part);
+    cgdml_dataset_free(all);
+    cr_assert_eq(cgdml("study --data aa.h5 --group aa --sizes 100 --repeats 1 "
+                       "--methods single,prior-only --members 2 --mean-set 50 --replicas 4 "
+                       "--steps 300 --sigma-grid 1 -o st"),
+                 0, "%s", output);
+    static char csv[65536];
+    slurp("st/results.csv", csv, sizeof csv);
+    cr_assert(strstr(csv, "\n100,single,0,1,"), "%s", csv);
+    cr_assert(strstr(csv, "\n100,prior-only,0,nan,"), "%s", csv);
+}

@@ -105,9 +105,10 @@ typedef struct {
     cgdml_fes_matched matched;   /* the floor of a reference sample like this run's */
     double floor;            /* reference half against half, kT² */
 } cli_fes_summary;
-/* `cgdml fes` without printing: landscape of opt->traj, compared with
- * opt->reference if given, saved to opt->output. */
-cgdml_status cli_fes_compute(const cli_options *opt, cli_fes_summary *sum);
+/* `cgdml fes` without printing: landscape of opt->traj (its particle group
+ * traj_group, NULL: "cg" or the only one), compared with opt->reference (group
+ * opt->group) if given, saved to opt->output. */
+cgdml_status cli_fes_compute(const cli_options *opt, const char *traj_group, cli_fes_summary *sum);
 
 /* What `cgdml simulate` measured. */
 typedef struct {

@@ -167,7 +167,7 @@ static cgdml_status trajectory_against_reference(const cli_options *opt, const c
     return s;
 }
 
-cgdml_status cli_fes_compute(const cli_options *opt, cli_fes_summary *sum)
+cgdml_status cli_fes_compute(const cli_options *opt, const char *traj_group, cli_fes_summary *sum)
 {
     cgdml_fes *model = NULL, *ref = NULL;
     cgdml_dataset *t = NULL;
@@ -175,7 +175,7 @@ cgdml_status cli_fes_compute(const cli_options *opt, cli_fes_summary *sum)
     sum->floor = NAN;
     cgdml_status s = check_landscape_memory(opt, opt->reference ? 4 : 1);
     if (!s)
-        s = cgdml_h5md_read(opt->traj, opt->group, &t);
+        s = cgdml_h5md_read(opt->traj, traj_group, &t);
     if (!s)
         s = trajectory_against_reference(opt, t, &model, &ref, sum);
     if (s && t)
@@ -200,7 +200,7 @@ int cmd_fes(const cli_options *opt)
     if (rc)
         return rc;
     cli_fes_summary sum;
-    cgdml_status s = cli_fes_compute(opt, &sum);
+    cgdml_status s = cli_fes_compute(opt, opt->group, &sum);
     if (s)
         return cli_fail(s);
     printf("frames %zu after a burn-in of %zu steps\nbins %zu x %zu, populated %zu\n"

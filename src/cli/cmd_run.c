@@ -106,7 +106,7 @@ static int stage_simulate(const cli_options *o, run_state *r)
 static int stage_fes(const cli_options *o, run_state *r)
 {
     double t0 = cgdml_wall_seconds();
-    cgdml_status s = cli_fes_compute(o, &r->fes_sum);
+    cgdml_status s = cli_fes_compute(o, NULL, &r->fes_sum);
     r->seconds[3] = cgdml_wall_seconds() - t0;
     return s ? cli_fail(s) : CLI_OK;
 }

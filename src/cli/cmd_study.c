@@ -497,7 +497,7 @@ static cgdml_status measure_row(const study *st, const cgdml_model *m, unsigned 
     o.reference = st->opt.data;
     o.output = fes;
     if (!s)
-        s = cli_fes_compute(&o, &r->fes);
+        s = cli_fes_compute(&o, NULL, &r->fes); /* written under "cg" */
     if (s == CGDML_ERR_NUMERIC) {
         cli_note("study: warning: %s; landscape numbers of this row are NaN\n",
                  cgdml_error_message());
