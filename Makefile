@@ -80,11 +80,23 @@ SIMD_FLAGS_avx512 := -mavx512f -mavx2 -mfma
 $(BUILD)/src/kernel_sum_avx2.o: ALL_CFLAGS += $(SIMD_FLAGS_avx2)
 $(BUILD)/src/kernel_sum_avx512.o: ALL_CFLAGS += $(SIMD_FLAGS_avx512)
 
+# Made afresh: `ar r` into an old archive would keep objects of removed sources.
 $(BUILD)/libcgdml.a: $(LIB_OBJ)
+	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/libcgdml.so: $(LIB_OBJ)
-	$(CC) -shared -Wl,-soname,libcgdml.so.0 $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+# Only the functions declared in the public headers (include/cgdml/*.h) leave
+# libcgdml.so; private helpers (HDF5, checkpoints, kernel bodies) stay inside.  The
+# version script lists every cgdml_NAME( of those headers.  The static archive,
+# which the program and the tests link, keeps everything.
+$(BUILD)/libcgdml.map: $(wildcard include/cgdml/*.h)
+	@mkdir -p $(dir $@)
+	$(Q){ echo '{ global:'; sed -n 's/^.*\b\(cgdml_[a-z0-9_]*\)(.*$$/  \1;/p' \
+		include/cgdml/*.h | sort -u; echo 'local: *; };'; } > $@
+
+$(BUILD)/libcgdml.so: $(LIB_OBJ) $(BUILD)/libcgdml.map
+	$(CC) -shared -Wl,-soname,libcgdml.so.0 -Wl,--version-script=$(BUILD)/libcgdml.map \
+		$(ALL_LDFLAGS) -o $@ $(LIB_OBJ) $(LIBS)
 
 $(BUILD)/cgdml: $(CLI_OBJ) $(BUILD)/libcgdml.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libcgdml.a $(LIBS)

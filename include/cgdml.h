@@ -6,14 +6,18 @@
 #define CGDML_H
 
 #include "cgdml/error.h"
-#include "cgdml/util.h"
+#include "cgdml/atomic.h"
+#include "cgdml/clock.h"
+#include "cgdml/memory.h"
 
 #include "cgdml/dataset.h"
 #include "cgdml/h5md.h"
 #include "cgdml/npy.h"
+#include "cgdml/npz.h"
 #include "cgdml/synthetic.h"
 #include "cgdml/geometry.h"
 #include "cgdml/sample.h"
+#include "cgdml/collective.h"
 #include "cgdml/strata.h"
 #include "cgdml/prior.h"
 #include "cgdml/descriptor.h"

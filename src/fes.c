@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "cgdml/geometry.h"
-#include "cgdml/util.h"
+#include "cgdml/memory.h"
 #include "h5util.h"
 
 static cgdml_status check_beads(const int *q, size_t n_beads, const char *name)

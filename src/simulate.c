@@ -23,7 +23,8 @@
 #include "cgdml/model.h"
 #include "cgdml/sample.h"
 #include "cgdml/strata.h"
-#include "cgdml/util.h"
+#include "cgdml/clock.h"
+#include "cgdml/memory.h"
 #include "simulate_state.h"
 
 /* Defaults of cgdml_simulate_options_init.  A stiff CG bond at 300 K spreads by
@@ -486,7 +487,7 @@ static void report_progress(const run_state *s, size_t step, size_t first, doubl
                             double *last)
 {
     const cgdml_simulate_options *o = s->opt;
-    double now = cgdml_wall_seconds();
+    double now = cgdml_clock_wall_seconds();
     if (!o->progress || (now - *last < PROGRESS_INTERVAL_S && step < o->n_steps))
         return;
     *last = now;
@@ -503,7 +504,7 @@ static cgdml_status maybe_checkpoint(const run_state *s, size_t step, double *la
     const cgdml_simulate_options *o = s->opt;
     double interval =
         o->checkpoint_interval_s > 0 ? o->checkpoint_interval_s : CGDML_SIMULATE_CHECKPOINT_INTERVAL_S;
-    double now = cgdml_wall_seconds();
+    double now = cgdml_clock_wall_seconds();
     if (!o->checkpoint || (now - *last < interval && step < o->n_steps))
         return CGDML_OK;
     *last = now;
@@ -517,7 +518,7 @@ static cgdml_status run_steps(run_state *s, size_t first)
 {
     const cgdml_simulate_options *o = s->opt;
     int baoab = o->integrator == CGDML_INTEGRATOR_BAOAB;
-    double t0 = cgdml_wall_seconds(), last = t0, last_checkpoint = t0;
+    double t0 = cgdml_clock_wall_seconds(), last = t0, last_checkpoint = t0;
     for (size_t r = 0; baoab && first == 0 && r < s->n_rep; r++)
         draw_velocities(s, r);
     for (size_t step = first ? first + 1 : 0; step <= o->n_steps; step++) {
@@ -735,9 +736,9 @@ cgdml_status cgdml_trajectory_save(const cgdml_trajectory *t, const cgdml_datase
 static cgdml_status strata_frames(const cgdml_dataset *d, size_t n, unsigned long seed,
                                   size_t **idx)
 {
-    cgdml_cv cvs[2];
+    cgdml_collective cvs[2];
     cgdml_strata *strata = NULL;
-    cgdml_status s = cgdml_cv_default_phi_psi(d->n_beads, CGDML_STRATA_DEFAULT_BINS, cvs);
+    cgdml_status s = cgdml_collective_default_phi_psi(d->n_beads, CGDML_STRATA_DEFAULT_BINS, cvs);
     if (!s)
         s = cgdml_strata_from_cvs(d, cvs, 2, &strata);
     if (!s)

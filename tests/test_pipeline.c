@@ -44,10 +44,10 @@ static void build_model(void)
     free(idx);
     cgdml_dataset_free(all);
 
-    cgdml_cv cvs[2];
+    cgdml_collective cvs[2];
     cgdml_strata *strata;
     cgdml_prior *prior;
-    cr_assert_eq(cgdml_cv_default_phi_psi(6, 300, cvs), CGDML_OK);
+    cr_assert_eq(cgdml_collective_default_phi_psi(6, 300, cvs), CGDML_OK);
     cr_assert_eq(cgdml_strata_from_cvs(data, cvs, 2, &strata), CGDML_OK);
     cr_assert_eq(cgdml_prior_fit(data, NULL, data->n_frames, data->n_bonds, data->bonds, 300.0,
                                  &prior),

@@ -35,7 +35,7 @@ TRAIN_FALLBACK_MAX = 160       # cgdml_train_stats.fallback
 PRECISIONS = {"double": 0, "mixed": 1, "auto": 2}            # cgdml_precision
 MODEL_KINDS = {0: "single", 1: "average", 2: "distilled"}     # cgdml_model_kind
 DRAWS = {"stratified": 0, "stratified_unique": 1, "random": 2}  # cgdml_draw_kind
-CV_KINDS = {"dihedral": 0, "angle": 1, "distance": 2}          # cgdml_cv_kind
+CV_KINDS = {"dihedral": 0, "angle": 1, "distance": 2}          # cgdml_collective_kind
 INTEGRATORS = {"overdamped": 0, "baoab": 1}                   # cgdml_integrator
 STARTS = {"equilibrium": 0, "strata": 1, "alpha-r": 2, "beta": 3}  # cgdml_start_kind
 
@@ -93,7 +93,7 @@ class ForceErrorsStruct(ctypes.Structure):
                 ("bead_mse", POINTER(c_double)), ("bead_mae", POINTER(c_double))]
 
 
-class CVSpec(ctypes.Structure):  # cgdml_cv
+class CVSpec(ctypes.Structure):  # cgdml_collective
     _fields_ = [("kind", c_int), ("beads", c_int * 4), ("n_bins", c_size_t),
                 ("lo", c_double), ("hi", c_double)]
 
@@ -164,8 +164,8 @@ class FesMatchedStruct(ctypes.Structure):
 STRUCTS = {"cgdml_observable": Observable, "cgdml_dataset": DatasetStruct,
            "cgdml_prior": PriorStruct, "cgdml_model": ModelStruct,
            "cgdml_train_stats": TrainStats, "cgdml_force_errors": ForceErrorsStruct,
-           "cgdml_cv": CVSpec, "cgdml_strata": StrataStruct,
-           "cgdml_layer1_options": Layer1Options, "cgdml_cv_point": CVPointStruct,
+           "cgdml_collective": CVSpec, "cgdml_strata": StrataStruct,
+           "cgdml_layer1_options": Layer1Options, "cgdml_crossval_point": CVPointStruct,
            "cgdml_simulate_options": SimulateOptions, "cgdml_trajectory": TrajectoryStruct,
            "cgdml_fes": FesStruct, "cgdml_fes_comparison": FesComparisonStruct,
            "cgdml_fes_matched": FesMatchedStruct, "cgdml_cg_stats": CGStats}
@@ -180,7 +180,7 @@ ST = c_int  # cgdml_status
 
 # name: (restype, argtypes).  Functions returning ST are checked by call().
 PROTOTYPES = {
-    # error.h, util.h
+    # error.h, memory.h, atomic.h
     "cgdml_error_message": (c_char_p, []),
     "cgdml_error_clear": (None, []),
     "cgdml_status_name": (c_char_p, [c_int]),
@@ -215,8 +215,8 @@ PROTOTYPES = {
     "cgdml_sample_random": (ST, [c_size_t, c_size_t, c_ulong, PP_SIZE]),
     "cgdml_sample_read_indices": (ST, [c_char_p, c_size_t, PP_SIZE, P(c_size_t)]),
     "cgdml_sample_complement": (ST, [c_size_t, P(c_size_t), c_size_t, PP_SIZE, P(c_size_t)]),
-    "cgdml_cv_parse": (ST, [c_char_p, P(CVSpec)]),
-    "cgdml_cv_default_phi_psi": (ST, [c_size_t, c_size_t, P(CVSpec)]),
+    "cgdml_collective_parse": (ST, [c_char_p, P(CVSpec)]),
+    "cgdml_collective_default_phi_psi": (ST, [c_size_t, c_size_t, P(CVSpec)]),
     "cgdml_strata_from_cvs": (ST, [P(DatasetStruct), P(CVSpec), c_size_t,
                                    P(P(StrataStruct))]),
     "cgdml_strata_kmeans": (ST, [P(DatasetStruct), c_size_t, c_ulong, P(P(StrataStruct))]),

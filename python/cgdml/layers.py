@@ -48,7 +48,7 @@ class Strata(CObject):
             raise ValueError(f"collective: 1 to 4 collective variables, got {len(specs)}")
         cvs = (L.CVSpec * len(specs))()
         for i, spec in enumerate(specs):
-            L.call("cgdml_cv_parse", spec.encode(), byref(cvs[i]))
+            L.call("cgdml_collective_parse", spec.encode(), byref(cvs[i]))
         return cls._from_cv_array(data, cvs, len(specs))
 
     @classmethod
@@ -58,7 +58,7 @@ class Strata(CObject):
         data, owned = as_dataset(data)
         try:
             cvs = (L.CVSpec * 2)()
-            L.call("cgdml_cv_default_phi_psi", data.n_beads, bins, cvs)
+            L.call("cgdml_collective_default_phi_psi", data.n_beads, bins, cvs)
             return cls._from_cv_array(data, cvs, 2)
         finally:
             if owned:
@@ -127,7 +127,7 @@ class Strata(CObject):
 
 @dataclass(frozen=True)
 class CVPoint:
-    """One grid point of a cross-validation (cgdml_cv_point): held-out force MSE
+    """One grid point of a cross-validation (cgdml_crossval_point): held-out force MSE
     ((kcal/mol/Å)²) averaged over folds, its standard error, held-out frames, and
     the binned error (``binned_error``; NaN when no bins were given)."""
     sigma: float

@@ -67,6 +67,10 @@ typedef struct {
 
 /* --start choices, indexed by cgdml_start_kind, NULL-terminated. */
 extern const char *const cli_start_names[];
+/* Study methods (--methods), in order, NULL-terminated. */
+enum { CLI_METHOD_SINGLE, CLI_METHOD_AVERAGE, CLI_METHOD_DISTILLED, CLI_METHOD_PRIOR,
+       CLI_N_METHODS };
+extern const char *const cli_method_names[];
 
 /* Every option at its default. */
 void cli_options_defaults(cli_options *o);
@@ -122,7 +126,7 @@ cgdml_status cli_simulate(const cli_options *opt, cli_simulate_summary *sum);
 int cli_parse_list(const char *name, const char *text, double *v, size_t max, size_t *n);
 
 /* Parse --sizes "1000,2000" (positive integers) and --methods "single,average,
- * distilled,prior-only" into the options (cmd_study.c). */
+ * distilled,prior-only" into the options. */
 int cli_parse_sizes(const char *text, cli_options *o);
 int cli_parse_methods(const char *text, cli_options *o);
 
@@ -150,17 +154,11 @@ int cli_check_output(const char *output, const char *const *inputs, size_t n_inp
 
 /* Strata of the options (--kmeans, --collective, default φ/ψ 300 x 300) and the
  * harmonic prior (--bonds, the data's bonds, or the alanine default; NULL with
- * --no-prior) fitted on all frames of d (cmd_ensemble.c). */
+ * --no-prior) fitted on all frames of d. */
+cgdml_status cli_strata_options(const cli_options *opt, cgdml_strata_options *so);
 cgdml_status cli_build_strata(const cli_options *opt, const cgdml_dataset *d,
                               cgdml_strata **out);
-/* The binned error's coarse grid (cgdml_crossval_binned_error): the strata's
- * collective variables with at most CGDML_CROSSVAL_BINNED_BINS bins each; NULL
- * for k-means strata, which are coarse already. */
-cgdml_status cli_build_bins(const cli_options *opt, const cgdml_dataset *d, cgdml_strata **out);
 cgdml_status cli_fit_prior(const cli_options *opt, const cgdml_dataset *d, cgdml_prior **out);
-
-/* Remove a folder and everything in it (checkpoints, scratch); absent is fine. */
-cgdml_status cli_remove_tree(const char *dir);
 
 /* Run /usr/bin/python3 on scripts/NAME of the source tree ($CGDML_SRC, else the
  * current folder) with the given (shell-quoted) arguments; 1 if it succeeded. */

@@ -11,16 +11,6 @@
 
 #include "cli.h"
 
-/* "a,b,c,d" -> four bead indices. */
-int cli_parse_quad(const char *name, const char *text, int *q)
-{
-    char tail;
-    if (sscanf(text, "%d,%d,%d,%d%c", &q[0], &q[1], &q[2], &q[3], &tail) != 4)
-        return cli_usage_error("--%s '%s': expected four bead indices such as 0,1,2,4", name,
-                               text);
-    return CLI_OK;
-}
-
 /* Bytes of `*landscapes` landscapes of n_bins x n_bins held at once (each a count
  * and a free energy per bin, as cgdml_fes), SIZE_MAX on overflow. */
 static size_t landscapes_need(size_t n_bins, const void *landscapes)

@@ -89,25 +89,25 @@ static void stage_options(const cli_options *run, const run_state *r, cli_option
 
 static double timed(int *rc, int (*stage)(const cli_options *), const cli_options *o)
 {
-    double t0 = cgdml_wall_seconds();
+    double t0 = cgdml_clock_wall_seconds();
     if (!*rc)
         *rc = stage(o);
-    return cgdml_wall_seconds() - t0;
+    return cgdml_clock_wall_seconds() - t0;
 }
 
 static int stage_simulate(const cli_options *o, run_state *r)
 {
-    double t0 = cgdml_wall_seconds();
+    double t0 = cgdml_clock_wall_seconds();
     cgdml_status s = cli_simulate(o, &r->sim);
-    r->seconds[2] = cgdml_wall_seconds() - t0;
+    r->seconds[2] = cgdml_clock_wall_seconds() - t0;
     return s ? cli_fail(s) : CLI_OK;
 }
 
 static int stage_fes(const cli_options *o, run_state *r)
 {
-    double t0 = cgdml_wall_seconds();
+    double t0 = cgdml_clock_wall_seconds();
     cgdml_status s = cli_fes_compute(o, NULL, &r->fes_sum);
-    r->seconds[3] = cgdml_wall_seconds() - t0;
+    r->seconds[3] = cgdml_clock_wall_seconds() - t0;
     return s ? cli_fail(s) : CLI_OK;
 }
 
@@ -118,9 +118,9 @@ static void stage_plot(run_state *r)
     snprintf(args, sizeof args, "'%s' '%s' -o '%s' --title 'alanine dipeptide: all-atom vs CG "
              "(cgdml)'",
              r->reference, r->fes, r->png);
-    double t0 = cgdml_wall_seconds();
+    double t0 = cgdml_clock_wall_seconds();
     r->plotted = cli_python_script("plot_fes.py", args);
-    r->seconds[4] = cgdml_wall_seconds() - t0;
+    r->seconds[4] = cgdml_clock_wall_seconds() - t0;
     if (!r->plotted)
         cli_note("run: no plot (needs /usr/bin/python3 with matplotlib; make deps python)\n");
 }
@@ -251,7 +251,7 @@ int cmd_run(const cli_options *given)
     run_state r = {0};
     set_paths(&r, run.output);
     stage_options(&run, &r, &o);
-    double t_start = cgdml_wall_seconds();
+    double t_start = cgdml_clock_wall_seconds();
     cli_note("== 1/5 reference landscape\n");
     o.output = r.reference;
     r.seconds[0] = timed(&rc, cmd_fes_reference, &o);
@@ -273,7 +273,7 @@ int cmd_run(const cli_options *given)
     if (!rc) {
         cli_note("== 5/5 plot and report\n");
         stage_plot(&r);
-        rc = write_report(&run, &r, cgdml_wall_seconds() - t_start);
+        rc = write_report(&run, &r, cgdml_clock_wall_seconds() - t_start);
     }
     return rc;
 }

@@ -135,14 +135,14 @@ static cgdml_status run_simulation(const cli_options *opt, const cgdml_model *m,
     if (!s)
         s = cgdml_simulate_start_frames(d, opt->replicas, (cgdml_start_kind)opt->start, opt->seed,
                                         start);
-    double t0 = cgdml_wall_seconds();
+    double t0 = cgdml_clock_wall_seconds();
     if (!s)
         s = cgdml_simulate_run(cgdml_simulate_model_forces, (void *)m, opt->replicas, d->n_beads,
                                start, &so, &t);
     if (!s && t->resumed_step)
         cli_note("resumed from step %zu of %zu (%s)\n", t->resumed_step, opt->steps, checkpoint);
     if (!s) {
-        double secs = cgdml_wall_seconds() - t0;
+        double secs = cgdml_clock_wall_seconds() - t0;
         size_t steps_run = opt->steps - t->resumed_step;
         *sum = (cli_simulate_summary){.replicas = opt->replicas,
                                       .stopped = report_stops(t),

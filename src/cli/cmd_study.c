@@ -51,8 +51,6 @@
  * for one row; 300 frames of distinct strata take seconds. */
 #define STUDY_SIGMA2_CV_FRAMES 300
 
-enum { METHOD_SINGLE, METHOD_AVERAGE, METHOD_DISTILLED, METHOD_PRIOR, N_METHODS };
-static const char *const method_names[] = {"single", "average", "distilled", "prior-only"};
 
 static const char csv_header[] =
     "size,method,repeat,sigma,landscape_mse_kT2,floor_kT2,kl,missing_population,"
@@ -89,40 +87,6 @@ typedef struct {
     cli_simulate_summary sim;
     cli_fes_summary fes;
 } study_row;
-
-int cli_parse_sizes(const char *text, cli_options *o)
-{
-    double v[16];
-    int rc = cli_parse_list("sizes", text, v, 16, &o->n_sizes);
-    for (size_t i = 0; !rc && i < o->n_sizes; i++) {
-        if (!(v[i] >= 1 && v[i] <= 1e9) || v[i] != floor(v[i]))
-            return cli_usage_error("--sizes '%s': expected positive whole numbers of frames", text);
-        o->sizes[i] = (size_t)v[i];
-    }
-    return rc;
-}
-
-int cli_parse_methods(const char *text, cli_options *o)
-{
-    o->n_methods = 0;
-    for (const char *p = text; *p;) {
-        size_t len = strcspn(p, ",");
-        int found = -1;
-        for (int m = 0; m < N_METHODS; m++)
-            if (strlen(method_names[m]) == len && !strncmp(p, method_names[m], len))
-                found = m;
-        if (found < 0)
-            return cli_usage_error("--methods: unknown method '%.*s' (choose from single, "
-                                   "average, distilled, prior-only)",
-                                   (int)len, p);
-        for (size_t i = 0; i < o->n_methods; i++)
-            if (o->methods[i] == found)
-                return cli_usage_error("--methods: '%s' given twice", method_names[found]);
-        o->methods[o->n_methods++] = found;
-        p += len + (p[len] == ',');
-    }
-    return o->n_methods ? CLI_OK : cli_usage_error("--methods is empty");
-}
 
 /* The seed of a (size, repeat): splitmix64 of the three numbers, so that nearby
  * rows do not share member draws (member k draws with seed + k + 1). */
@@ -173,7 +137,7 @@ static cgdml_status load_rows(study *st)
 static int row_present(const study *st, size_t size, int method, size_t repeat)
 {
     char key[64];
-    int n = snprintf(key, sizeof key, "%zu,%s,%zu,", size, method_names[method], repeat);
+    int n = snprintf(key, sizeof key, "%zu,%s,%zu,", size, cli_method_names[method], repeat);
     for (size_t i = 0; i < st->n_rows; i++)
         if (!strncmp(st->rows[i], key, (size_t)n))
             return 1;
@@ -199,7 +163,7 @@ static cgdml_status record_row(study *st, const study_row *r)
     const cgdml_fes_comparison *vs = &r->fes.vs;
     snprintf(line, sizeof line,
              "%zu,%s,%zu,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.3f,%.1f,%.3f,%zu,%.6g,%.6g,%.6g,%.6g",
-             r->size, method_names[r->method], r->repeat, r->sigma, vs->mse, r->fes.floor, vs->kl,
+             r->size, cli_method_names[r->method], r->repeat, r->sigma, vs->mse, r->fes.floor, vs->kl,
              vs->missing, r->force_mse, r->train_s, r->peak_mb, r->sim.seconds, r->sim.stopped,
              vs->mse_weighted, vs->extra, r->fes.halves.mse, r->fes.matched.floor);
     cgdml_status s = add_row(st, line);
@@ -210,7 +174,7 @@ static cgdml_status record_row(study *st, const study_row *r)
 
 static int single_too_large(const study *st, size_t size, int method)
 {
-    return method == METHOD_SINGLE && size > st->opt.n_train;
+    return method == CLI_METHOD_SINGLE && size > st->opt.n_train;
 }
 
 /* Count the rows to compute; say which are skipped and why. */
@@ -309,7 +273,7 @@ static cgdml_status choose_sigma1(const study *st, cgdml_layer1_options *l1)
         return CGDML_OK;
     size_t folds =
         l1->n_members < CGDML_CROSSVAL_DEFAULT_FOLDS ? l1->n_members : CGDML_CROSSVAL_DEFAULT_FOLDS;
-    cgdml_cv_point table[16];
+    cgdml_crossval_point table[16];
     cgdml_status s = cgdml_crossval_layer1(st->pool, st->strata, NULL, st->prior, l1, st->opt.sigma_grid,
                                            n, &l1->lambda, 1, folds, table);
     if (!s)
@@ -323,7 +287,7 @@ static cgdml_status train_average(const study *st, study_group *g)
     size_t k = st->opt.members;
     cgdml_layer1_options l1 = members_options(st, k, g->size / k, g->seed);
     cgdml_model **members = calloc(k, sizeof *members);
-    double t0 = cgdml_wall_seconds();
+    double t0 = cgdml_clock_wall_seconds();
     cgdml_status s = members ? choose_sigma1(st, &l1)
                              : cgdml_error_set(CGDML_ERR_NOMEM, "cannot allocate members");
     if (!s)
@@ -335,10 +299,10 @@ static cgdml_status train_average(const study *st, study_group *g)
     for (size_t i = 0; members && i < k; i++)
         cgdml_model_free(members[i]);
     free(members);
-    g->average_s = cgdml_wall_seconds() - t0;
+    g->average_s = cgdml_clock_wall_seconds() - t0;
     if (!s)
         s = export_split(st, g, "average", g->average->train_indices, g->average->n_train);
-    return s ? s : cli_remove_tree(st->members);
+    return s ? s : cgdml_atomic_remove_tree(st->members);
 }
 
 /* σ₂ by 5-fold CV on min(--mean-set, STUDY_SIGMA2_CV_FRAMES) frames of distinct
@@ -352,7 +316,7 @@ static cgdml_status choose_sigma2(const study *st, const study_group *g, double 
     size_t n = o->mean_set < STUDY_SIGMA2_CV_FRAMES ? o->mean_set : STUDY_SIGMA2_CV_FRAMES;
     n = n < st->strata->n_strata ? n : st->strata->n_strata;
     size_t *cv = NULL;
-    cgdml_cv_point table[16];
+    cgdml_crossval_point table[16];
     cgdml_status s = cgdml_strata_draw(st->strata, CGDML_DRAW_STRATIFIED_UNIQUE, n,
                                        g->seed + o->members + 2, &cv);
     if (!s)
@@ -431,7 +395,7 @@ static cgdml_status train_single(const study *st, const study_group *g, cgdml_mo
         s = export_split(st, g, "single", idx, n);
     free(labels);
     free(idx);
-    return s ? s : cli_remove_tree(st->members);
+    return s ? s : cgdml_atomic_remove_tree(st->members);
 }
 
 /* A model whose kernel part is zero: it predicts the prior alone. */
@@ -451,22 +415,22 @@ static cgdml_status train_prior_only(const study *st, cgdml_model **out)
 static cgdml_status train_row(const study *st, study_group *g, study_row *r, cgdml_model **m,
                               int *owned)
 {
-    int layered = r->method == METHOD_AVERAGE || r->method == METHOD_DISTILLED;
+    int layered = r->method == CLI_METHOD_AVERAGE || r->method == CLI_METHOD_DISTILLED;
     cgdml_status s = layered && !g->average ? train_average(st, g) : CGDML_OK;
-    double t0 = cgdml_wall_seconds();
-    *owned = r->method != METHOD_AVERAGE;
-    if (!s && r->method == METHOD_AVERAGE) {
+    double t0 = cgdml_clock_wall_seconds();
+    *owned = r->method != CLI_METHOD_AVERAGE;
+    if (!s && r->method == CLI_METHOD_AVERAGE) {
         *m = g->average;
         r->sigma = g->average->sigma;
-    } else if (!s && r->method == METHOD_DISTILLED) {
+    } else if (!s && r->method == CLI_METHOD_DISTILLED) {
         s = train_distilled(st, g, m, &r->sigma);
-    } else if (!s && r->method == METHOD_SINGLE) {
+    } else if (!s && r->method == CLI_METHOD_SINGLE) {
         s = train_single(st, g, m, &r->sigma);
     } else if (!s) {
         s = train_prior_only(st, m);
         r->sigma = NAN;
     }
-    r->train_s = cgdml_wall_seconds() - t0 + (layered ? g->average_s : 0.0);
+    r->train_s = cgdml_clock_wall_seconds() - t0 + (layered ? g->average_s : 0.0);
     return s;
 }
 
@@ -492,7 +456,7 @@ static cgdml_status measure_row(const study *st, const cgdml_model *m, unsigned 
         s = cli_simulate(&o, &r->sim);
     char fes[CGDML_PATH_MAX + 64];
     snprintf(fes, sizeof fes, "%s/size%zu_repeat%zu_%s.h5", st->fes, r->size, r->repeat,
-             method_names[r->method]);
+             cli_method_names[r->method]);
     o.traj = st->traj;
     o.reference = st->opt.data;
     o.output = fes;
@@ -513,11 +477,11 @@ static cgdml_status measure_row(const study *st, const cgdml_model *m, unsigned 
 static void note_row(study *st, const study_row *r)
 {
     st->done++;
-    double elapsed = cgdml_wall_seconds() - st->start;
+    double elapsed = cgdml_clock_wall_seconds() - st->start;
     double eta = elapsed / (double)st->done * (double)(st->to_do - st->done);
     cli_note("study: [%zu/%zu] size %zu, repeat %zu, %s: landscape MSE %.4f kT^2 (floor %.4f), "
              "force MSE %.2f, train %.1f s, simulate %.1f s; %.0f s so far, ETA %.0f s\n",
-             st->done, st->to_do, r->size, r->repeat, method_names[r->method], r->fes.vs.mse,
+             st->done, st->to_do, r->size, r->repeat, cli_method_names[r->method], r->fes.vs.mse,
              r->fes.floor, r->force_mse, r->train_s, r->sim.seconds, elapsed, eta);
 }
 
@@ -526,7 +490,7 @@ static cgdml_status run_row(study *st, study_group *g, int method)
     study_row r = {.size = g->size, .repeat = g->repeat, .method = method};
     cgdml_model *m = NULL;
     int owned = 1;
-    cli_note("study: size %zu, repeat %zu, %s\n", g->size, g->repeat, method_names[method]);
+    cli_note("study: size %zu, repeat %zu, %s\n", g->size, g->repeat, cli_method_names[method]);
     cgdml_memory_peak_reset();
     cgdml_status s = train_row(st, g, &r, &m, &owned);
     if (!s)
@@ -583,9 +547,9 @@ static void study_defaults(cli_options *o)
         memcpy(o->sigma_grid, grid, sizeof grid);
         o->n_sigma_grid = sizeof grid / sizeof grid[0];
     }
-    for (int m = 0; !o->n_methods && m < N_METHODS; m++)
+    for (int m = 0; !o->n_methods && m < CLI_N_METHODS; m++)
         o->methods[m] = m;
-    o->n_methods = o->n_methods ? o->n_methods : N_METHODS;
+    o->n_methods = o->n_methods ? o->n_methods : CLI_N_METHODS;
 }
 
 static int check_study_options(const cli_options *o)
@@ -688,11 +652,11 @@ int cmd_study(const cli_options *given)
         plan(&st);
     if (!s && st.to_do)
         s = load_data(&st);
-    st.start = cgdml_wall_seconds();
+    st.start = cgdml_clock_wall_seconds();
     for (size_t i = 0; !s && i < st.opt.n_sizes; i++)
         for (size_t r = 0; !s && r < st.opt.repeats; r++)
             s = run_group(&st, st.opt.sizes[i], r);
-    cgdml_status cleanup = cli_remove_tree(st.work);
+    cgdml_status cleanup = cgdml_atomic_remove_tree(st.work);
     s = s ? s : cleanup;
     if (!s && st.n_rows) {
         plot(&st);

@@ -1,7 +1,9 @@
-/* common.c - helpers shared by the commands: loading datasets by file type,
- * choosing frames, guarding outputs, and applying --memory / --threads.
+/* common.c - helpers shared by the commands: the parsers of list-valued options,
+ * loading datasets by file type, choosing frames, strata and prior from the
+ * options, guarding outputs, and applying --memory / --threads.
  */
 #include <limits.h>
+#include <math.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +13,123 @@
 #include "cli.h"
 
 const char *const cli_start_names[] = {"equilibrium", "strata", "alpha-r", "beta", NULL};
+const char *const cli_method_names[] = {"single", "average", "distilled", "prior-only", NULL};
+
+/* ---- parsers of list-valued options ---- */
+
+int cli_parse_list(const char *name, const char *text, double *v, size_t max, size_t *n)
+{
+    *n = 0;
+    for (const char *p = text; *p;) {
+        char *end;
+        double x = strtod(p, &end);
+        if (end == p || (*end && *end != ',') || *n == max)
+            return cli_usage_error("--%s '%s': expected up to %zu comma-separated numbers", name,
+                                   text, max);
+        if (!isfinite(x) || x < 0)
+            return cli_usage_error("--%s '%s': %g is not a finite non-negative number", name,
+                                   text, x);
+        v[(*n)++] = x;
+        p = *end ? end + 1 : end;
+    }
+    return *n ? CLI_OK : cli_usage_error("--%s is empty", name);
+}
+
+/* "a,b,c,d" -> four bead indices. */
+int cli_parse_quad(const char *name, const char *text, int *q)
+{
+    char tail;
+    if (sscanf(text, "%d,%d,%d,%d%c", &q[0], &q[1], &q[2], &q[3], &tail) != 4)
+        return cli_usage_error("--%s '%s': expected four bead indices such as 0,1,2,4", name,
+                               text);
+    return CLI_OK;
+}
+
+int cli_parse_sizes(const char *text, cli_options *o)
+{
+    double v[16];
+    int rc = cli_parse_list("sizes", text, v, 16, &o->n_sizes);
+    for (size_t i = 0; !rc && i < o->n_sizes; i++) {
+        if (!(v[i] >= 1 && v[i] <= 1e9) || v[i] != floor(v[i]))
+            return cli_usage_error("--sizes '%s': expected positive whole numbers of frames", text);
+        o->sizes[i] = (size_t)v[i];
+    }
+    return rc;
+}
+
+int cli_parse_methods(const char *text, cli_options *o)
+{
+    o->n_methods = 0;
+    for (const char *p = text; *p;) {
+        size_t len = strcspn(p, ",");
+        int found = -1;
+        for (int m = 0; m < CLI_N_METHODS; m++)
+            if (strlen(cli_method_names[m]) == len && !strncmp(p, cli_method_names[m], len))
+                found = m;
+        if (found < 0)
+            return cli_usage_error("--methods: unknown method '%.*s' (choose from single, "
+                                   "average, distilled, prior-only)",
+                                   (int)len, p);
+        for (size_t i = 0; i < o->n_methods; i++)
+            if (o->methods[i] == found)
+                return cli_usage_error("--methods: '%s' given twice", cli_method_names[found]);
+        o->methods[o->n_methods++] = found;
+        p += len + (p[len] == ',');
+    }
+    return o->n_methods ? CLI_OK : cli_usage_error("--methods is empty");
+}
+
+/* "0-1,1-2,..." -> bonds. */
+static int parse_bonds(const char *text, int *bonds, size_t max, size_t *n)
+{
+    *n = 0;
+    for (const char *p = text; *p;) {
+        int i, j, used;
+        if (*n == max || sscanf(p, "%d-%d%n", &i, &j, &used) != 2 || (p[used] && p[used] != ','))
+            return cli_usage_error("--bonds '%s': expected pairs such as 0-1,1-2,2-3", text);
+        bonds[2 * *n] = i;
+        bonds[2 * *n + 1] = j;
+        (*n)++;
+        p += used + (p[used] == ',');
+    }
+    return CLI_OK;
+}
+
+/* ---- strata and prior from the options ---- */
+
+cgdml_status cli_strata_options(const cli_options *opt, cgdml_strata_options *so)
+{
+    cgdml_strata_options_init(so);
+    so->kmeans = opt->kmeans;
+    so->seed = opt->seed;
+    so->n_collective = opt->n_cv_specs;
+    cgdml_status s = CGDML_OK;
+    for (size_t i = 0; !s && i < opt->n_cv_specs; i++)
+        s = cgdml_collective_parse(opt->cv_specs[i], &so->collective[i]);
+    return s;
+}
+
+cgdml_status cli_build_strata(const cli_options *opt, const cgdml_dataset *d, cgdml_strata **out)
+{
+    cgdml_strata_options so;
+    cgdml_status s = cli_strata_options(opt, &so);
+    return s ? s : cgdml_strata_build(d, &so, 0, out);
+}
+
+cgdml_status cli_fit_prior(const cli_options *opt, const cgdml_dataset *d, cgdml_prior **out)
+{
+    *out = NULL;
+    if (opt->no_prior)
+        return CGDML_OK;
+    int parsed[2 * 256];
+    size_t n = 0;
+    if (opt->bonds && parse_bonds(opt->bonds, parsed, 256, &n))
+        return cgdml_error_set(CGDML_ERR_INVALID, "--bonds: see the message above");
+    cgdml_status s = cgdml_prior_fit_topology(d, opt->bonds ? parsed : NULL, n, opt->temperature,
+                                              out);
+    return s ? cgdml_error_wrap(s, "prior (give --bonds, or --no-prior)") : CGDML_OK;
+}
+
 
 size_t cli_default_burn_in(size_t steps)
 {
@@ -83,15 +202,6 @@ int cli_check_output(const char *output, const char *const *inputs, size_t n_inp
                                    "input",
                                    output);
     return CLI_OK;
-}
-
-cgdml_status cli_remove_tree(const char *dir)
-{
-    char cmd[CGDML_PATH_MAX + 32];
-    if (access(dir, F_OK) != 0)
-        return CGDML_OK;
-    snprintf(cmd, sizeof cmd, "rm -rf -- '%s'", dir);
-    return system(cmd) == 0 ? CGDML_OK : cgdml_error_set(CGDML_ERR_IO, "cannot remove %s", dir);
 }
 
 int cli_python_script(const char *name, const char *args)
