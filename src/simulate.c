@@ -707,6 +707,22 @@ static cgdml_status trajectory_dataset(const cgdml_trajectory *t, const cgdml_da
     return st;
 }
 
+cgdml_status cgdml_trajectory_to_dataset(const cgdml_trajectory *t,
+                                         const cgdml_dataset *template_data,
+                                         cgdml_force_fn force, void *ctx, cgdml_dataset **out)
+{
+    *out = NULL;
+    if (!t || t->n_saved == 0)
+        return cgdml_error_set(CGDML_ERR_INVALID, "trajectory: %s",
+                               t ? "no saved frames" : "none given");
+    if (template_data && template_data->n_beads != t->n_beads)
+        return cgdml_error_set(CGDML_ERR_INVALID,
+                               "trajectory: the template dataset has %zu beads, the "
+                               "trajectory %zu",
+                               template_data->n_beads, t->n_beads);
+    return trajectory_dataset(t, template_data, force, ctx, out);
+}
+
 cgdml_status cgdml_trajectory_save(const cgdml_trajectory *t, const cgdml_dataset *template_data,
                                    cgdml_force_fn force, void *ctx, const char *path)
 {
@@ -820,5 +836,56 @@ cgdml_status cgdml_simulate_start_frames(const cgdml_dataset *data, size_t n,
     for (size_t r = 0; !s && r < n; r++)
         memcpy(start + r * n3, data->coords + idx[r % n_idx] * n3, n3 * sizeof(double));
     free(idx);
+    return s;
+}
+
+/* ---- a model's simulation from a dataset ------------------------------------------ */
+
+void cgdml_simulate_bead_masses(const cgdml_dataset *d, double *m)
+{
+    for (size_t b = 0; b < d->n_beads; b++) {
+        switch (d->bead_names[b][0]) {
+        case 'N': m[b] = 14.007; break;
+        case 'O': m[b] = 15.999; break;
+        case 'S': m[b] = 32.06; break;
+        case 'H': m[b] = 1.008; break;
+        default: m[b] = 12.011;
+        }
+    }
+}
+
+cgdml_status cgdml_simulate_dataset(const cgdml_model *model, const cgdml_dataset *data,
+                                    size_t n_replicas, cgdml_start_kind start,
+                                    const cgdml_simulate_options *opt, cgdml_trajectory **out)
+{
+    *out = NULL;
+    if (data->n_beads != model->n_beads)
+        return cgdml_error_set(CGDML_ERR_INVALID, "the dataset has %zu beads but the model %zu",
+                               data->n_beads, model->n_beads);
+    if (n_replicas < 1)
+        return cgdml_error_set(CGDML_ERR_INVALID, "simulate: at least 1 replica");
+    size_t n3 = 3 * data->n_beads;
+    cgdml_status s = cgdml_memory_check(n_replicas * n3 * sizeof(double), "the start frames");
+    if (s)
+        return s;
+    double *start_x = malloc(n_replicas * n3 * sizeof(double));
+    double *masses = malloc(data->n_beads * sizeof(double));
+    if (!start_x || !masses) {
+        free(start_x);
+        free(masses);
+        return cgdml_error_set(CGDML_ERR_NOMEM, "cannot allocate %zu replicas", n_replicas);
+    }
+    cgdml_simulate_bead_masses(data, masses);
+    cgdml_simulate_options so = *opt;
+    if (!so.masses)
+        so.masses = masses;
+    if (!so.prior)
+        so.prior = model->prior;
+    s = cgdml_simulate_start_frames(data, n_replicas, start, opt->seed, start_x);
+    if (!s)
+        s = cgdml_simulate_run(cgdml_simulate_model_forces, (void *)model, n_replicas,
+                               data->n_beads, start_x, &so, out);
+    free(start_x);
+    free(masses);
     return s;
 }

@@ -6,6 +6,7 @@
 #define CGDML_CLI_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "cgdml.h"
 
@@ -109,6 +110,25 @@ typedef struct {
     cgdml_fes_matched matched;   /* the floor of a reference sample like this run's */
     double floor;            /* reference half against half, kT² */
 } cli_fes_summary;
+/* The reference landscape of the dataset at `path` (group opt->group, at least 2
+ * frames) with opt's bins and --phi/--psi beads, and its file (the floor stored). */
+cgdml_status cli_load_reference(const cli_options *opt, const char *path,
+                                cgdml_fes_reference **out);
+/* The same of a dataset in memory (`path` names it in messages). */
+cgdml_status cli_reference_of(const cli_options *opt, const cgdml_dataset *d, const char *path,
+                              cgdml_fes_reference **out);
+/* Save it (`cgdml fes-reference`'s file) and print its frames, bins and floor. */
+cgdml_status cli_save_reference(const cli_options *opt, const cgdml_fes_reference *ref,
+                                const char *path);
+/* Landscape of a trajectory in memory after opt->burn_in, judged against ref (NULL:
+ * none) with opt's bins, beads and seed, saved to output; fills the summary. */
+cgdml_status cli_fes_judge(const cli_options *opt, const cgdml_dataset *traj,
+                           const cgdml_fes_reference *ref, const char *output,
+                           cli_fes_summary *sum);
+/* Occupied bins of a landscape. */
+size_t cli_populated_bins(const cgdml_fes *f);
+/* Before reading anything: `landscapes` landscapes of opt->bins² must fit. */
+cgdml_status cli_check_landscape_memory(const cli_options *opt, size_t landscapes);
 /* `cgdml fes` without printing: landscape of opt->traj (its particle group
  * traj_group, NULL: "cg" or the only one), compared with opt->reference (group
  * opt->group) if given, saved to opt->output. */
@@ -119,8 +139,20 @@ typedef struct {
     size_t replicas, stopped;
     double seconds, evaluations_per_s;
 } cli_simulate_summary;
-/* `cgdml simulate` without the option checks; fills the summary. */
-cgdml_status cli_simulate(const cli_options *opt, cli_simulate_summary *sum);
+/* The model's simulation from frames of d with the options' replicas, steps,
+ * integrator, start and seed (cgdml_simulate_dataset), progress on stderr, the
+ * stopped replicas and the speed reported; checkpointed to `checkpoint` (NULL:
+ * none) under force_tag.  *out is the caller's. */
+cgdml_status cli_simulate_model(const cli_options *opt, const cgdml_model *m,
+                                const cgdml_dataset *d, const char *checkpoint, uint64_t force_tag,
+                                cgdml_trajectory **out, cli_simulate_summary *sum);
+
+/* `cgdml ensemble` on data in memory (cgdml_ensemble_build with the options'
+ * prior, strata, grids and reports): saves the average to average_path and the
+ * distilled model to opt->output, then removes the members' folder `checkpoint`.
+ * *out (if not NULL) receives the ensemble.  Returns an exit code. */
+int cli_ensemble(const cli_options *opt, const cgdml_dataset *data, const char *checkpoint,
+                 const char *average_path, cgdml_ensemble **out);
 
 /* Parse "a,b,c" into at most max numbers (grids). */
 int cli_parse_list(const char *name, const char *text, double *v, size_t max, size_t *n);

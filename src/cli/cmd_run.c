@@ -5,8 +5,9 @@
  *   CG simulation with the distilled model -> landscape and comparison ->
  *   plot (scripts/plot_fes.py, if Python's matplotlib is there) -> report.md
  *
- * Each stage is the same code as its own command; report.md lists the equivalent
- * command lines, so any stage can be rerun or changed by hand.
+ * The stages are library calls in memory (the dataset read once, the reference
+ * computed once), through the helpers the commands share (common.c); report.md
+ * lists the equivalent command lines, so any stage can be rerun by hand.
  */
 #include <errno.h>
 #include <math.h>
@@ -44,6 +45,7 @@ typedef struct {
     cli_simulate_summary sim;
     cli_fes_summary fes_sum;
     int plotted;
+    cgdml_ensemble *ensemble; /* the models, kept for the report */
 } run_state;
 
 static void set_paths(run_state *r, const char *dir)
@@ -87,30 +89,6 @@ static void stage_options(const cli_options *run, const run_state *r, cli_option
     o->precision = run->precision;
 }
 
-static double timed(int *rc, int (*stage)(const cli_options *), const cli_options *o)
-{
-    double t0 = cgdml_clock_wall_seconds();
-    if (!*rc)
-        *rc = stage(o);
-    return cgdml_clock_wall_seconds() - t0;
-}
-
-static int stage_simulate(const cli_options *o, run_state *r)
-{
-    double t0 = cgdml_clock_wall_seconds();
-    cgdml_status s = cli_simulate(o, &r->sim);
-    r->seconds[2] = cgdml_clock_wall_seconds() - t0;
-    return s ? cli_fail(s) : CLI_OK;
-}
-
-static int stage_fes(const cli_options *o, run_state *r)
-{
-    double t0 = cgdml_clock_wall_seconds();
-    cgdml_status s = cli_fes_compute(o, NULL, &r->fes_sum);
-    r->seconds[3] = cgdml_clock_wall_seconds() - t0;
-    return s ? cli_fail(s) : CLI_OK;
-}
-
 /* scripts/plot_fes.py, if Python's matplotlib is there. */
 static void stage_plot(run_state *r)
 {
@@ -126,13 +104,8 @@ static void stage_plot(run_state *r)
 }
 
 /* The model's CV table and hyperparameters, as a Markdown table. */
-static void report_model(FILE *f, const run_state *r)
+static void report_model(FILE *f, const cgdml_model *m)
 {
-    cgdml_model *m = NULL;
-    if (cgdml_model_load(r->model, &m) != CGDML_OK) {
-        fprintf(f, "(model file unreadable: %s)\n", cgdml_error_message());
-        return;
-    }
     fprintf(f, "| layer | sigma (1/Å) | lambda | held-out force MSE (kcal/mol/Å)² | ± | "
                "binned error (kcal/mol/Å)² |\n"
                "| --- | --- | --- | --- | --- | --- |\n");
@@ -145,7 +118,6 @@ static void report_model(FILE *f, const run_state *r)
                "bonds, %zu angles.\n",
             m->n_train, m->sigma, m->lambda, m->prior ? m->prior->n_bonds : 0,
             m->prior ? m->prior->n_angles : 0);
-    cgdml_model_free(m);
 }
 
 static void report_commands(FILE *f, const cli_options *run, const run_state *r)
@@ -168,7 +140,8 @@ static void report_commands(FILE *f, const cli_options *run, const run_state *r)
             r->png);
 }
 
-static int write_report(const cli_options *run, const run_state *r, double total)
+static int write_report(const cli_options *run, const run_state *r, const cgdml_model *m,
+                        double total)
 {
     cgdml_atomic a;
     FILE *f;
@@ -205,7 +178,7 @@ static int write_report(const cli_options *run, const run_state *r, double total
             r->sim.stopped, r->sim.evaluations_per_s);
     fprintf(f, "## Ensemble\n\n%zu members of %zu frames; cross-validation:\n\n",
             run->members, run->n_train);
-    report_model(f, r);
+    report_model(f, m);
     fprintf(f, "\n## Commands\n\nThe same run, stage by stage:\n\n");
     report_commands(f, run, r);
     s = cgdml_atomic_fclose(&a, f, ferror(f));
@@ -218,6 +191,64 @@ static int write_report(const cli_options *run, const run_state *r, double total
            total, fs->vs.mse, fs->floor, fs->vs.kl, fs->vs.missing, fs->matched.floor,
            fs->matched.floor_sd, fs->vs.mse_weighted, fs->vs.extra, fs->halves.mse, r->report);
     return CLI_OK;
+}
+
+/* The five stages in memory: the dataset is read once, its reference computed
+ * once; each stage's file is written for the user, never read back. */
+static int stages(const cli_options *o, run_state *r)
+{
+    cgdml_dataset *data = NULL, *traj_data = NULL;
+    cgdml_fes_reference *ref = NULL;
+    cgdml_trajectory *traj = NULL;
+    char checkpoint[CGDML_PATH_MAX + 16];
+    snprintf(checkpoint, sizeof checkpoint, "%s.members", r->model);
+    cli_note("== 1/5 reference landscape\n");
+    double t0 = cgdml_clock_wall_seconds();
+    cgdml_status s = cli_check_landscape_memory(o, 4);
+    if (!s)
+        s = cli_load_dataset(o->data, NULL, &data);
+    if (!s)
+        s = cli_reference_of(o, data, o->data, &ref);
+    if (!s)
+        s = cli_save_reference(o, ref, r->reference);
+    r->seconds[0] = cgdml_clock_wall_seconds() - t0;
+    int rc = s ? cli_fail(s) : CLI_OK;
+    if (!rc) {
+        cli_note("== 2/5 two-layer ensemble\n");
+        t0 = cgdml_clock_wall_seconds();
+        rc = cli_ensemble(o, data, checkpoint, r->average, &r->ensemble);
+        r->seconds[1] = cgdml_clock_wall_seconds() - t0;
+    }
+    if (!rc) {
+        cli_note("== 3/5 CG simulation\n");
+        t0 = cgdml_clock_wall_seconds();
+        const cgdml_model *m = r->ensemble->distilled;
+        s = cli_simulate_model(o, m, data, NULL, 0, &traj, &r->sim);
+        if (!s)
+            s = cgdml_trajectory_save(traj, data, cgdml_simulate_model_forces, (void *)m, r->traj);
+        if (!s)
+            cli_note("wrote %s\n", r->traj);
+        r->seconds[2] = cgdml_clock_wall_seconds() - t0;
+        rc = s ? cli_fail(s) : CLI_OK;
+    }
+    if (!rc) {
+        cli_note("== 4/5 landscape of the simulation\n");
+        t0 = cgdml_clock_wall_seconds();
+        s = cgdml_trajectory_to_dataset(traj, data, NULL, NULL, &traj_data);
+        if (!s)
+            s = cli_fes_judge(o, traj_data, ref, r->fes, &r->fes_sum);
+        r->seconds[3] = cgdml_clock_wall_seconds() - t0;
+        rc = s ? cli_fail(s) : CLI_OK;
+    }
+    if (!rc) {
+        cli_note("== 5/5 plot and report\n");
+        stage_plot(r);
+    }
+    cgdml_dataset_free(traj_data);
+    cgdml_trajectory_free(traj);
+    cgdml_fes_reference_free(ref);
+    cgdml_dataset_free(data);
+    return rc;
 }
 
 static int check_run_options(const cli_options *opt)
@@ -251,29 +282,11 @@ int cmd_run(const cli_options *given)
     run_state r = {0};
     set_paths(&r, run.output);
     stage_options(&run, &r, &o);
+    o.output = r.model; /* the ensemble's distilled model; the other files by name */
     double t_start = cgdml_clock_wall_seconds();
-    cli_note("== 1/5 reference landscape\n");
-    o.output = r.reference;
-    r.seconds[0] = timed(&rc, cmd_fes_reference, &o);
-    if (!rc) {
-        cli_note("== 2/5 two-layer ensemble\n");
-        o.output = r.model;
-        r.seconds[1] = timed(&rc, cmd_ensemble, &o);
-    }
-    if (!rc) {
-        cli_note("== 3/5 CG simulation\n");
-        o.output = r.traj;
-        rc = stage_simulate(&o, &r);
-    }
-    if (!rc) {
-        cli_note("== 4/5 landscape of the simulation\n");
-        o.output = r.fes;
-        rc = stage_fes(&o, &r);
-    }
-    if (!rc) {
-        cli_note("== 5/5 plot and report\n");
-        stage_plot(&r);
-        rc = write_report(&run, &r, cgdml_clock_wall_seconds() - t_start);
-    }
+    rc = stages(&o, &r);
+    if (!rc)
+        rc = write_report(&run, &r, r.ensemble->distilled, cgdml_clock_wall_seconds() - t_start);
+    cgdml_ensemble_free(r.ensemble);
     return rc;
 }

@@ -5,8 +5,8 @@
  * distilled from that average ("distilled"), the harmonic prior alone
  * ("prior-only", the baseline) - the study draws the frames (stratified over
  * φ/ψ), chooses σ by cross-validation, trains, simulates with the same code as
- * `cgdml simulate`, compares the landscape with the whole dataset's as
- * `cgdml fes` does, and adds one row to results.csv.  A fixed held-out set,
+ * `cgdml simulate`, compares the landscape with the whole dataset's (computed
+ * once) as `cgdml fes` does - all in memory - and adds one row to results.csv.  A fixed held-out set,
  * excluded from every draw, measures the force-matching error of each model.
  *
  * The CSV is rewritten atomically after every row, and rows already in it are
@@ -64,8 +64,9 @@ typedef struct {
     size_t *held_out, n_held_out;
     cgdml_strata *strata; /* of the pool */
     cgdml_prior *prior;
+    cgdml_fes_reference *reference; /* of the whole dataset, computed once */
     char csv[CGDML_PATH_MAX], work[CGDML_PATH_MAX], members[CGDML_PATH_MAX];
-    char model[CGDML_PATH_MAX], traj[CGDML_PATH_MAX], fes[CGDML_PATH_MAX];
+    char fes[CGDML_PATH_MAX];
     char splits[CGDML_PATH_MAX];
     char **rows; /* CSV lines without the header */
     size_t n_rows, to_do, done;
@@ -219,6 +220,10 @@ static cgdml_status load_data(study *st)
         s = cli_build_strata(&st->opt, st->pool, &st->strata);
     if (!s)
         s = cli_fit_prior(&st->opt, st->pool, &st->prior);
+    if (!s)
+        s = cli_check_landscape_memory(&st->opt, 4);
+    if (!s) /* the whole dataset's landscape, every row's reference */
+        s = cli_reference_of(&st->opt, st->data, st->opt.data, &st->reference);
     if (!s)
         cli_note("study: %zu frames: %zu held out, %zu to draw from in %zu phi/psi strata\n", n,
                  st->n_held_out, st->n_pool, st->strata->n_strata);
@@ -446,22 +451,21 @@ static cgdml_status measure_row(const study *st, const cgdml_model *m, unsigned 
     cgdml_status s = cgdml_model_evaluate(m, st->data, st->held_out, st->n_held_out, &e);
     r->force_mse = e.mse;
     cgdml_force_errors_free(&e);
-    if (!s)
-        s = cgdml_model_save(m, st->model);
     cli_options o = st->opt;
-    o.model = st->model;
     o.seed = seed;
-    o.output = st->traj;
-    if (!s)
-        s = cli_simulate(&o, &r->sim);
     char fes[CGDML_PATH_MAX + 64];
     snprintf(fes, sizeof fes, "%s/size%zu_repeat%zu_%s.h5", st->fes, r->size, r->repeat,
              cli_method_names[r->method]);
-    o.traj = st->traj;
-    o.reference = st->opt.data;
-    o.output = fes;
+    cgdml_trajectory *t = NULL;
+    cgdml_dataset *td = NULL;
     if (!s)
-        s = cli_fes_compute(&o, NULL, &r->fes); /* written under "cg" */
+        s = cli_simulate_model(&o, m, st->data, NULL, 0, &t, &r->sim);
+    if (!s)
+        s = cgdml_trajectory_to_dataset(t, st->data, NULL, NULL, &td);
+    if (!s)
+        s = cli_fes_judge(&o, td, st->reference, fes, &r->fes);
+    cgdml_dataset_free(td);
+    cgdml_trajectory_free(t);
     if (s == CGDML_ERR_NUMERIC) {
         cli_note("study: warning: %s; landscape numbers of this row are NaN\n",
                  cgdml_error_message());
@@ -590,8 +594,7 @@ static void set_paths(study *st)
         char *path;
         const char *name;
     } paths[] = {{st->csv, "results.csv"},      {st->work, "work"},
-                 {st->members, "work/members"}, {st->model, "work/model.h5"},
-                 {st->traj, "work/traj.h5"},    {st->fes, "fes"},
+                 {st->members, "work/members"}, {st->fes, "fes"},
                  {st->splits, "splits"}};
     for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++)
         snprintf(paths[i].path, CGDML_PATH_MAX, "%s/%s", st->opt.output, paths[i].name);
@@ -613,6 +616,7 @@ static void free_study(study *st)
         free(st->rows[i]);
     free(st->rows);
     cgdml_prior_free(st->prior);
+    cgdml_fes_reference_free(st->reference);
     cgdml_strata_free(st->strata);
     cgdml_dataset_free(st->pool);
     cgdml_dataset_free(st->data);
