@@ -114,9 +114,45 @@ class Layer1Options(ctypes.Structure):
                 ("n_resumed", POINTER(c_size_t))]
 
 
+class StrataOptions(ctypes.Structure):  # cgdml_strata_options
+    _fields_ = [("kmeans", c_size_t), ("seed", c_ulong), ("collective", CVSpec * 4),
+                ("n_collective", c_size_t)]
+
+
+NOTE_FN = ctypes.CFUNCTYPE(None, c_void_p, c_char_p)
+
+
 class CVPointStruct(ctypes.Structure):
     _fields_ = [("sigma", c_double), ("lambda", c_double), ("mse", c_double),
                 ("mse_stderr", c_double), ("n_eval", c_size_t), ("mse_binned", c_double)]
+
+
+CROSSVAL_DONE_FN = ctypes.CFUNCTYPE(None, c_void_p, c_int, POINTER(CVPointStruct), c_size_t,
+                                    c_size_t)
+
+
+class EnsembleOptions(ctypes.Structure):  # cgdml_ensemble_options
+    _fields_ = [("strata", StrataOptions), ("prior", c_int), ("bonds", POINTER(c_int)),
+                ("n_bonds", c_size_t), ("temperature", c_double),
+                ("use_prior", POINTER(PriorStruct)), ("layer1", Layer1Options),
+                ("resume", c_int), ("sigma1_grid", POINTER(c_double)),
+                ("n_sigma1_grid", c_size_t), ("lambda_grid", POINTER(c_double)),
+                ("n_lambda_grid", c_size_t), ("lambda_relative", c_int),
+                ("select_raw", c_int), ("folds", c_size_t), ("mean_set", c_size_t),
+                ("sigma2", c_double), ("sigma2_same", c_int),
+                ("sigma2_grid", POINTER(c_double)), ("n_sigma2_grid", c_size_t),
+                ("note", c_void_p), ("crossval_done", c_void_p), ("ctx", c_void_p)]
+
+
+class EnsembleStruct(ctypes.Structure):  # cgdml_ensemble
+    _fields_ = [("distilled", POINTER(ModelStruct)), ("average", POINTER(ModelStruct)),
+                ("members", POINTER(POINTER(ModelStruct))), ("n_members", c_size_t),
+                ("n_resumed", c_size_t), ("strata", POINTER(StrataStruct)),
+                ("prior", POINTER(PriorStruct)), ("mean_set", POINTER(c_size_t)),
+                ("n_mean_set", c_size_t), ("sigma1", c_double), ("lambda", c_double),
+                ("sigma2", c_double), ("cv1", POINTER(CVPointStruct)),
+                ("cv2", POINTER(CVPointStruct)), ("n_cv1", c_size_t), ("n_cv2", c_size_t),
+                ("best_cv1", c_size_t), ("best_cv2", c_size_t)]
 
 
 SIM_PROGRESS_FN = ctypes.CFUNCTYPE(None, c_void_p, c_size_t, c_size_t, c_double)
@@ -168,7 +204,9 @@ STRUCTS = {"cgdml_observable": Observable, "cgdml_dataset": DatasetStruct,
            "cgdml_layer1_options": Layer1Options, "cgdml_crossval_point": CVPointStruct,
            "cgdml_simulate_options": SimulateOptions, "cgdml_trajectory": TrajectoryStruct,
            "cgdml_fes": FesStruct, "cgdml_fes_comparison": FesComparisonStruct,
-           "cgdml_fes_matched": FesMatchedStruct, "cgdml_cg_stats": CGStats}
+           "cgdml_fes_matched": FesMatchedStruct, "cgdml_cg_stats": CGStats,
+           "cgdml_strata_options": StrataOptions, "cgdml_ensemble_options": EnsembleOptions,
+           "cgdml_ensemble": EnsembleStruct}
 
 # ---- prototypes ------------------------------------------------------------------
 
@@ -190,6 +228,7 @@ PROTOTYPES = {
     "cgdml_memory_check": (ST, [c_size_t, c_char_p]),
     "cgdml_memory_parse": (ST, [c_char_p, P(c_size_t)]),
     "cgdml_atomic_clean": (c_size_t, [c_char_p]),
+    "cgdml_atomic_remove_tree": (ST, [c_char_p]),
     # dataset.h, h5md.h, npy.h, synthetic.h
     "cgdml_dataset_alloc": (ST, [c_size_t, c_size_t, PP_DATASET]),
     "cgdml_dataset_free": (None, [P(DatasetStruct)]),
@@ -259,6 +298,12 @@ PROTOTYPES = {
     "cgdml_ensemble_distill": (ST, [P(ModelStruct), P(DatasetStruct), P(c_size_t), c_size_t,
                                     c_double, c_double, c_int, PP_MODEL]),
     "cgdml_model_attach_prior": (ST, [P(ModelStruct), P(PriorStruct)]),
+    "cgdml_layer1_options_init": (None, [P(Layer1Options)]),
+    "cgdml_strata_options_init": (None, [P(StrataOptions)]),
+    "cgdml_ensemble_options_init": (None, [P(EnsembleOptions)]),
+    "cgdml_ensemble_build": (ST, [P(DatasetStruct), P(EnsembleOptions),
+                                  P(P(EnsembleStruct))]),
+    "cgdml_ensemble_free": (None, [P(EnsembleStruct)]),
     "cgdml_crossval_binned_error": (ST, [P(ModelStruct), P(DatasetStruct), P(c_size_t), c_size_t,
                                          P(StrataStruct), P(c_double)]),
     "cgdml_crossval_layer1": (ST, [P(DatasetStruct), P(StrataStruct), P(StrataStruct),
