@@ -28,5 +28,6 @@
 #include "cgdml/crossval.h"
 #include "cgdml/simulate.h"
 #include "cgdml/fes.h"
+#include "cgdml/study.h"
 
 #endif

@@ -14,6 +14,7 @@
 #include "cgdml/ensemble.h"
 #include "cgdml/memory.h"
 #include "cgdml/model.h"
+#include "note.h"
 
 void cgdml_layer1_options_init(cgdml_layer1_options *o)
 {
@@ -40,14 +41,10 @@ static void note(const cgdml_ensemble_options *o, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 static void note(const cgdml_ensemble_options *o, const char *fmt, ...)
 {
-    if (!o->note)
-        return;
-    char text[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(text, sizeof text, fmt, ap);
+    cgdml_note_line(o->note, o->ctx, fmt, ap);
     va_end(ap);
-    o->note(o->ctx, text);
 }
 
 void cgdml_ensemble_free(cgdml_ensemble *e)

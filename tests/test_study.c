@@ -234,3 +234,65 @@ Test(study, learned_methods_beat_the_prior_alone_and_differ_from_each_other, .ti
                   fabs(single.force_mse - prior.force_mse) > 0.1,
               "methods gave the same model: %s", csv);
 }
+
+/* The study as a library call: in memory (no results file, no folders), rows
+ * reported through the callback, the documented defaults from _init. */
+static void collect_row(void *ctx, const cgdml_study_row *row)
+{
+    cgdml_study_row *rows = ctx;
+    rows[row->method] = *row;
+}
+
+Test(study, library_call_reports_rows_in_memory)
+{
+    cgdml_study_options o;
+    cgdml_study_options_init(&o);
+    cr_assert_eq(o.repeats, 3);
+    cr_assert_eq(o.n_methods, 4);
+    cr_assert_eq(o.members, 8);
+    cr_assert_eq(o.simulate.n_steps, 50000);
+    cr_assert_eq(o.burn_in, SIZE_MAX);
+    cr_assert_eq(o.n_sigma_grid, 3);
+    cr_assert_float_eq(o.lambda, 1e-3, 0.0);
+    cr_assert_null(o.results);
+
+    char path[600];
+    snprintf(path, sizeof path, "%s/datasets/ala2_cg6.h5", getenv("CGDML_SRC"));
+    cgdml_dataset *all, *part;
+    size_t *idx, n_rows = 0;
+    cr_assert_eq(cgdml_h5md_read(path, NULL, &all), CGDML_OK, "%s", cgdml_error_message());
+    cr_assert_eq(cgdml_sample_random(all->n_frames, 20000, 11, &idx), CGDML_OK);
+    cr_assert_eq(cgdml_dataset_subset(all, idx, 20000, &part), CGDML_OK);
+    cgdml_study_row rows[CGDML_STUDY_N_METHODS];
+    memset(rows, 0, sizeof rows);
+    o.sizes[0] = 100;
+    o.n_sizes = 1;
+    o.repeats = 1;
+    o.methods[0] = CGDML_STUDY_AVERAGE;
+    o.methods[1] = CGDML_STUDY_PRIOR_ONLY;
+    o.n_methods = 2;
+    o.members = 2;
+    o.mean_set = 50;
+    o.sigma_grid[0] = 1.0;
+    o.n_sigma_grid = 1;
+    o.replicas = 4;
+    o.simulate.n_steps = 300;
+    o.row_done = collect_row;
+    o.ctx = rows;
+    cr_assert_eq(cgdml_study_run(part, &o, &n_rows), CGDML_OK, "%s", cgdml_error_message());
+    cr_assert_eq(n_rows, 2);
+    const cgdml_study_row *avg = &rows[CGDML_STUDY_AVERAGE], *prior = &rows[CGDML_STUDY_PRIOR_ONLY];
+    cr_assert_eq(avg->size, 100);
+    cr_assert_eq(avg->method, CGDML_STUDY_AVERAGE);
+    cr_assert_float_eq(avg->sigma, 1.0, 0.0);
+    cr_assert(isnan(prior->sigma));
+    cr_assert(isfinite(avg->vs.mse) && avg->vs.mse > 0 && isfinite(prior->vs.mse));
+    cr_assert(avg->floor > 0 && avg->floor == prior->floor, "one reference for every row");
+    cr_assert(avg->force_mse > 0 && avg->force_mse != prior->force_mse);
+    cr_assert_str_eq(cgdml_study_method_name(CGDML_STUDY_PRIOR_ONLY), "prior-only");
+    o.members = 1; /* the folds of sigma's cross-validation: refused */
+    cr_assert_eq(cgdml_study_run(part, &o, NULL), CGDML_ERR_INVALID);
+    free(idx);
+    cgdml_dataset_free(part);
+    cgdml_dataset_free(all);
+}

@@ -139,6 +139,16 @@ typedef struct {
     size_t replicas, stopped;
     double seconds, evaluations_per_s;
 } cli_simulate_summary;
+/* Simulation progress on stderr (a cgdml_simulate_options.progress; ctx a
+ * cli_step_progress starting at last_tenth 99): a redrawn bar on a terminal, ten
+ * lines otherwise. */
+typedef struct {
+    size_t last_tenth;
+} cli_step_progress;
+void cli_show_steps(void *ctx, size_t step, size_t n_steps, double steps_per_s);
+/* Report a finished simulation (stopped replicas on stderr, replicas and speed on
+ * stdout) and fill the summary. */
+void cli_report_simulation(const cgdml_trajectory *t, double secs, cli_simulate_summary *sum);
 /* The model's simulation from frames of d with the options' replicas, steps,
  * integrator, start and seed (cgdml_simulate_dataset), progress on stderr, the
  * stopped replicas and the speed reported; checkpointed to `checkpoint` (NULL:

@@ -281,13 +281,10 @@ int cli_apply_resources(const cli_options *opt)
 /* ---- simulation with its progress and report ---- */
 
 /* Steps per second on stderr: a redrawn bar on a terminal, ten lines otherwise. */
-typedef struct {
-    size_t last_tenth;
-} step_progress;
 
-static void show_steps(void *ctx, size_t step, size_t n_steps, double steps_per_s)
+void cli_show_steps(void *ctx, size_t step, size_t n_steps, double steps_per_s)
 {
-    step_progress *p = ctx;
+    cli_step_progress *p = ctx;
     int tty = isatty(STDERR_FILENO);
     size_t tenth = step * 10 / n_steps;
     if (!tty && tenth == p->last_tenth && step != n_steps)
@@ -320,7 +317,7 @@ cgdml_status cli_simulate_model(const cli_options *opt, const cgdml_model *m,
                                 const cgdml_dataset *d, const char *checkpoint, uint64_t force_tag,
                                 cgdml_trajectory **out, cli_simulate_summary *sum)
 {
-    step_progress progress = {.last_tenth = 99};
+    cli_step_progress progress = {.last_tenth = 99};
     cgdml_simulate_options so;
     cgdml_simulate_options_init(&so);
     so.integrator = opt->baoab ? CGDML_INTEGRATOR_BAOAB : CGDML_INTEGRATOR_OVERDAMPED;
@@ -331,7 +328,7 @@ cgdml_status cli_simulate_model(const cli_options *opt, const cgdml_model *m,
     so.n_steps = opt->steps;
     so.save_every = opt->save_every;
     so.seed = opt->seed;
-    so.progress = show_steps;
+    so.progress = cli_show_steps;
     so.progress_ctx = &progress;
     so.checkpoint = checkpoint;
     so.checkpoint_interval_s = opt->checkpoint_interval;
@@ -345,15 +342,20 @@ cgdml_status cli_simulate_model(const cli_options *opt, const cgdml_model *m,
     cgdml_trajectory *t = *out;
     if (t->resumed_step)
         cli_note("resumed from step %zu of %zu (%s)\n", t->resumed_step, opt->steps, checkpoint);
-    double secs = cgdml_clock_wall_seconds() - t0;
-    size_t steps_run = opt->steps - t->resumed_step;
-    *sum = (cli_simulate_summary){.replicas = opt->replicas,
+    cli_report_simulation(t, cgdml_clock_wall_seconds() - t0, sum);
+    return CGDML_OK;
+}
+
+void cli_report_simulation(const cgdml_trajectory *t, double secs, cli_simulate_summary *sum)
+{
+    size_t steps_run = t->n_steps - t->resumed_step;
+    *sum = (cli_simulate_summary){.replicas = t->n_replicas,
                                   .stopped = report_stops(t),
                                   .seconds = secs,
-                                  .evaluations_per_s = (double)(steps_run * opt->replicas) / secs};
+                                  .evaluations_per_s =
+                                      (double)(steps_run * t->n_replicas) / secs};
     printf("steps %zu x %zu replicas in %.1f s: %.0f force evaluations/s\n", steps_run,
-           opt->replicas, secs, sum->evaluations_per_s);
-    return CGDML_OK;
+           t->n_replicas, secs, sum->evaluations_per_s);
 }
 
 
