@@ -29,5 +29,6 @@
 #include "cgdml/simulate.h"
 #include "cgdml/fes.h"
 #include "cgdml/study.h"
+#include "cgdml/pipeline.h"
 
 #endif

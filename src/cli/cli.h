@@ -125,6 +125,9 @@ cgdml_status cli_save_reference(const cli_options *opt, const cgdml_fes_referenc
 cgdml_status cli_fes_judge(const cli_options *opt, const cgdml_dataset *traj,
                            const cgdml_fes_reference *ref, const char *output,
                            cli_fes_summary *sum);
+/* Save an assessment's landscape to output (cgdml fes's file) and summarise it. */
+cgdml_status cli_fes_record(const cgdml_fes_assessment *a, const char *output,
+                            cli_fes_summary *sum);
 /* Occupied bins of a landscape. */
 size_t cli_populated_bins(const cgdml_fes *f);
 /* Before reading anything: `landscapes` landscapes of opt->bins² must fit. */
@@ -157,6 +160,17 @@ cgdml_status cli_simulate_model(const cli_options *opt, const cgdml_model *m,
                                 const cgdml_dataset *d, const char *checkpoint, uint64_t force_tag,
                                 cgdml_trajectory **out, cli_simulate_summary *sum);
 
+/* Layer 1's progress bar (ctx of cgdml_layer1_options.progress). */
+typedef struct {
+    double start;
+    const char *what;
+    size_t last_tenth;
+} cli_members_progress;
+/* The library's ensemble options from the command line's: strata, members, grids,
+ * σ₂, the members' folder `checkpoint`; notes and CV tables printed, the members'
+ * progress shown (set layer1.progress_ctx to a cli_members_progress). */
+cgdml_status cli_ensemble_options(const cli_options *opt, const char *checkpoint,
+                                  cgdml_ensemble_options *eo);
 /* `cgdml ensemble` on data in memory (cgdml_ensemble_build with the options'
  * prior, strata, grids and reports): saves the average to average_path and the
  * distilled model to opt->output, then removes the members' folder `checkpoint`.

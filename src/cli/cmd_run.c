@@ -26,16 +26,8 @@
  * 0.25 with λ at 1e-2 of the kernel diagonal 5/(3σ²) halved the landscape error.
  * Neither the raw nor the binned CV error picks that point out of a σ x λ grid, so
  * it is fixed (a grid of one value: its CV row is still reported).  The distilled
- * model takes the members' σ.  Burn-in: cli_default_burn_in. */
-#define RUN_MEMBERS 8
-#define RUN_N_TRAIN 1000
-#define RUN_LAMBDA_REL 1e-2
-#define RUN_MEAN_SET 1500
-#define RUN_REPLICAS 100
-#define RUN_STEPS 300000
-#define RUN_SAVE_EVERY 500
-static const double run_sigma1_grid[] = {0.25};
-
+ * model takes the members' σ.  Burn-in: cli_default_burn_in.  The values are the
+ * library's CGDML_PIPELINE_* (pipeline.h). */
 typedef struct {
     char dir[CGDML_PATH_MAX];
     char reference[CGDML_PATH_MAX], model[CGDML_PATH_MAX], average[CGDML_PATH_MAX];
@@ -45,7 +37,11 @@ typedef struct {
     cli_simulate_summary sim;
     cli_fes_summary fes_sum;
     int plotted;
-    cgdml_ensemble *ensemble; /* the models, kept for the report */
+    const cli_options *o;     /* the stages' options */
+    cgdml_dataset *data;      /* while the stages run */
+    char checkpoint[CGDML_PATH_MAX + 16];
+    cli_members_progress members;
+    cli_step_progress steps;
 } run_state;
 
 static void set_paths(run_state *r, const char *dir)
@@ -69,10 +65,10 @@ static void stage_options(const cli_options *run, const run_state *r, cli_option
     o->members = run->members;
     o->have_n_train = 1;
     o->n_train = run->n_train;
-    o->lambda_rel_grid[0] = RUN_LAMBDA_REL;
+    o->lambda_rel_grid[0] = CGDML_PIPELINE_LAMBDA_REL;
     o->n_lambda_rel_grid = 1;
-    memcpy(o->sigma1_grid, run_sigma1_grid, sizeof run_sigma1_grid);
-    o->n_sigma1_grid = sizeof run_sigma1_grid / sizeof run_sigma1_grid[0];
+    o->sigma1_grid[0] = CGDML_PIPELINE_SIGMA1;
+    o->n_sigma1_grid = 1;
     o->have_sigma2 = 1;
     o->sigma2_same = 1;
     o->mean_set = run->mean_set;
@@ -126,10 +122,9 @@ static void report_commands(FILE *f, const cli_options *run, const run_state *r)
     fprintf(f, "cgdml fes-reference --data %s -o %s\n", run->data, r->reference);
     fprintf(f, "cgdml ensemble --data %s --members %zu --n-train %zu --sigma1-grid ", run->data,
             run->members, run->n_train);
-    for (size_t i = 0; i < sizeof run_sigma1_grid / sizeof run_sigma1_grid[0]; i++)
-        fprintf(f, "%s%g", i ? "," : "", run_sigma1_grid[i]);
+    fprintf(f, "%g", CGDML_PIPELINE_SIGMA1);
     fprintf(f, " --lambda-rel-grid %g --sigma2 same --mean-set %zu --seed %lu -o %s\n",
-            RUN_LAMBDA_REL, run->mean_set, run->seed, r->model);
+            CGDML_PIPELINE_LAMBDA_REL, run->mean_set, run->seed, r->model);
     fprintf(f, "cgdml simulate --model %s --data %s --replicas %zu --steps %zu --save-every %zu "
                "--seed %lu --start %s -o %s\n",
             r->model, run->data, run->replicas, run->steps, run->save_every, run->seed,
@@ -193,62 +188,82 @@ static int write_report(const cli_options *run, const run_state *r, const cgdml_
     return CLI_OK;
 }
 
-/* The five stages in memory: the dataset is read once, its reference computed
- * once; each stage's file is written for the user, never read back. */
-static int stages(const cli_options *o, run_state *r)
+static void stage_begin(void *ctx, cgdml_pipeline_stage stage)
 {
-    cgdml_dataset *data = NULL, *traj_data = NULL;
-    cgdml_fes_reference *ref = NULL;
-    cgdml_trajectory *traj = NULL;
-    char checkpoint[CGDML_PATH_MAX + 16];
-    snprintf(checkpoint, sizeof checkpoint, "%s.members", r->model);
-    cli_note("== 1/5 reference landscape\n");
-    double t0 = cgdml_clock_wall_seconds();
-    cgdml_status s = cli_check_landscape_memory(o, 4);
-    if (!s)
-        s = cli_load_dataset(o->data, NULL, &data);
-    if (!s)
-        s = cli_reference_of(o, data, o->data, &ref);
-    if (!s)
-        s = cli_save_reference(o, ref, r->reference);
-    r->seconds[0] = cgdml_clock_wall_seconds() - t0;
-    int rc = s ? cli_fail(s) : CLI_OK;
-    if (!rc) {
-        cli_note("== 2/5 two-layer ensemble\n");
-        t0 = cgdml_clock_wall_seconds();
-        rc = cli_ensemble(o, data, checkpoint, r->average, &r->ensemble);
-        r->seconds[1] = cgdml_clock_wall_seconds() - t0;
-    }
-    if (!rc) {
-        cli_note("== 3/5 CG simulation\n");
-        t0 = cgdml_clock_wall_seconds();
-        const cgdml_model *m = r->ensemble->distilled;
-        s = cli_simulate_model(o, m, data, NULL, 0, &traj, &r->sim);
+    static const char *const names[] = {"reference landscape", "two-layer ensemble",
+                                        "CG simulation", "landscape of the simulation"};
+    (void)ctx;
+    cli_note("== %d/5 %s\n", (int)stage + 1, names[stage]);
+}
+
+/* Each stage's files, written as soon as the stage is done (never read back). */
+static cgdml_status stage_end(void *ctx, cgdml_pipeline_stage stage, const cgdml_pipeline *p)
+{
+    run_state *r = ctx;
+    cgdml_status s = CGDML_OK;
+    const cgdml_ensemble *e = p->ensemble;
+    r->seconds[stage] = p->seconds[stage];
+    switch (stage) {
+    case CGDML_STAGE_REFERENCE: return cli_save_reference(r->o, p->reference, r->reference);
+    case CGDML_STAGE_ENSEMBLE:
+        s = cgdml_model_save(e->average, r->average);
         if (!s)
-            s = cgdml_trajectory_save(traj, data, cgdml_simulate_model_forces, (void *)m, r->traj);
+            s = cgdml_model_save(e->distilled, r->model);
+        if (!s)
+            s = cgdml_atomic_remove_tree(e->n_members ? r->checkpoint : NULL);
+        if (!s)
+            cli_note("wrote %s (distilled) and %s (average of %zu members)\n", r->model,
+                     r->average, e->n_members);
+        return s;
+    case CGDML_STAGE_SIMULATION:
+        cli_report_simulation(p->trajectory, p->seconds[stage], &r->sim);
+        s = cgdml_trajectory_save(p->trajectory, r->data, cgdml_simulate_model_forces,
+                                  (void *)e->distilled, r->traj);
         if (!s)
             cli_note("wrote %s\n", r->traj);
-        r->seconds[2] = cgdml_clock_wall_seconds() - t0;
-        rc = s ? cli_fail(s) : CLI_OK;
+        return s;
+    default: return cli_fes_record(&p->landscape, r->fes, &r->fes_sum);
     }
-    if (!rc) {
-        cli_note("== 4/5 landscape of the simulation\n");
-        t0 = cgdml_clock_wall_seconds();
-        s = cgdml_trajectory_to_dataset(traj, data, NULL, NULL, &traj_data);
-        if (!s)
-            s = cli_fes_judge(o, traj_data, ref, r->fes, &r->fes_sum);
-        r->seconds[3] = cgdml_clock_wall_seconds() - t0;
-        rc = s ? cli_fail(s) : CLI_OK;
-    }
-    if (!rc) {
-        cli_note("== 5/5 plot and report\n");
-        stage_plot(r);
-    }
-    cgdml_dataset_free(traj_data);
-    cgdml_trajectory_free(traj);
-    cgdml_fes_reference_free(ref);
-    cgdml_dataset_free(data);
-    return rc;
+}
+
+/* The four stages by cgdml_pipeline_run with the options of `cgdml run`, then the
+ * plot; *out keeps the models for the report. */
+static int stages(const cli_options *o, run_state *r, cgdml_pipeline **out)
+{
+    cgdml_pipeline_options po;
+    cgdml_pipeline_options_init(&po);
+    cgdml_pipeline_options_seed(&po, o->seed);
+    cgdml_status s = cli_ensemble_options(o, r->checkpoint, &po.ensemble);
+    r->members = (cli_members_progress){.what = "layer 1", .last_tenth = 99};
+    po.ensemble.layer1.progress_ctx = &r->members;
+    po.replicas = o->replicas;
+    po.start = (cgdml_start_kind)o->start;
+    po.simulate.n_steps = o->steps;
+    po.simulate.save_every = o->save_every;
+    po.simulate.progress = cli_show_steps;
+    po.simulate.progress_ctx = &r->steps;
+    po.burn_in = o->burn_in;
+    po.bins = o->bins;
+    po.stage_begin = stage_begin;
+    po.stage_end = stage_end;
+    po.ctx = r;
+    r->o = o;
+    size_t stale = cgdml_atomic_clean(r->model) + cgdml_atomic_clean(r->average);
+    if (stale)
+        cli_note("removed %zu temporary file(s) left by a killed run\n", stale);
+    if (!s)
+        s = cli_check_landscape_memory(o, 4);
+    if (!s)
+        s = cli_load_dataset(o->data, NULL, &r->data);
+    if (!s)
+        s = cgdml_pipeline_run(r->data, &po, out);
+    cgdml_dataset_free(r->data);
+    r->data = NULL;
+    if (s)
+        return cli_fail(s);
+    cli_note("== 5/5 plot and report\n");
+    stage_plot(r);
+    return CLI_OK;
 }
 
 static int check_run_options(const cli_options *opt)
@@ -266,12 +281,12 @@ static int check_run_options(const cli_options *opt)
 int cmd_run(const cli_options *given)
 {
     cli_options run = *given, o;
-    if (!run.members) run.members = RUN_MEMBERS;
-    if (!run.have_n_train) run.n_train = RUN_N_TRAIN;
-    if (!run.mean_set) run.mean_set = RUN_MEAN_SET;
-    if (!run.replicas) run.replicas = RUN_REPLICAS;
-    if (!run.steps) run.steps = RUN_STEPS;
-    if (!run.have_save_every) run.save_every = RUN_SAVE_EVERY;
+    if (!run.members) run.members = CGDML_PIPELINE_MEMBERS;
+    if (!run.have_n_train) run.n_train = CGDML_PIPELINE_N_TRAIN;
+    if (!run.mean_set) run.mean_set = CGDML_PIPELINE_MEAN_SET;
+    if (!run.replicas) run.replicas = CGDML_PIPELINE_REPLICAS;
+    if (!run.steps) run.steps = CGDML_PIPELINE_STEPS;
+    if (!run.have_save_every) run.save_every = CGDML_PIPELINE_SAVE_EVERY;
     if (!run.have_burn_in)
         run.burn_in = cli_default_burn_in(run.steps);
     int rc = check_run_options(&run);
@@ -284,9 +299,12 @@ int cmd_run(const cli_options *given)
     stage_options(&run, &r, &o);
     o.output = r.model; /* the ensemble's distilled model; the other files by name */
     double t_start = cgdml_clock_wall_seconds();
-    rc = stages(&o, &r);
+    cgdml_pipeline *p = NULL;
+    snprintf(r.checkpoint, sizeof r.checkpoint, "%s.members", r.model);
+    r.steps.last_tenth = 99;
+    rc = stages(&o, &r, &p);
     if (!rc)
-        rc = write_report(&run, &r, r.ensemble->distilled, cgdml_clock_wall_seconds() - t_start);
-    cgdml_ensemble_free(r.ensemble);
+        rc = write_report(&run, &r, p->ensemble->distilled, cgdml_clock_wall_seconds() - t_start);
+    cgdml_pipeline_free(p);
     return rc;
 }

@@ -428,6 +428,24 @@ cgdml_status cli_save_reference(const cli_options *opt, const cgdml_fes_referenc
     return s;
 }
 
+cgdml_status cli_fes_record(const cgdml_fes_assessment *a, const char *output,
+                            cli_fes_summary *sum)
+{
+    int ref = a->has_reference;
+    cgdml_status s = cgdml_fes_save(a->landscape, a->floor, ref ? &a->vs : NULL, &a->halves,
+                                    ref ? &a->matched : NULL, output);
+    if (!s) {
+        sum->has_reference = ref;
+        sum->vs = a->vs;
+        sum->halves = a->halves;
+        sum->matched = a->matched;
+        sum->floor = a->floor;
+        sum->samples = a->landscape->n_samples;
+        sum->populated = cli_populated_bins(a->landscape);
+    }
+    return s;
+}
+
 cgdml_status cli_fes_judge(const cli_options *opt, const cgdml_dataset *traj,
                            const cgdml_fes_reference *ref, const char *output,
                            cli_fes_summary *sum)
@@ -439,17 +457,7 @@ cgdml_status cli_fes_judge(const cli_options *opt, const cgdml_dataset *traj,
                                       opt->phi ? opt->phi_beads : NULL,
                                       opt->psi ? opt->psi_beads : NULL, ref, opt->seed, &a);
     if (!s)
-        s = cgdml_fes_save(a.landscape, a.floor, ref ? &a.vs : NULL, &a.halves,
-                           ref ? &a.matched : NULL, output);
-    if (!s) {
-        sum->has_reference = a.has_reference;
-        sum->vs = a.vs;
-        sum->halves = a.halves;
-        sum->matched = a.matched;
-        sum->floor = a.floor;
-        sum->samples = a.landscape->n_samples;
-        sum->populated = cli_populated_bins(a.landscape);
-    }
+        s = cli_fes_record(&a, output, sum);
     cgdml_fes_assessment_free(&a);
     return s;
 }
@@ -458,15 +466,10 @@ cgdml_status cli_fes_judge(const cli_options *opt, const cgdml_dataset *traj,
 
 /* Progress of layer 1 on stderr: a bar that redraws on a terminal, a line per
  * tenth otherwise. */
-typedef struct {
-    double start;
-    const char *what;
-    size_t last_tenth;
-} progress_state;
 
 static void show_progress(void *ctx, size_t done, size_t total)
 {
-    progress_state *p = ctx;
+    cli_members_progress *p = ctx;
     if (done == 0) { /* layer 1 starts */
         p->start = cgdml_clock_wall_seconds();
         return;
@@ -513,7 +516,7 @@ static void crossval_done(void *ctx, int layer, const cgdml_crossval_point *t, s
 }
 
 /* The library's options from the command line's. */
-static cgdml_status ensemble_options(const cli_options *opt, const char *checkpoint,
+cgdml_status cli_ensemble_options(const cli_options *opt, const char *checkpoint,
                                      cgdml_ensemble_options *eo)
 {
     cgdml_ensemble_options_init(eo);
@@ -543,6 +546,7 @@ static cgdml_status ensemble_options(const cli_options *opt, const char *checkpo
     eo->n_sigma2_grid = opt->n_sigma2_grid;
     eo->note = note_line;
     eo->crossval_done = crossval_done;
+    eo->layer1.progress = show_progress;
     return s;
 }
 
@@ -554,7 +558,7 @@ int cli_ensemble(const cli_options *opt, const cgdml_dataset *data, const char *
     cgdml_ensemble *e = NULL;
     cgdml_prior *prior = NULL;
     cgdml_ensemble_options eo;
-    progress_state ps = {.start = cgdml_clock_wall_seconds(), .what = "layer 1", .last_tenth = 99};
+    cli_members_progress ps = {.start = cgdml_clock_wall_seconds(), .what = "layer 1", .last_tenth = 99};
     cgdml_status s = CGDML_OK;
     if (data->n_frames < 2)
         s = cgdml_error_set(CGDML_ERR_INVALID,
@@ -564,10 +568,9 @@ int cli_ensemble(const cli_options *opt, const cgdml_dataset *data, const char *
     if (!s)
         s = cli_fit_prior(opt, data, &prior);
     if (!s)
-        s = ensemble_options(opt, checkpoint, &eo);
+        s = cli_ensemble_options(opt, checkpoint, &eo);
     eo.use_prior = prior;
     eo.prior = prior != NULL;
-    eo.layer1.progress = show_progress;
     eo.layer1.progress_ctx = &ps;
     size_t stale = cgdml_atomic_clean(opt->output) + cgdml_atomic_clean(average_path) +
                    (opt->resume ? cgdml_atomic_clean(checkpoint) : 0);
