@@ -7,7 +7,8 @@
  * a distilled model trained on the other folds predicts the held-out one.  The
  * error is the force MSE against the raw (noisy) labels, prior included: its
  * floor is the label noise, the same for every grid point, so differences are
- * differences in distance to the mean force.
+ * differences in distance to the mean force.  Tables are arrays the caller
+ * provides (and owns), filled in place.
  */
 #ifndef CGDML_CROSSVAL_H
 #define CGDML_CROSSVAL_H

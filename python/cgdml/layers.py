@@ -190,10 +190,12 @@ class _Layer1:
         if parallel not in _PARALLEL:
             raise ValueError(f"parallel {parallel!r}: expected one of {', '.join(_PARALLEL)}")
         self._checkpoint = None if checkpoint is None else os.fsencode(os.fspath(checkpoint))
-        self.c = L.Layer1Options(n_members=n_members, n_train=n_train, sigma1=float(sigma1),
-                                 draw=L.DRAWS[draw], seed=seed,
-                                 side_by_side=_PARALLEL[parallel],
-                                 precision=_precision(precision), checkpoint=self._checkpoint)
+        self.c = L.Layer1Options()
+        L.lib().cgdml_layer1_options_init(byref(self.c))  # the documented defaults first
+        self.c.n_members, self.c.n_train, self.c.sigma1 = n_members, n_train, float(sigma1)
+        self.c.draw, self.c.seed = L.DRAWS[draw], seed
+        self.c.side_by_side, self.c.precision = _PARALLEL[parallel], _precision(precision)
+        self.c.checkpoint = self._checkpoint
         setattr(self.c, "lambda", float(lambda_))
 
 
