@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "cgdml/util.h"
+#include "cgdml/clock.h"
 
 /* Prints a target line; 1 if met. */
 static inline int verdict(const char *what, double value, double target, int at_most)
@@ -31,10 +31,10 @@ static inline double measure_dgemm(size_t n)
     }
     double best = 0.0;
     for (int rep = 0; rep < 3; rep++) {
-        double t = cgdml_wall_seconds();
+        double t = cgdml_clock_wall_seconds();
         cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)n, (int)n, 1.0, a,
                     (int)n, b, (int)n, 0.0, c, (int)n);
-        t = cgdml_wall_seconds() - t;
+        t = cgdml_clock_wall_seconds() - t;
         best = fmax(best, 2.0 * (double)n * n * n / t / 1e9);
     }
     free(a);

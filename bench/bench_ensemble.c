@@ -21,12 +21,12 @@ static double time_layer1(const cgdml_dataset *data, const cgdml_strata *strata,
                                 .side_by_side = side_by_side};
     cgdml_model **members = calloc(k, sizeof *members);
     omp_set_num_threads(threads);
-    double t = cgdml_wall_seconds();
+    double t = cgdml_clock_wall_seconds();
     if (cgdml_ensemble_train_members(data, strata, NULL, &opt, members)) {
         fprintf(stderr, "bench_ensemble: %s\n", cgdml_error_message());
         exit(1);
     }
-    t = cgdml_wall_seconds() - t;
+    t = cgdml_clock_wall_seconds() - t;
     for (size_t i = 0; i < k; i++)
         cgdml_model_free(members[i]);
     free(members);

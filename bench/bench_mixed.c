@@ -39,9 +39,9 @@ static double time_dpotrf(size_t n)
     for (size_t j = 0; j < n; j++)
         for (size_t i = 0; i < n; i++)
             a[j * n + i] = i == j ? (double)n : 1.0 / (1.0 + (double)(i > j ? i - j : j - i));
-    double t = cgdml_wall_seconds();
+    double t = cgdml_clock_wall_seconds();
     lapack_int info = LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'L', (lapack_int)n, a, (lapack_int)n);
-    t = cgdml_wall_seconds() - t;
+    t = cgdml_clock_wall_seconds() - t;
     free(a);
     return info ? NAN : t;
 }
@@ -54,10 +54,10 @@ static double train(const cgdml_dataset *data, size_t m, cgdml_precision precisi
     for (size_t t = 0; t < m; t++)
         idx[t] = t;
     cgdml_model *model;
-    double t = cgdml_wall_seconds();
+    double t = cgdml_clock_wall_seconds();
     cgdml_status s =
         cgdml_model_train_precision(data, idx, m, NULL, SIGMA, LAMBDA, precision, st, &model);
-    t = cgdml_wall_seconds() - t;
+    t = cgdml_clock_wall_seconds() - t;
     free(idx);
     if (s) {
         fprintf(stderr, "bench_mixed: %s\n", cgdml_error_message());

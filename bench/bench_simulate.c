@@ -69,13 +69,13 @@ int main(int argc, char **argv)
     cgdml_simulate_options_init(&opt);
     opt.n_steps = steps;
     opt.save_every = steps;
-    double t0 = cgdml_wall_seconds();
+    double t0 = cgdml_clock_wall_seconds();
     if (!m || cgdml_simulate_run(cgdml_simulate_model_forces, m, replicas, 6,
                                  data->coords + m2 * 18, &opt, &t)) {
         fprintf(stderr, "bench_simulate: %s\n", cgdml_error_message());
         return 1;
     }
-    double secs = cgdml_wall_seconds() - t0;
+    double secs = cgdml_clock_wall_seconds() - t0;
     double evals = (double)(replicas * steps) / secs;
     double gflops = evals * (double)m2 * FLOPS_PER_TRAINING_FRAME / 1e9;
     double dgemm = measure_dgemm(4000);

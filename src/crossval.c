@@ -8,7 +8,7 @@
 #include <string.h>
 
 /* Mean and standard error of fold errors. */
-static void summarise(const double *err, size_t folds, cgdml_cv_point *p)
+static void summarise(const double *err, size_t folds, cgdml_crossval_point *p)
 {
     double mean = 0.0, var = 0.0;
     for (size_t f = 0; f < folds; f++)
@@ -211,7 +211,7 @@ static cgdml_status members_binned_error(const cgdml_dataset *data, const cgdml_
 static cgdml_status layer1_point(const cgdml_dataset *data, const cgdml_strata *strata,
                                  const cgdml_strata *bins, const cgdml_prior *prior,
                                  const cgdml_layer1_options *opt, size_t folds,
-                                 cgdml_cv_point *p)
+                                 cgdml_crossval_point *p)
 {
     size_t k = opt->n_members;
     cgdml_model **members = calloc(k, sizeof *members);
@@ -241,7 +241,7 @@ cgdml_status cgdml_crossval_layer1(const cgdml_dataset *data, const cgdml_strata
                                    const cgdml_strata *bins, const cgdml_prior *prior,
                                    const cgdml_layer1_options *base,
                                    const double *sigmas, size_t n_sigmas, const double *lambdas,
-                                   size_t n_lambdas, size_t folds, cgdml_cv_point *table)
+                                   size_t n_lambdas, size_t folds, cgdml_crossval_point *table)
 {
     if (folds < 2 || folds > base->n_members)
         return cgdml_error_set(CGDML_ERR_INVALID,
@@ -252,7 +252,7 @@ cgdml_status cgdml_crossval_layer1(const cgdml_dataset *data, const cgdml_strata
             cgdml_layer1_options opt = *base;
             opt.sigma1 = sigmas[i];
             opt.lambda = lambdas[j];
-            cgdml_cv_point *p = &table[i * n_lambdas + j];
+            cgdml_crossval_point *p = &table[i * n_lambdas + j];
             p->sigma = sigmas[i];
             p->lambda = lambdas[j];
             cgdml_status s = layer1_point(data, strata, bins, prior, &opt, folds, p);
@@ -319,7 +319,7 @@ static cgdml_status layer2_fold(const cgdml_model *average, const cgdml_dataset 
 cgdml_status cgdml_crossval_layer2(const cgdml_model *average, const cgdml_dataset *data,
                                    const size_t *idx, size_t n, const double *sigmas,
                                    size_t n_sigmas, double lambda, cgdml_precision precision,
-                                   size_t folds, cgdml_cv_point *table)
+                                   size_t folds, cgdml_crossval_point *table)
 {
     if (folds < 2 || folds > n)
         return cgdml_error_set(CGDML_ERR_INVALID,
@@ -334,7 +334,7 @@ cgdml_status cgdml_crossval_layer2(const cgdml_model *average, const cgdml_datas
         for (size_t f = 0; !s && f < folds; f++)
             s = layer2_fold(average, data, idx, n, sigmas[i], lambda, precision, folds, f,
                             &err[f]);
-        table[i] = (cgdml_cv_point){
+        table[i] = (cgdml_crossval_point){
             .sigma = sigmas[i], .lambda = lambda, .n_eval = n, .mse_binned = NAN};
         if (!s)
             summarise(err, folds, &table[i]);
@@ -343,7 +343,7 @@ cgdml_status cgdml_crossval_layer2(const cgdml_model *average, const cgdml_datas
     return s ? cgdml_error_wrap(s, "layer-2 cross-validation") : CGDML_OK;
 }
 
-size_t cgdml_crossval_best(const cgdml_cv_point *table, size_t n)
+size_t cgdml_crossval_best(const cgdml_crossval_point *table, size_t n)
 {
     size_t best = 0;
     for (size_t i = 1; i < n; i++)
@@ -352,7 +352,7 @@ size_t cgdml_crossval_best(const cgdml_cv_point *table, size_t n)
     return best;
 }
 
-size_t cgdml_crossval_best_binned(const cgdml_cv_point *table, size_t n)
+size_t cgdml_crossval_best_binned(const cgdml_crossval_point *table, size_t n)
 {
     size_t best = n;
     for (size_t i = 0; i < n; i++)

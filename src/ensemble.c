@@ -12,7 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cgdml/util.h"
+#include "cgdml/atomic.h"
+#include "cgdml/memory.h"
 
 cgdml_status cgdml_ensemble_member_frames(const cgdml_strata *strata,
                                           const cgdml_layer1_options *opt, size_t k,
@@ -127,6 +128,8 @@ cgdml_status cgdml_ensemble_train_members(const cgdml_dataset *data, const cgdml
         members[k] = NULL;
     size_t done = 0, resumed_total = 0;
     cgdml_status first_error = CGDML_OK;
+    if (opt->progress)
+        opt->progress(opt->progress_ctx, 0, opt->n_members);
     char message[1024] = "";
     /* Side by side: one member per thread, and BLAS inside runs single-threaded
      * because the OpenMP build of OpenBLAS does so inside a parallel region. */
@@ -247,16 +250,9 @@ cgdml_status cgdml_ensemble_distill(const cgdml_model *average, const cgdml_data
 cgdml_status cgdml_model_attach_prior(cgdml_model *model, const cgdml_prior *prior)
 {
     cgdml_prior *copy = NULL;
-    cgdml_status s = cgdml_prior_alloc(prior->n_bonds, prior->n_angles, &copy);
+    cgdml_status s = cgdml_prior_copy(prior, &copy);
     if (s)
         return s;
-    copy->temperature = prior->temperature;
-    memcpy(copy->bonds, prior->bonds, 2 * prior->n_bonds * sizeof(int));
-    memcpy(copy->bond_r0, prior->bond_r0, prior->n_bonds * sizeof(double));
-    memcpy(copy->bond_k, prior->bond_k, prior->n_bonds * sizeof(double));
-    memcpy(copy->angles, prior->angles, 3 * prior->n_angles * sizeof(int));
-    memcpy(copy->angle_theta0, prior->angle_theta0, prior->n_angles * sizeof(double));
-    memcpy(copy->angle_k, prior->angle_k, prior->n_angles * sizeof(double));
     cgdml_prior_free(model->prior);
     model->prior = copy;
     return CGDML_OK;

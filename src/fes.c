@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "cgdml/geometry.h"
-#include "cgdml/util.h"
+#include "cgdml/memory.h"
 #include "h5util.h"
 
 static cgdml_status check_beads(const int *q, size_t n_beads, const char *name)
@@ -472,5 +472,91 @@ cgdml_status cgdml_fes_matched_floor(const cgdml_dataset *traj, int64_t burn_in,
     cgdml_fes_free(halves[1]);
     free(ind);
     free(ang);
+    return s;
+}
+
+/* ---- the reference landscape and the assessment of a trajectory ---------------- */
+
+void cgdml_fes_reference_free(cgdml_fes_reference *ref)
+{
+    if (!ref)
+        return;
+    cgdml_fes_free(ref->landscape);
+    free(ref->phi);
+    free(ref->psi);
+    free(ref);
+}
+
+cgdml_status cgdml_fes_reference_compute(const cgdml_dataset *data, const int *phi_beads,
+                                         const int *psi_beads, size_t n_bins,
+                                         cgdml_fes_reference **out)
+{
+    *out = NULL;
+    if (data->n_frames < 2)
+        return cgdml_error_set(CGDML_ERR_INVALID, "the dataset has %zu frame(s); a landscape "
+                               "and its floor need at least 2", data->n_frames);
+    cgdml_status s = cgdml_memory_check(2 * data->n_frames * sizeof(double), "the phi/psi angles");
+    cgdml_fes_reference *r = s ? NULL : calloc(1, sizeof *r);
+    if (!s && !r)
+        s = cgdml_error_set(CGDML_ERR_NOMEM, "cannot allocate a reference landscape");
+    if (s)
+        return s;
+    size_t n = data->n_frames, half = n / 2;
+    cgdml_fes *first = NULL, *second = NULL;
+    r->n_frames = n;
+    r->phi = malloc(n * sizeof(double));
+    r->psi = malloc(n * sizeof(double));
+    if (!r->phi || !r->psi)
+        s = cgdml_error_set(CGDML_ERR_NOMEM, "cannot allocate angles");
+    if (!s)
+        s = cgdml_fes_angles(data, phi_beads, psi_beads, r->phi, r->psi);
+    if (!s)
+        s = cgdml_fes_from_angles(r->phi, r->psi, n, n_bins, &r->landscape);
+    if (!s)
+        s = cgdml_fes_from_angles(r->phi, r->psi, half, n_bins, &first);
+    if (!s)
+        s = cgdml_fes_from_angles(r->phi + half, r->psi + half, n - half, n_bins, &second);
+    if (!s)
+        s = cgdml_fes_compare(first, second, &r->halves);
+    cgdml_fes_free(first);
+    cgdml_fes_free(second);
+    if (s)
+        cgdml_fes_reference_free(r);
+    else
+        *out = r;
+    return s;
+}
+
+void cgdml_fes_assessment_free(cgdml_fes_assessment *a)
+{
+    if (a) {
+        cgdml_fes_free(a->landscape);
+        a->landscape = NULL;
+    }
+}
+
+cgdml_status cgdml_fes_assess(const cgdml_dataset *traj, int64_t burn_in, size_t n_bins,
+                              const int *phi_beads, const int *psi_beads,
+                              const cgdml_fes_reference *ref, unsigned long seed,
+                              cgdml_fes_assessment *out)
+{
+    memset(out, 0, sizeof *out);
+    out->floor = NAN;
+    if (ref && ref->landscape->n_bins != n_bins)
+        return cgdml_error_set(CGDML_ERR_INVALID, "the reference has %zu bins per angle, the "
+                               "assessment asks for %zu", ref->landscape->n_bins, n_bins);
+    cgdml_status s = cgdml_fes_trajectory(traj, burn_in, n_bins, phi_beads, psi_beads,
+                                          &out->landscape, &out->halves);
+    if (!s && ref)
+        s = cgdml_fes_compare(out->landscape, ref->landscape, &out->vs);
+    if (!s && ref)
+        s = cgdml_fes_matched_floor(traj, burn_in, phi_beads, psi_beads, ref->phi, ref->psi,
+                                    ref->n_frames, n_bins, seed, &out->matched);
+    if (!s && ref) {
+        out->floor = ref->halves.mse;
+        out->has_reference = 1;
+    }
+    if (s)
+        cgdml_fes_assessment_free(out);
     return s;
 }

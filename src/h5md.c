@@ -20,7 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cgdml/util.h"
+#include "cgdml/atomic.h"
+#include "cgdml/memory.h"
 
 #ifndef CGDML_VERSION
 #define CGDML_VERSION "unknown"

@@ -4,7 +4,7 @@
 
 #include <string.h>
 
-#include "cgdml/util.h"
+#include "cgdml/atomic.h"
 
 cgdml_status cgdml_h5_write_attr(hid_t loc, const char *name, hid_t type, const void *value)
 {

@@ -16,7 +16,8 @@
 #include "cgdml/descriptor.h"
 #include "cgdml/kernel.h"
 #include "cgdml/solve.h"
-#include "cgdml/util.h"
+#include "cgdml/clock.h"
+#include "cgdml/memory.h"
 
 const char *cgdml_model_kind_name(cgdml_model_kind kind)
 {
@@ -204,9 +205,9 @@ static void compute_descriptors(const cgdml_dataset *data, const size_t *idx, si
 static cgdml_status factor_and_solve(size_t n_order, double *arf, double *rhs, double sigma,
                                      double lambda, cgdml_train_stats *st)
 {
-    double t0 = cgdml_wall_seconds();
+    double t0 = cgdml_clock_wall_seconds();
     cgdml_status s = cgdml_solve_factor(n_order, arf);
-    st->factor_s = cgdml_wall_seconds() - t0;
+    st->factor_s = cgdml_clock_wall_seconds() - t0;
     if (s == CGDML_ERR_NUMERIC && lambda == 0)
         return cgdml_error_wrap(s,
                                 "sigma = %g, lambda = 0: without a ridge the kernel matrix on "
@@ -224,9 +225,9 @@ static cgdml_status factor_and_solve(size_t n_order, double *arf, double *rhs, d
     }
     if (s)
         return s;
-    t0 = cgdml_wall_seconds();
+    t0 = cgdml_clock_wall_seconds();
     s = cgdml_solve_apply(n_order, arf, rhs, 1);
-    st->solve_s = cgdml_wall_seconds() - t0;
+    st->solve_s = cgdml_clock_wall_seconds() - t0;
     return s;
 }
 
@@ -237,14 +238,14 @@ static cgdml_status solve_double(const cgdml_model *m, const double *g, double *
 {
     size_t order = 3 * m->n_beads * m->n_train;
     st->matrix_bytes = cgdml_kernel_rfp_size(order) * sizeof(double);
-    double *arf = cgdml_alloc_large(st->matrix_bytes);
+    double *arf = cgdml_memory_alloc_large(st->matrix_bytes);
     if (!arf)
         return cgdml_error_set(CGDML_ERR_NOMEM, "cannot allocate the %.2f GB kernel matrix",
                                (double)st->matrix_bytes / 1e9);
-    double t0 = cgdml_wall_seconds();
+    double t0 = cgdml_clock_wall_seconds();
     cgdml_status s =
         cgdml_kernel_assemble(m->n_train, m->n_beads, m->train_desc, g, m->sigma, m->lambda, arf);
-    st->assembly_s = cgdml_wall_seconds() - t0;
+    st->assembly_s = cgdml_clock_wall_seconds() - t0;
     if (!s)
         s = factor_and_solve(order, arf, rhs, m->sigma, m->lambda, st);
     free(arf);
@@ -324,7 +325,7 @@ static cgdml_status solve_mixed(const cgdml_model *m, const double *g, double *r
 {
     size_t order = 3 * m->n_beads * m->n_train;
     st->matrix_bytes = cgdml_kernel_rfp_size(order) * sizeof(float);
-    float *arf = cgdml_alloc_large(st->matrix_bytes);
+    float *arf = cgdml_memory_alloc_large(st->matrix_bytes);
     double *x = malloc(order * sizeof(double));
     if (!arf || !x) {
         free(arf);
@@ -332,19 +333,19 @@ static cgdml_status solve_mixed(const cgdml_model *m, const double *g, double *r
         return cgdml_error_set(CGDML_ERR_NOMEM, "cannot allocate the %.2f GB kernel matrix",
                                (double)st->matrix_bytes / 1e9);
     }
-    double t0 = cgdml_wall_seconds();
+    double t0 = cgdml_clock_wall_seconds();
     cgdml_status s = cgdml_kernel_assemble_single(m->n_train, m->n_beads, m->train_desc, g,
                                                   m->sigma, m->lambda, arf);
     double anorm = s ? 0.0 : cgdml_kernel_rfp_norm_single(order, arf);
-    st->assembly_s = cgdml_wall_seconds() - t0;
-    t0 = cgdml_wall_seconds();
+    st->assembly_s = cgdml_clock_wall_seconds() - t0;
+    t0 = cgdml_clock_wall_seconds();
     if (!s)
         s = cgdml_solve_factor_single(order, arf);
-    st->factor_s = cgdml_wall_seconds() - t0;
-    t0 = cgdml_wall_seconds();
+    st->factor_s = cgdml_clock_wall_seconds() - t0;
+    t0 = cgdml_clock_wall_seconds();
     if (!s)
         s = refine(m, g, arf, anorm, rhs, x, st);
-    st->solve_s = cgdml_wall_seconds() - t0;
+    st->solve_s = cgdml_clock_wall_seconds() - t0;
     if (!s)
         memcpy(rhs, x, order * sizeof(double));
     free(arf);
@@ -451,9 +452,9 @@ static cgdml_status train(const cgdml_dataset *data, const size_t *idx, size_t n
     if (!s) {
         m->sigma = plan->sigma;
         m->lambda = plan->lambda;
-        double t0 = cgdml_wall_seconds();
+        double t0 = cgdml_clock_wall_seconds();
         compute_descriptors(data, idx, n, m->train_desc, g);
-        local.descriptor_s = cgdml_wall_seconds() - t0;
+        local.descriptor_s = cgdml_clock_wall_seconds() - t0;
     }
     for (size_t t = 0; !s && t < n; t++)
         memcpy(rhs + t * n3, labels ? labels + t * n3 : data->forces + idx[t] * n3,

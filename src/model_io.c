@@ -23,7 +23,7 @@
 #include <string.h>
 
 #include "cgdml/model.h"
-#include "cgdml/util.h"
+#include "cgdml/memory.h"
 #include "h5util.h"
 
 #ifndef CGDML_VERSION

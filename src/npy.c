@@ -13,6 +13,7 @@
  *   public   the readers, the sGDML dataset and the writer.
  */
 #include "cgdml/npy.h"
+#include "cgdml/npz.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -23,7 +24,8 @@
 #include <sys/stat.h>
 #include <zlib.h>
 
-#include "cgdml/util.h"
+#include "cgdml/atomic.h"
+#include "cgdml/memory.h"
 
 /* Items are widened in place into 8-byte doubles and size_t values. */
 _Static_assert(sizeof(double) == 8 && sizeof(size_t) == 8, "cgdml needs a 64-bit platform");

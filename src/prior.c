@@ -431,3 +431,40 @@ cgdml_status cgdml_prior_fit(const cgdml_dataset *data, const size_t *idx, size_
     *out = p;
     return CGDML_OK;
 }
+
+cgdml_status cgdml_prior_fit_topology(const cgdml_dataset *data, const int *bonds,
+                                      size_t n_bonds, double temperature, cgdml_prior **out)
+{
+    *out = NULL;
+    int *defaults = NULL;
+    cgdml_status s = CGDML_OK;
+    if (!bonds && data->n_bonds) {
+        bonds = data->bonds;
+        n_bonds = data->n_bonds;
+    } else if (!bonds) {
+        s = cgdml_prior_default_bonds(data->n_beads, &n_bonds, &defaults);
+        bonds = defaults;
+    }
+    if (!s)
+        s = cgdml_prior_fit(data, NULL, data->n_frames, n_bonds, bonds, temperature, out);
+    free(defaults);
+    return s;
+}
+
+cgdml_status cgdml_prior_copy(const cgdml_prior *prior, cgdml_prior **out)
+{
+    cgdml_prior *copy = NULL;
+    cgdml_status s = cgdml_prior_alloc(prior->n_bonds, prior->n_angles, &copy);
+    *out = NULL;
+    if (s)
+        return s;
+    copy->temperature = prior->temperature;
+    memcpy(copy->bonds, prior->bonds, 2 * prior->n_bonds * sizeof(int));
+    memcpy(copy->bond_r0, prior->bond_r0, prior->n_bonds * sizeof(double));
+    memcpy(copy->bond_k, prior->bond_k, prior->n_bonds * sizeof(double));
+    memcpy(copy->angles, prior->angles, 3 * prior->n_angles * sizeof(int));
+    memcpy(copy->angle_theta0, prior->angle_theta0, prior->n_angles * sizeof(double));
+    memcpy(copy->angle_k, prior->angle_k, prior->n_angles * sizeof(double));
+    *out = copy;
+    return CGDML_OK;
+}

@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "cgdml/npy.h"
-#include "cgdml/util.h"
+#include "cgdml/atomic.h"
 
 cgdml_status cgdml_sample_random(size_t n_frames, size_t m, unsigned long seed, size_t **out)
 {

@@ -23,7 +23,8 @@
 #include "cgdml/model.h"
 #include "cgdml/sample.h"
 #include "cgdml/strata.h"
-#include "cgdml/util.h"
+#include "cgdml/clock.h"
+#include "cgdml/memory.h"
 #include "simulate_state.h"
 
 /* Defaults of cgdml_simulate_options_init.  A stiff CG bond at 300 K spreads by
@@ -486,7 +487,7 @@ static void report_progress(const run_state *s, size_t step, size_t first, doubl
                             double *last)
 {
     const cgdml_simulate_options *o = s->opt;
-    double now = cgdml_wall_seconds();
+    double now = cgdml_clock_wall_seconds();
     if (!o->progress || (now - *last < PROGRESS_INTERVAL_S && step < o->n_steps))
         return;
     *last = now;
@@ -503,7 +504,7 @@ static cgdml_status maybe_checkpoint(const run_state *s, size_t step, double *la
     const cgdml_simulate_options *o = s->opt;
     double interval =
         o->checkpoint_interval_s > 0 ? o->checkpoint_interval_s : CGDML_SIMULATE_CHECKPOINT_INTERVAL_S;
-    double now = cgdml_wall_seconds();
+    double now = cgdml_clock_wall_seconds();
     if (!o->checkpoint || (now - *last < interval && step < o->n_steps))
         return CGDML_OK;
     *last = now;
@@ -517,7 +518,7 @@ static cgdml_status run_steps(run_state *s, size_t first)
 {
     const cgdml_simulate_options *o = s->opt;
     int baoab = o->integrator == CGDML_INTEGRATOR_BAOAB;
-    double t0 = cgdml_wall_seconds(), last = t0, last_checkpoint = t0;
+    double t0 = cgdml_clock_wall_seconds(), last = t0, last_checkpoint = t0;
     for (size_t r = 0; baoab && first == 0 && r < s->n_rep; r++)
         draw_velocities(s, r);
     for (size_t step = first ? first + 1 : 0; step <= o->n_steps; step++) {
@@ -706,6 +707,22 @@ static cgdml_status trajectory_dataset(const cgdml_trajectory *t, const cgdml_da
     return st;
 }
 
+cgdml_status cgdml_trajectory_to_dataset(const cgdml_trajectory *t,
+                                         const cgdml_dataset *template_data,
+                                         cgdml_force_fn force, void *ctx, cgdml_dataset **out)
+{
+    *out = NULL;
+    if (!t || t->n_saved == 0)
+        return cgdml_error_set(CGDML_ERR_INVALID, "trajectory: %s",
+                               t ? "no saved frames" : "none given");
+    if (template_data && template_data->n_beads != t->n_beads)
+        return cgdml_error_set(CGDML_ERR_INVALID,
+                               "trajectory: the template dataset has %zu beads, the "
+                               "trajectory %zu",
+                               template_data->n_beads, t->n_beads);
+    return trajectory_dataset(t, template_data, force, ctx, out);
+}
+
 cgdml_status cgdml_trajectory_save(const cgdml_trajectory *t, const cgdml_dataset *template_data,
                                    cgdml_force_fn force, void *ctx, const char *path)
 {
@@ -735,9 +752,9 @@ cgdml_status cgdml_trajectory_save(const cgdml_trajectory *t, const cgdml_datase
 static cgdml_status strata_frames(const cgdml_dataset *d, size_t n, unsigned long seed,
                                   size_t **idx)
 {
-    cgdml_cv cvs[2];
+    cgdml_collective cvs[2];
     cgdml_strata *strata = NULL;
-    cgdml_status s = cgdml_cv_default_phi_psi(d->n_beads, CGDML_STRATA_DEFAULT_BINS, cvs);
+    cgdml_status s = cgdml_collective_default_phi_psi(d->n_beads, CGDML_STRATA_DEFAULT_BINS, cvs);
     if (!s)
         s = cgdml_strata_from_cvs(d, cvs, 2, &strata);
     if (!s)
@@ -819,5 +836,56 @@ cgdml_status cgdml_simulate_start_frames(const cgdml_dataset *data, size_t n,
     for (size_t r = 0; !s && r < n; r++)
         memcpy(start + r * n3, data->coords + idx[r % n_idx] * n3, n3 * sizeof(double));
     free(idx);
+    return s;
+}
+
+/* ---- a model's simulation from a dataset ------------------------------------------ */
+
+void cgdml_simulate_bead_masses(const cgdml_dataset *d, double *m)
+{
+    for (size_t b = 0; b < d->n_beads; b++) {
+        switch (d->bead_names[b][0]) {
+        case 'N': m[b] = 14.007; break;
+        case 'O': m[b] = 15.999; break;
+        case 'S': m[b] = 32.06; break;
+        case 'H': m[b] = 1.008; break;
+        default: m[b] = 12.011;
+        }
+    }
+}
+
+cgdml_status cgdml_simulate_dataset(const cgdml_model *model, const cgdml_dataset *data,
+                                    size_t n_replicas, cgdml_start_kind start,
+                                    const cgdml_simulate_options *opt, cgdml_trajectory **out)
+{
+    *out = NULL;
+    if (data->n_beads != model->n_beads)
+        return cgdml_error_set(CGDML_ERR_INVALID, "the dataset has %zu beads but the model %zu",
+                               data->n_beads, model->n_beads);
+    if (n_replicas < 1)
+        return cgdml_error_set(CGDML_ERR_INVALID, "simulate: at least 1 replica");
+    size_t n3 = 3 * data->n_beads;
+    cgdml_status s = cgdml_memory_check(n_replicas * n3 * sizeof(double), "the start frames");
+    if (s)
+        return s;
+    double *start_x = malloc(n_replicas * n3 * sizeof(double));
+    double *masses = malloc(data->n_beads * sizeof(double));
+    if (!start_x || !masses) {
+        free(start_x);
+        free(masses);
+        return cgdml_error_set(CGDML_ERR_NOMEM, "cannot allocate %zu replicas", n_replicas);
+    }
+    cgdml_simulate_bead_masses(data, masses);
+    cgdml_simulate_options so = *opt;
+    if (!so.masses)
+        so.masses = masses;
+    if (!so.prior)
+        so.prior = model->prior;
+    s = cgdml_simulate_start_frames(data, n_replicas, start, opt->seed, start_x);
+    if (!s)
+        s = cgdml_simulate_run(cgdml_simulate_model_forces, (void *)model, n_replicas,
+                               data->n_beads, start_x, &so, out);
+    free(start_x);
+    free(masses);
     return s;
 }

@@ -17,7 +17,8 @@
 
 #include "cgdml/descriptor.h"
 #include "cgdml/kernel.h"
-#include "cgdml/util.h"
+#include "cgdml/clock.h"
+#include "cgdml/memory.h"
 #include "solve_cg_private.h"
 
 /* Entries per partial sum of a dot product: its order fixed by the vector length
@@ -233,18 +234,18 @@ typedef struct {
 static cgdml_status product(cg_run *run, const double *v, double *out)
 {
     const cg_system *s = run->sys;
-    double t0 = cgdml_wall_seconds();
+    double t0 = cgdml_clock_wall_seconds();
     cgdml_status st =
         cgdml_kernel_product(s->n_frames, s->n_beads, s->D, s->g, s->sigma, s->lambda, v, out);
-    run->stats->product_s += cgdml_wall_seconds() - t0;
+    run->stats->product_s += cgdml_clock_wall_seconds() - t0;
     return st;
 }
 
 static cgdml_status precondition(cg_run *run, const double *r, double *z)
 {
-    double t0 = cgdml_wall_seconds();
+    double t0 = cgdml_clock_wall_seconds();
     cgdml_status st = cg_precond_apply(run->precond, r, z);
-    run->stats->apply_s += cgdml_wall_seconds() - t0;
+    run->stats->apply_s += cgdml_clock_wall_seconds() - t0;
     return st;
 }
 
@@ -302,7 +303,7 @@ static cgdml_status iterate(cg_run *run)
 static void report(cg_run *run, double t0, double *last, int force)
 {
     const cgdml_cg_options *o = run->opt;
-    double now = cgdml_wall_seconds();
+    double now = cgdml_clock_wall_seconds();
     if (!o->progress || (!force && now - *last < PROGRESS_INTERVAL_S))
         return;
     *last = now;
@@ -326,7 +327,7 @@ static cgdml_status run_iterations(cg_run *run)
     const cgdml_cg_options *o = run->opt;
     double interval =
         o->checkpoint_interval_s > 0 ? o->checkpoint_interval_s : CGDML_CG_CHECKPOINT_INTERVAL_S;
-    double t0 = cgdml_wall_seconds(), last = 0.0, last_save = t0;
+    double t0 = cgdml_clock_wall_seconds(), last = 0.0, last_save = t0;
     cgdml_status s = CGDML_OK;
     report(run, t0, &last, 1);
     while (!s && run->st.r_norm > o->tolerance * run->b_norm &&
@@ -336,12 +337,12 @@ static cgdml_status run_iterations(cg_run *run)
             run->st.r_norm <= o->tolerance * run->b_norm || run->st.iteration == o->max_iterations;
         if (!s)
             report(run, t0, &last, last_one);
-        if (!s && o->checkpoint && cgdml_wall_seconds() - last_save >= interval) {
+        if (!s && o->checkpoint && cgdml_clock_wall_seconds() - last_save >= interval) {
             s = save(run);
-            last_save = cgdml_wall_seconds();
+            last_save = cgdml_clock_wall_seconds();
         }
     }
-    run->stats->iterate_s = cgdml_wall_seconds() - t0;
+    run->stats->iterate_s = cgdml_clock_wall_seconds() - t0;
     run->stats->iterations = run->st.iteration;
     run->stats->converged = run->st.r_norm <= o->tolerance * run->b_norm;
     if (!s && !run->stats->converged && o->checkpoint)
@@ -423,9 +424,9 @@ static void release(cg_run *run)
 static cgdml_status solve(cg_run *run, const size_t *keys)
 {
     const cgdml_cg_options *o = run->opt;
-    double t0 = cgdml_wall_seconds();
+    double t0 = cgdml_clock_wall_seconds();
     cgdml_status s = cg_precond_create(run->sys, &run->id.set, keys, &run->precond);
-    run->stats->setup_s = cgdml_wall_seconds() - t0;
+    run->stats->setup_s = cgdml_clock_wall_seconds() - t0;
     if (!s)
         cg_precond_describe(run->precond, run->stats);
     if (!s && checkpoint_present(o)) {

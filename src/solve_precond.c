@@ -24,7 +24,7 @@
 
 #include "cgdml/kernel.h"
 #include "cgdml/model.h"
-#include "cgdml/util.h"
+#include "cgdml/memory.h"
 #include "solve_cg_private.h"
 
 /* Bytes of kernel rows per chunk of the Nyström setup: a chunk's rows of C
@@ -185,7 +185,7 @@ static cgdml_status factor_block(cg_precond *p, size_t k)
     const cg_system *sys = p->sys;
     size_t nf = p->start[k + 1] - p->start[k], order = sys->n3 * nf;
     double *D = malloc(nf * sys->d * sizeof(double)), *g = malloc(nf * sys->d * 3 * sizeof(double));
-    p->factor[k] = cgdml_alloc_large(cgdml_kernel_rfp_size(order) * sizeof(float));
+    p->factor[k] = cgdml_memory_alloc_large(cgdml_kernel_rfp_size(order) * sizeof(float));
     cgdml_status s =
         D && g && p->factor[k]
             ? CGDML_OK
@@ -375,8 +375,8 @@ static cgdml_status create_nystrom(cg_precond *p, const cg_setup *set, const siz
     size_t *landmark = malloc(p->m * sizeof(size_t));
     p->Ds = malloc(p->m * d * sizeof(double));
     p->gs = malloc(p->m * d * 3 * sizeof(double));
-    p->L = cgdml_alloc_large(p->r * p->r * sizeof(double));
-    p->S = cgdml_alloc_large(p->r * p->r * sizeof(double));
+    p->L = cgdml_memory_alloc_large(p->r * p->r * sizeof(double));
+    p->S = cgdml_memory_alloc_large(p->r * p->r * sizeof(double));
     cgdml_status s =
         landmark && p->Ds && p->gs && p->L && p->S
             ? CGDML_OK

@@ -22,7 +22,7 @@
 #include "cgdml/descriptor.h"
 #include "cgdml/geometry.h"
 #include "cgdml/sample.h"
-#include "cgdml/util.h"
+#include "cgdml/memory.h"
 
 static const char *const kind_name[] = {"dihedral", "angle", "distance"};
 static const int kind_beads[] = {4, 3, 2};
@@ -31,9 +31,9 @@ enum { SPEC_MAX = 200 }; /* longest CV spec accepted, characters */
 /* ---- collective variables ------------------------------------------------ */
 
 /* Check one CV's kind, beads, bins and range; `ctx` starts the message. */
-static cgdml_status check_cv(const cgdml_cv *cv, const char *ctx)
+static cgdml_status check_cv(const cgdml_collective *cv, const char *ctx)
 {
-    if ((unsigned)cv->kind > CGDML_CV_DISTANCE)
+    if ((unsigned)cv->kind > CGDML_COLLECTIVE_DISTANCE)
         return cgdml_error_set(CGDML_ERR_INVALID, "%s: unknown kind %d", ctx, (int)cv->kind);
     const char *kind = kind_name[cv->kind];
     for (int i = 0; i < kind_beads[cv->kind]; i++) {
@@ -50,11 +50,11 @@ static cgdml_status check_cv(const cgdml_cv *cv, const char *ctx)
         return cgdml_error_set(CGDML_ERR_INVALID, "%s: the number of bins must be at least 1", ctx);
     int auto_range = cv->lo == 0.0 && cv->hi == 0.0;
     int bad_range = !isfinite(cv->lo) || !isfinite(cv->hi) || !(cv->lo < cv->hi) ||
-                    (cv->kind == CGDML_CV_DISTANCE && cv->lo < 0.0);
-    if (cv->kind != CGDML_CV_DIHEDRAL && !auto_range && bad_range)
+                    (cv->kind == CGDML_COLLECTIVE_DISTANCE && cv->lo < 0.0);
+    if (cv->kind != CGDML_COLLECTIVE_DIHEDRAL && !auto_range && bad_range)
         return cgdml_error_set(CGDML_ERR_INVALID, "%s: the %s range [%g, %g] is not lo < hi%s", ctx,
                                kind, cv->lo, cv->hi,
-                               cv->kind == CGDML_CV_DISTANCE
+                               cv->kind == CGDML_COLLECTIVE_DISTANCE
                                    ? " with lo >= 0 (or lo = hi = 0 for the data's range)"
                                    : " (or lo = hi = 0 for [0, pi])");
     return CGDML_OK;
@@ -96,13 +96,13 @@ static int parse_number(const char *s, double *v)
     return *s && !*end && isfinite(*v);
 }
 
-static cgdml_status parse_beads(char *text, cgdml_cv *cv, const char *ctx)
+static cgdml_status parse_beads(char *text, cgdml_collective *cv, const char *ctx)
 {
     char *word[4];
     int want = kind_beads[cv->kind], got = split(text, ',', word, 4);
     if (got != want)
         return cgdml_error_set(CGDML_ERR_INVALID, "%s: %s %s takes %d beads, got %s%d", ctx,
-                               cv->kind == CGDML_CV_ANGLE ? "an" : "a", kind_name[cv->kind], want,
+                               cv->kind == CGDML_COLLECTIVE_ANGLE ? "an" : "a", kind_name[cv->kind], want,
                                got > 4 ? "more than " : "", got > 4 ? 4 : got);
     for (int i = 0; i < want; i++) {
         unsigned long long b;
@@ -114,10 +114,10 @@ static cgdml_status parse_beads(char *text, cgdml_cv *cv, const char *ctx)
     return CGDML_OK;
 }
 
-static cgdml_status parse_range(char *text, cgdml_cv *cv, const char *ctx)
+static cgdml_status parse_range(char *text, cgdml_collective *cv, const char *ctx)
 {
     char *word[2];
-    if (cv->kind == CGDML_CV_DIHEDRAL)
+    if (cv->kind == CGDML_COLLECTIVE_DIHEDRAL)
         return cgdml_error_set(CGDML_ERR_INVALID,
                                "%s: a dihedral is periodic on [-pi, pi) and takes no range", ctx);
     if (split(text, ',', word, 2) != 2 || !parse_number(word[0], &cv->lo) ||
@@ -126,7 +126,7 @@ static cgdml_status parse_range(char *text, cgdml_cv *cv, const char *ctx)
     return CGDML_OK;
 }
 
-cgdml_status cgdml_cv_parse(const char *spec, cgdml_cv *out)
+cgdml_status cgdml_collective_parse(const char *spec, cgdml_collective *out)
 {
     if (!spec || strlen(spec) > SPEC_MAX)
         return cgdml_error_set(CGDML_ERR_INVALID, "CV spec is %s", spec ? "too long" : "NULL");
@@ -136,7 +136,7 @@ cgdml_status cgdml_cv_parse(const char *spec, cgdml_cv *out)
     int n = split(buf, ':', field, 4);
     if (n < 3 || n > 4)
         return cgdml_error_set(CGDML_ERR_INVALID, "%s: expected kind:beads:bins[:lo,hi]", ctx);
-    cgdml_cv cv = {.beads = {-1, -1, -1, -1}, .lo = -M_PI, .hi = M_PI};
+    cgdml_collective cv = {.beads = {-1, -1, -1, -1}, .lo = -M_PI, .hi = M_PI};
     size_t k = 0;
     while (k < 3 && strcmp(field[0], kind_name[k]) != 0)
         k++;
@@ -144,10 +144,10 @@ cgdml_status cgdml_cv_parse(const char *spec, cgdml_cv *out)
         return cgdml_error_set(CGDML_ERR_INVALID,
                                "%s: unknown kind '%s'; expected dihedral, angle or distance", ctx,
                                field[0]);
-    cv.kind = (cgdml_cv_kind)k;
-    if (cv.kind == CGDML_CV_ANGLE)
+    cv.kind = (cgdml_collective_kind)k;
+    if (cv.kind == CGDML_COLLECTIVE_ANGLE)
         cv.lo = 0.0;
-    if (cv.kind == CGDML_CV_DISTANCE)
+    if (cv.kind == CGDML_COLLECTIVE_DISTANCE)
         cv.lo = cv.hi = 0.0;
     cgdml_status s = parse_beads(field[1], &cv, ctx);
     unsigned long long bins;
@@ -164,14 +164,14 @@ cgdml_status cgdml_cv_parse(const char *spec, cgdml_cv *out)
     return s;
 }
 
-cgdml_status cgdml_cv_default_phi_psi(size_t n_beads, size_t n_bins, cgdml_cv cvs[2])
+cgdml_status cgdml_collective_default_phi_psi(size_t n_beads, size_t n_bins, cgdml_collective cvs[2])
 {
     int phi[4], psi[4];
     cgdml_status s = cgdml_geometry_phi_psi_beads(n_beads, phi, psi);
     if (s)
         return s;
     for (int k = 0; k < 2; k++) {
-        cvs[k] = (cgdml_cv){.kind = CGDML_CV_DIHEDRAL,
+        cvs[k] = (cgdml_collective){.kind = CGDML_COLLECTIVE_DIHEDRAL,
                             .n_bins = n_bins ? n_bins : CGDML_STRATA_DEFAULT_BINS,
                             .lo = -M_PI,
                             .hi = M_PI};
@@ -202,12 +202,12 @@ static double distance(const double *x, int a, int b)
     return sqrt(dx * dx + dy * dy + dz * dz);
 }
 
-static double cv_value(const cgdml_cv *cv, const double *x)
+static double cv_value(const cgdml_collective *cv, const double *x)
 {
     const int *q = cv->beads;
     switch (cv->kind) {
-    case CGDML_CV_DIHEDRAL: return cgdml_geometry_dihedral(x, q[0], q[1], q[2], q[3]);
-    case CGDML_CV_ANGLE: return angle_at(x, q[0], q[1], q[2]);
+    case CGDML_COLLECTIVE_DIHEDRAL: return cgdml_geometry_dihedral(x, q[0], q[1], q[2], q[3]);
+    case CGDML_COLLECTIVE_ANGLE: return angle_at(x, q[0], q[1], q[2]);
     default: return distance(x, q[0], q[1]);
     }
 }
@@ -215,9 +215,9 @@ static double cv_value(const cgdml_cv *cv, const double *x)
 /* Bin of a finite value v on [cv->lo, cv->hi] (resolved); values outside go to the
  * edge bins.  Dihedrals are first wrapped onto [-π, π), so +π shares bin 0 with -π
  * while the largest double below π stays in the last bin. */
-static size_t cv_bin(const cgdml_cv *cv, double v)
+static size_t cv_bin(const cgdml_collective *cv, double v)
 {
-    if (cv->kind == CGDML_CV_DIHEDRAL) {
+    if (cv->kind == CGDML_COLLECTIVE_DIHEDRAL) {
         v = remainder(v, 2.0 * M_PI);
         if (v >= M_PI)
             v -= 2.0 * M_PI;
@@ -230,14 +230,14 @@ static size_t cv_bin(const cgdml_cv *cv, double v)
 
 /* Fill the range a checked CV leaves open: [-π, π) for a dihedral, [0, π] for an
  * angle with lo = hi = 0, the data's min/max for a distance with lo = hi = 0. */
-static void fill_range(const cgdml_dataset *data, cgdml_cv *cv)
+static void fill_range(const cgdml_dataset *data, cgdml_collective *cv)
 {
     int unset = cv->lo == 0.0 && cv->hi == 0.0;
-    if (cv->kind == CGDML_CV_DIHEDRAL || (cv->kind == CGDML_CV_ANGLE && unset)) {
-        cv->lo = cv->kind == CGDML_CV_DIHEDRAL ? -M_PI : 0.0;
+    if (cv->kind == CGDML_COLLECTIVE_DIHEDRAL || (cv->kind == CGDML_COLLECTIVE_ANGLE && unset)) {
+        cv->lo = cv->kind == CGDML_COLLECTIVE_DIHEDRAL ? -M_PI : 0.0;
         cv->hi = M_PI;
     }
-    if (cv->kind != CGDML_CV_DISTANCE || !unset)
+    if (cv->kind != CGDML_COLLECTIVE_DISTANCE || !unset)
         return;
     double lo = INFINITY, hi = -INFINITY;
     size_t n3 = 3 * data->n_beads;
@@ -252,8 +252,8 @@ static void fill_range(const cgdml_dataset *data, cgdml_cv *cv)
 }
 
 /* Check the CVs against the dataset and fill in their ranges (fill_range). */
-static cgdml_status resolve_cvs(const cgdml_dataset *data, const cgdml_cv *cvs, size_t n_cv,
-                                cgdml_cv *res)
+static cgdml_status resolve_cvs(const cgdml_dataset *data, const cgdml_collective *cvs, size_t n_cv,
+                                cgdml_collective *res)
 {
     if (n_cv < 1 || n_cv > CGDML_STRATA_MAX_CVS)
         return cgdml_error_set(CGDML_ERR_INVALID, "%zu collective variables; expected 1 to %d",
@@ -356,11 +356,11 @@ static cgdml_status keys_alloc(const cgdml_dataset *data, uint64_t **key)
     return s;
 }
 
-cgdml_status cgdml_strata_from_cvs(const cgdml_dataset *data, const cgdml_cv *cvs, size_t n_cv,
+cgdml_status cgdml_strata_from_cvs(const cgdml_dataset *data, const cgdml_collective *cvs, size_t n_cv,
                                    cgdml_strata **out)
 {
     *out = NULL;
-    cgdml_cv res[CGDML_STRATA_MAX_CVS];
+    cgdml_collective res[CGDML_STRATA_MAX_CVS];
     uint64_t *key;
     cgdml_status s = keys_alloc(data, &key);
     if (!s)
@@ -647,4 +647,33 @@ cgdml_status cgdml_strata_draw(const cgdml_strata *strata, cgdml_draw_kind kind,
     else
         *out = pick;
     return s;
+}
+
+/* ---- strata as the pipeline builds them ---------------------------------------- */
+
+void cgdml_strata_options_init(cgdml_strata_options *opt)
+{
+    memset(opt, 0, sizeof *opt);
+    opt->seed = 1;
+}
+
+cgdml_status cgdml_strata_build(const cgdml_dataset *data, const cgdml_strata_options *opt,
+                                size_t max_bins, cgdml_strata **out)
+{
+    if (opt->kmeans)
+        return cgdml_strata_kmeans(data, opt->kmeans, opt->seed, out);
+    if (opt->n_collective > CGDML_STRATA_MAX_CVS)
+        return cgdml_error_set(CGDML_ERR_INVALID, "strata: at most %d collective variables, "
+                               "got %zu", CGDML_STRATA_MAX_CVS, opt->n_collective);
+    cgdml_collective cvs[CGDML_STRATA_MAX_CVS];
+    size_t n_cv = opt->n_collective;
+    cgdml_status s = CGDML_OK;
+    memcpy(cvs, opt->collective, n_cv * sizeof *cvs);
+    if (!n_cv) {
+        n_cv = 2;
+        s = cgdml_collective_default_phi_psi(data->n_beads, CGDML_STRATA_DEFAULT_BINS, cvs);
+    }
+    for (size_t i = 0; !s && max_bins && i < n_cv; i++)
+        cvs[i].n_bins = cvs[i].n_bins < max_bins ? cvs[i].n_bins : max_bins;
+    return s ? s : cgdml_strata_from_cvs(data, cvs, n_cv, out);
 }

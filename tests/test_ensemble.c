@@ -105,7 +105,7 @@ Test(ensemble, cross_validation_picks_the_sigma_best_on_held_out_data)
     const double sigmas[5] = {0.5, 2.0, 8.0, 32.0, 128.0};
     const double lambdas[1] = {1e-6};
     cgdml_layer1_options opt = options(10, 80, 0.0);
-    cgdml_cv_point table[5];
+    cgdml_crossval_point table[5];
     cr_assert_eq(cgdml_crossval_layer1(train_data, strata, NULL, NULL, &opt, sigmas, 5, lambdas, 1, 5,
                                        table),
                  CGDML_OK, "%s", cgdml_error_message());
@@ -210,7 +210,7 @@ Test(ensemble, layer2_cross_validation_scores_against_the_average)
     size_t *mean_set;
     cr_assert_eq(cgdml_strata_draw(strata, CGDML_DRAW_STRATIFIED_UNIQUE, 40, 5, &mean_set), 0);
     const double sigmas[] = {4.0, 16.0};
-    cgdml_cv_point table[2];
+    cgdml_crossval_point table[2];
     cr_assert_eq(cgdml_crossval_layer2(average, train_data, mean_set, 40, sigmas, 2, 1e-6,
                                        CGDML_PRECISION_DOUBLE, 5, table),
                  CGDML_OK, "%s", cgdml_error_message());
@@ -247,9 +247,9 @@ Test(ensemble, layer2_cross_validation_scores_against_the_average)
  * point is best: by raw MSE, or by the binned error when the table has it. */
 Test(crossval, best_point_on_an_edge_is_reported)
 {
-    cgdml_cv_point t[3 * 2];
+    cgdml_crossval_point t[3 * 2];
     for (int i = 0; i < 6; i++)
-        t[i] = (cgdml_cv_point){.sigma = i / 2, .lambda = i % 2, .mse = 10.0 + i,
+        t[i] = (cgdml_crossval_point){.sigma = i / 2, .lambda = i % 2, .mse = 10.0 + i,
                                 .mse_binned = NAN};
     int se, le;
     cgdml_crossval_edges(cgdml_crossval_best(t, 6), 3, 2, &se, &le); /* row 0, column 0 */
@@ -362,4 +362,103 @@ Test(ensemble, model_file_with_the_old_cv_table_loads)
     }
     remove(path);
     cgdml_model_free(avg);
+}
+
+/* The defaults of the options structs are the documented ones, not zero. */
+Test(ensemble, options_init_sets_the_documented_defaults)
+{
+    cgdml_ensemble_options o;
+    memset(&o, 0xff, sizeof o);
+    cgdml_ensemble_options_init(&o);
+    cr_assert_eq(o.layer1.side_by_side, -1, "parallel layout chosen from the sizes");
+    cr_assert_eq(o.layer1.precision, CGDML_PRECISION_AUTO);
+    cr_assert_float_eq(o.layer1.lambda, CGDML_ENSEMBLE_DEFAULT_LAMBDA, 0.0);
+    cr_assert_eq(o.layer1.seed, 1);
+    cr_assert_eq(o.layer1.draw, CGDML_DRAW_STRATIFIED);
+    cr_assert_null(o.layer1.checkpoint);
+    cr_assert_eq(o.prior, 1);
+    cr_assert_float_eq(o.temperature, 300.0, 0.0);
+    cr_assert_eq(o.folds, CGDML_CROSSVAL_DEFAULT_FOLDS);
+    cr_assert_eq(o.strata.kmeans, 0);
+    cr_assert_eq(o.strata.n_collective, 0);
+    cr_assert_eq(o.strata.seed, 1);
+    cr_assert_eq(o.mean_set, 0);
+    cr_assert_eq(o.n_sigma1_grid + o.n_sigma2_grid + o.n_lambda_grid, 0);
+    cr_assert_null(o.note);
+}
+
+/* cgdml_ensemble_build is the chain of the stage's calls with its documented
+ * seeds: strata from k-means (seed), members drawn with seed + k + 1, the mean set
+ * of min(strata, 3000) distinct strata with seed + K + 1, σ₂ by cross-validation
+ * chosen by the lowest MSE.  The hand-made chain must give the same forces bit for
+ * bit, and the CV table must land in the distilled model. */
+Test(ensemble, build_equals_the_chain_of_its_stages)
+{
+    cgdml_ensemble_options o;
+    cgdml_ensemble_options_init(&o);
+    const double grid2[] = {0.5, 2.0};
+    o.strata.kmeans = 15;
+    o.strata.seed = 4;
+    o.prior = 0;
+    o.layer1.n_members = 3;
+    o.layer1.n_train = 60;
+    o.layer1.sigma1 = 1.0;
+    o.layer1.lambda = 1e-4;
+    o.layer1.seed = 7;
+    o.layer1.precision = CGDML_PRECISION_DOUBLE;
+    o.sigma2_grid = grid2;
+    o.n_sigma2_grid = 2;
+    o.folds = 3;
+    cgdml_ensemble *e = NULL;
+    cr_assert_eq(cgdml_ensemble_build(train_data, &o, &e), CGDML_OK, "%s", cgdml_error_message());
+
+    cgdml_strata *st;
+    cgdml_model *members[3], *avg, *dist;
+    size_t *mean;
+    cgdml_crossval_point cv[2];
+    cr_assert_eq(cgdml_strata_kmeans(train_data, 15, 4, &st), CGDML_OK);
+    cgdml_layer1_options l1 = o.layer1;
+    cr_assert_eq(cgdml_ensemble_train_members(train_data, st, NULL, &l1, members), CGDML_OK);
+    cr_assert_eq(cgdml_ensemble_average(members, 3, &avg), CGDML_OK);
+    cr_assert_eq(cgdml_strata_draw(st, CGDML_DRAW_STRATIFIED_UNIQUE, st->n_strata, 7 + 3 + 1,
+                                   &mean),
+                 CGDML_OK);
+    cr_assert_eq(cgdml_crossval_layer2(avg, train_data, mean, st->n_strata, grid2, 2, 1e-4,
+                                       CGDML_PRECISION_DOUBLE, 3, cv),
+                 CGDML_OK);
+    double sigma2 = cv[cgdml_crossval_best(cv, 2)].sigma;
+    cr_assert_eq(cgdml_ensemble_distill(avg, train_data, mean, st->n_strata, sigma2, 1e-4,
+                                        CGDML_PRECISION_DOUBLE, &dist),
+                 CGDML_OK);
+
+    cr_assert_eq(e->n_mean_set, st->n_strata);
+    cr_assert_float_eq(e->sigma2, sigma2, 0.0);
+    cr_assert_eq(e->n_cv2, 2);
+    cr_assert_eq(e->distilled->cv_rows, 2, "the layer-2 CV rows are recorded");
+    cr_assert_null(e->prior);
+    double fa[5 * N3], fb[5 * N3], ga[5 * N3], gb[5 * N3];
+    cr_assert_eq(cgdml_model_predict(e->distilled, 5, test_data->coords, fa, NULL), CGDML_OK);
+    cr_assert_eq(cgdml_model_predict(dist, 5, test_data->coords, fb, NULL), CGDML_OK);
+    cr_assert_eq(cgdml_model_predict(e->average, 5, test_data->coords, ga, NULL), CGDML_OK);
+    cr_assert_eq(cgdml_model_predict(avg, 5, test_data->coords, gb, NULL), CGDML_OK);
+    cr_assert_eq(memcmp(fa, fb, sizeof fa), 0, "distilled forces differ from the chain's");
+    cr_assert_eq(memcmp(ga, gb, sizeof ga), 0, "average forces differ from the chain's");
+    for (int k = 0; k < 3; k++)
+        cgdml_model_free(members[k]);
+    cgdml_model_free(avg);
+    cgdml_model_free(dist);
+    cgdml_strata_free(st);
+    free(mean);
+    cgdml_ensemble_free(e);
+}
+
+/* Refusals come before any training. */
+Test(ensemble, build_refuses_bad_options)
+{
+    cgdml_ensemble_options o;
+    cgdml_ensemble_options_init(&o);
+    cgdml_ensemble *e = (cgdml_ensemble *)&o; /* must be set to NULL */
+    cr_assert_eq(cgdml_ensemble_build(train_data, &o, &e), CGDML_ERR_INVALID);
+    cr_assert_null(e);
+    cr_assert(strstr(cgdml_error_message(), "members"), "%s", cgdml_error_message());
 }

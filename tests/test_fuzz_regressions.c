@@ -20,7 +20,6 @@
 #include "tmp_dir.h"
 #include "cgdml/h5md.h"
 #include "cgdml/model.h"
-#include "cgdml/util.h"
 
 enum { TEST_PATH_MAX = 512, N_BEADS = 3 };
 

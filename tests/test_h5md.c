@@ -23,7 +23,7 @@
 #include "tmp_dir.h"
 #include "cgdml/dataset.h"
 #include "cgdml/h5md.h"
-#include "cgdml/util.h"
+#include "cgdml/memory.h"
 
 enum { N_FRAMES = 4, N_BEADS = 5, TEST_PATH_MAX = 512 };
 

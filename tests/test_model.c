@@ -12,7 +12,7 @@
 
 #include "cgdml/model.h"
 #include "cgdml/synthetic.h"
-#include "cgdml/util.h"
+#include "cgdml/memory.h"
 
 enum { NB = 6, N3 = 3 * NB };
 

@@ -19,7 +19,9 @@
 #include <unistd.h>
 
 #include "cgdml/npy.h"
-#include "cgdml/util.h"
+#include "cgdml/npz.h"
+#include "cgdml/atomic.h"
+#include "cgdml/memory.h"
 
 #include "tmp_dir.h"
 

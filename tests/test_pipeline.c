@@ -44,10 +44,10 @@ static void build_model(void)
     free(idx);
     cgdml_dataset_free(all);
 
-    cgdml_cv cvs[2];
+    cgdml_collective cvs[2];
     cgdml_strata *strata;
     cgdml_prior *prior;
-    cr_assert_eq(cgdml_cv_default_phi_psi(6, 300, cvs), CGDML_OK);
+    cr_assert_eq(cgdml_collective_default_phi_psi(6, 300, cvs), CGDML_OK);
     cr_assert_eq(cgdml_strata_from_cvs(data, cvs, 2, &strata), CGDML_OK);
     cr_assert_eq(cgdml_prior_fit(data, NULL, data->n_frames, data->n_bonds, data->bonds, 300.0,
                                  &prior),
@@ -175,4 +175,84 @@ Test(pipeline, prior_alone_scores_clearly_worse_than_the_learned_model)
     cr_assert_lt(extra_good, PIPELINE_EXTRA_BOUND, "learned model: %g outside", extra_good);
     cr_assert_gt(extra_prior, PIPELINE_EXTRA_BOUND, "prior alone: %g outside (learned %g)",
                  extra_prior, extra_good);
+}
+
+/* ---- the whole pipeline as one library call (pipeline.h) ---- */
+
+typedef struct {
+    int begun[CGDML_N_STAGES], ended[CGDML_N_STAGES], order, stop_at;
+} stage_log;
+
+static void log_begin(void *ctx, cgdml_pipeline_stage stage)
+{
+    stage_log *l = ctx;
+    l->begun[stage] = ++l->order;
+}
+
+static cgdml_status log_end(void *ctx, cgdml_pipeline_stage stage, const cgdml_pipeline *p)
+{
+    stage_log *l = ctx;
+    l->ended[stage] = ++l->order;
+    cr_assert_not_null(p->reference);
+    if ((int)stage == l->stop_at)
+        return cgdml_error_set(CGDML_ERR_IO, "stopped at stage %d", l->stop_at);
+    return CGDML_OK;
+}
+
+/* cgdml_pipeline_run's stages run in order, each reported before the next
+ * begins; the result holds the reference (floor as cgdml_fes_reference_compute
+ * gives it), the ensemble with its CV row, the trajectory and a finite landscape;
+ * a stage_end that fails stops the pipeline with its status and nothing is left. */
+Test(pipeline_call, runs_the_stages_in_order_and_stops_on_a_failed_stage, .timeout = 300)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/datasets/ala2_cg6.h5", getenv("CGDML_SRC"));
+    cgdml_dataset *all, *part;
+    size_t idx[20000];
+    cr_assert_eq(cgdml_h5md_read(path, NULL, &all), CGDML_OK, "%s", cgdml_error_message());
+    for (size_t i = 0; i < 20000; i++)
+        idx[i] = i; /* a stretch in time order, as the reference's halves need */
+    cr_assert_eq(cgdml_dataset_subset(all, idx, 20000, &part), CGDML_OK);
+    cgdml_dataset_free(all);
+
+    cgdml_pipeline_options o;
+    cgdml_pipeline_options_init(&o);
+    cr_assert_eq(o.ensemble.layer1.n_members, 8);
+    cr_assert_eq(o.simulate.n_steps, 300000);
+    cr_assert_float_eq(o.ensemble.sigma1_grid[0], 0.25, 0.0);
+    cr_assert(o.ensemble.lambda_relative && o.ensemble.sigma2_same);
+    o.ensemble.layer1.n_train = 100;
+    o.ensemble.layer1.n_members = 2;
+    o.ensemble.mean_set = 100;
+    o.replicas = 4;
+    o.simulate.n_steps = 600;
+    o.simulate.save_every = 10;
+    stage_log log = {.stop_at = -1};
+    o.stage_begin = log_begin;
+    o.stage_end = log_end;
+    o.ctx = &log;
+    cgdml_pipeline *p = NULL;
+    cr_assert_eq(cgdml_pipeline_run(part, &o, &p), CGDML_OK, "%s", cgdml_error_message());
+    for (int k = 0; k < CGDML_N_STAGES; k++)
+        cr_assert(log.begun[k] == 2 * k + 1 && log.ended[k] == 2 * k + 2, "stage %d", k);
+    cgdml_fes_reference *ref;
+    cr_assert_eq(cgdml_fes_reference_compute(part, NULL, NULL, 60, &ref), CGDML_OK);
+    cr_assert_float_eq(p->reference->halves.mse, ref->halves.mse, 0.0);
+    cr_assert_float_eq(p->landscape.floor, ref->halves.mse, 0.0);
+    cr_assert_eq(p->ensemble->distilled->cv_rows, 1, "the fixed sigma1's CV row");
+    cr_assert_eq(p->ensemble->n_members, 2);
+    cr_assert_eq(p->trajectory->n_replicas, 4);
+    cr_assert(p->landscape.has_reference && isfinite(p->landscape.vs.mse) &&
+                  p->landscape.vs.mse > 0,
+              "landscape MSE %g", p->landscape.vs.mse);
+    cgdml_fes_reference_free(ref);
+    cgdml_pipeline_free(p);
+
+    stage_log stop = {.stop_at = CGDML_STAGE_ENSEMBLE};
+    o.ctx = &stop;
+    p = (cgdml_pipeline *)&o;
+    cr_assert_eq(cgdml_pipeline_run(part, &o, &p), CGDML_ERR_IO);
+    cr_assert_null(p);
+    cr_assert_eq(stop.begun[CGDML_STAGE_SIMULATION], 0, "no stage after the failed one");
+    cgdml_dataset_free(part);
 }

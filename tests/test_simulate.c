@@ -24,7 +24,7 @@
 #include "cgdml/model.h"
 #include "cgdml/simulate.h"
 #include "cgdml/synthetic.h"
-#include "cgdml/util.h"
+#include "cgdml/memory.h"
 
 #include "tmp_dir.h"
 

@@ -15,7 +15,7 @@
 #include "cgdml/descriptor.h"
 #include "cgdml/geometry.h"
 #include "cgdml/strata.h"
-#include "cgdml/util.h"
+#include "cgdml/memory.h"
 
 #define BOND 1.5                    /* Å, bond length of the test chains */
 #define BEND (110.0 * M_PI / 180.0) /* bond angle of the test chains */
@@ -71,7 +71,7 @@ static void assert_partition(const cgdml_strata *st, size_t n_frames)
     free(seen);
 }
 
-static cgdml_strata *strata_of_cvs(const cgdml_dataset *data, const cgdml_cv *cvs, size_t n)
+static cgdml_strata *strata_of_cvs(const cgdml_dataset *data, const cgdml_collective *cvs, size_t n)
 {
     cgdml_strata *st;
     cr_assert_eq(cgdml_strata_from_cvs(data, cvs, n, &st), CGDML_OK, "%s", cgdml_error_message());
@@ -79,10 +79,10 @@ static cgdml_strata *strata_of_cvs(const cgdml_dataset *data, const cgdml_cv *cv
     return st;
 }
 
-static cgdml_cv parsed(const char *spec)
+static cgdml_collective parsed(const char *spec)
 {
-    cgdml_cv cv;
-    cr_assert_eq(cgdml_cv_parse(spec, &cv), CGDML_OK, "%s: %s", spec, cgdml_error_message());
+    cgdml_collective cv;
+    cr_assert_eq(cgdml_collective_parse(spec, &cv), CGDML_OK, "%s: %s", spec, cgdml_error_message());
     return cv;
 }
 
@@ -99,17 +99,17 @@ Test(strata, test_chains_have_the_requested_dihedrals)
 
 Test(strata, parse_accepts_the_documented_forms)
 {
-    cgdml_cv cv = parsed("dihedral:0,1,2,4:300");
-    cr_assert_eq(cv.kind, CGDML_CV_DIHEDRAL);
+    cgdml_collective cv = parsed("dihedral:0,1,2,4:300");
+    cr_assert_eq(cv.kind, CGDML_COLLECTIVE_DIHEDRAL);
     cr_assert(cv.beads[0] == 0 && cv.beads[1] == 1 && cv.beads[2] == 2 && cv.beads[3] == 4);
     cr_assert_eq(cv.n_bins, 300);
     cv = parsed("angle:0,1,2:50");
-    cr_assert(cv.kind == CGDML_CV_ANGLE && cv.n_bins == 50 && cv.beads[3] == -1);
+    cr_assert(cv.kind == CGDML_COLLECTIVE_ANGLE && cv.n_bins == 50 && cv.beads[3] == -1);
     cr_assert(cv.lo == 0.0 && cv.hi == M_PI, "angles default to [0, pi]");
     cv = parsed("angle:3,1,2:7:0.5,2.5");
     cr_assert(cv.beads[0] == 3 && cv.lo == 0.5 && cv.hi == 2.5);
     cv = parsed("distance:0,5:40");
-    cr_assert(cv.kind == CGDML_CV_DISTANCE && cv.beads[1] == 5 && cv.beads[2] == -1);
+    cr_assert(cv.kind == CGDML_COLLECTIVE_DISTANCE && cv.beads[1] == 5 && cv.beads[2] == -1);
     cr_assert(cv.lo == 0.0 && cv.hi == 0.0, "no range: the data's min/max");
     cv = parsed("distance:0,5:40:2.5,1e1");
     cr_assert(cv.n_bins == 40 && cv.lo == 2.5 && cv.hi == 10.0);
@@ -142,27 +142,27 @@ Test(strata, parse_refuses_bad_specs_with_messages)
         {"", "expected kind:beads:bins"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        cgdml_cv cv = {.n_bins = 99};
-        cr_assert_eq(cgdml_cv_parse(bad[i].spec, &cv), CGDML_ERR_INVALID, "%s", bad[i].spec);
+        cgdml_collective cv = {.n_bins = 99};
+        cr_assert_eq(cgdml_collective_parse(bad[i].spec, &cv), CGDML_ERR_INVALID, "%s", bad[i].spec);
         cr_assert(strstr(cgdml_error_message(), bad[i].message), "%s -> %s", bad[i].spec,
                   cgdml_error_message());
         cr_assert_eq(cv.n_bins, 99, "output untouched on failure");
     }
-    cgdml_cv cv;
-    cr_assert_eq(cgdml_cv_parse(NULL, &cv), CGDML_ERR_INVALID);
+    cgdml_collective cv;
+    cr_assert_eq(cgdml_collective_parse(NULL, &cv), CGDML_ERR_INVALID);
 }
 
 Test(strata, default_phi_psi_uses_the_map_beads)
 {
-    cgdml_cv cvs[2];
-    cr_assert_eq(cgdml_cv_default_phi_psi(6, 0, cvs), CGDML_OK);
+    cgdml_collective cvs[2];
+    cr_assert_eq(cgdml_collective_default_phi_psi(6, 0, cvs), CGDML_OK);
     const int phi6[4] = {0, 1, 2, 4}, psi6[4] = {1, 2, 4, 5}, psi5[4] = {1, 2, 3, 4};
     cr_assert(!memcmp(cvs[0].beads, phi6, sizeof phi6) && !memcmp(cvs[1].beads, psi6, sizeof psi6));
-    cr_assert(cvs[0].kind == CGDML_CV_DIHEDRAL && cvs[1].kind == CGDML_CV_DIHEDRAL);
+    cr_assert(cvs[0].kind == CGDML_COLLECTIVE_DIHEDRAL && cvs[1].kind == CGDML_COLLECTIVE_DIHEDRAL);
     cr_assert(cvs[0].n_bins == 300 && cvs[1].n_bins == 300, "docs/method.md §4: 300 x 300");
-    cr_assert_eq(cgdml_cv_default_phi_psi(5, 60, cvs), CGDML_OK);
+    cr_assert_eq(cgdml_collective_default_phi_psi(5, 60, cvs), CGDML_OK);
     cr_assert(!memcmp(cvs[1].beads, psi5, sizeof psi5) && cvs[1].n_bins == 60);
-    cr_assert_eq(cgdml_cv_default_phi_psi(7, 0, cvs), CGDML_ERR_INVALID);
+    cr_assert_eq(cgdml_collective_default_phi_psi(7, 0, cvs), CGDML_ERR_INVALID);
     cr_assert(strstr(cgdml_error_message(), "no default phi/psi beads for 7 beads"));
 }
 
@@ -185,7 +185,7 @@ Test(strata, dihedral_bins_are_periodic)
     double *x = data->coords + 12 * (N + EXTRA - 1);
     memcpy(x, trans, sizeof trans);
     cr_assert_eq(fabs(cgdml_geometry_dihedral(x, 0, 1, 2, 3)), M_PI);
-    cgdml_cv cv = parsed("dihedral:0,1,2,3:12");
+    cgdml_collective cv = parsed("dihedral:0,1,2,3:12");
     cgdml_strata *st = strata_of_cvs(data, &cv, 1);
     cr_assert_eq(st->n_strata, N);
     for (size_t f = 0; f < N; f++)
@@ -214,7 +214,7 @@ static cgdml_dataset *bends(size_t n, const double *d, const double *theta)
 /* Stratum of every frame equals expected[f] (all bins occupied in these sets). */
 static void assert_bins(const cgdml_dataset *data, const char *spec, const size_t *expected)
 {
-    cgdml_cv cv = parsed(spec);
+    cgdml_collective cv = parsed(spec);
     cgdml_strata *st = strata_of_cvs(data, &cv, 1);
     cr_assert_eq(st->n_strata, cv.n_bins, "%s", spec);
     for (size_t f = 0; f < data->n_frames; f++)
@@ -244,7 +244,7 @@ Test(strata, angles_and_distances_clamp_to_the_edge_bins)
     assert_bins(data, "distance:0,1:4:2,4", dist_bins);
     /* Automatic range [1, 9] in 8 bins of 1 Å: min in the first, max in the last. */
     const size_t auto_bins[8] = {1, 1, 2, 2, 0, 7, 3, 1};
-    cgdml_cv cv = parsed("distance:1,0:8");
+    cgdml_collective cv = parsed("distance:1,0:8");
     cgdml_strata *st = strata_of_cvs(data, &cv, 1);
     cr_assert_eq(st->n_strata, 5, "bins 0, 1, 2, 3, 7 occupied");
     for (size_t f = 0; f < 8; f++)
@@ -265,7 +265,7 @@ Test(strata, two_cvs_combine_with_the_first_slowest)
         bin[f] = i * NS + j;
     }
     cgdml_dataset *data = chains(NP * NS, 5, dih);
-    cgdml_cv cvs[2] = {parsed("dihedral:0,1,2,3:4"), parsed("dihedral:1,2,3,4:3")};
+    cgdml_collective cvs[2] = {parsed("dihedral:0,1,2,3:4"), parsed("dihedral:1,2,3,4:3")};
     cgdml_strata *st = strata_of_cvs(data, cvs, 2);
     cr_assert_eq(st->n_strata, NP * NS);
     for (size_t f = 0; f < NP * NS; f++)
@@ -279,15 +279,15 @@ Test(strata, from_cvs_refuses_bad_input)
     double dih[2] = {0.1, 0.2};
     cgdml_dataset *data = chains(2, 4, dih);
     cgdml_strata *st = (cgdml_strata *)1;
-    cgdml_cv cv = parsed("dihedral:0,1,2,4:10"), ok = parsed("distance:0,3:5");
+    cgdml_collective cv = parsed("dihedral:0,1,2,4:10"), ok = parsed("distance:0,3:5");
     cr_assert_eq(cgdml_strata_from_cvs(data, &cv, 1, &st), CGDML_ERR_INVALID);
     cr_assert(strstr(cgdml_error_message(), "bead 4 is outside 0..3"), "%s", cgdml_error_message());
     cr_assert_null(st);
     cr_assert_eq(cgdml_strata_from_cvs(data, &ok, 0, &st), CGDML_ERR_INVALID);
-    cgdml_cv five[5] = {ok, ok, ok, ok, ok};
+    cgdml_collective five[5] = {ok, ok, ok, ok, ok};
     cr_assert_eq(cgdml_strata_from_cvs(data, five, 5, &st), CGDML_ERR_INVALID);
     cr_assert(strstr(cgdml_error_message(), "expected 1 to 4"));
-    cgdml_cv zero = ok;
+    cgdml_collective zero = ok;
     zero.n_bins = 0;
     cr_assert_eq(cgdml_strata_from_cvs(data, &zero, 1, &st), CGDML_ERR_INVALID);
     cr_assert(strstr(cgdml_error_message(), "at least 1"));
@@ -317,9 +317,9 @@ Test(strata, fine_grids_on_many_frames_are_per_frame_in_memory)
 {
     enum { N = 100000 };
     cgdml_dataset *data = random_chains(N, 7, 11);
-    cgdml_cv cvs[4];
+    cgdml_collective cvs[4];
     for (int i = 0; i < 4; i++)
-        cvs[i] = (cgdml_cv){CGDML_CV_DIHEDRAL, {i, i + 1, i + 2, i + 3}, 300, 0, 0};
+        cvs[i] = (cgdml_collective){CGDML_COLLECTIVE_DIHEDRAL, {i, i + 1, i + 2, i + 3}, 300, 0, 0};
     cgdml_strata *st = strata_of_cvs(data, cvs, 2);
     /* 90000 bins, 100k uniform frames: about 90000 (1 - e^-1.11) = 60000 occupied. */
     cr_assert(st->n_strata > 57000 && st->n_strata < 63000, "%zu strata", st->n_strata);
@@ -356,7 +356,7 @@ static cgdml_strata *uneven_strata(size_t *bin)
         dih[f] =
             bin_centre(bin[f], POP_BINS) + 0.3 * ((double)(f % 3) - 1.0) * (2 * M_PI / POP_BINS);
     cgdml_dataset *data = chains(POP_FRAMES, 4, dih);
-    cgdml_cv cv = parsed("dihedral:0,1,2,3:10");
+    cgdml_collective cv = parsed("dihedral:0,1,2,3:10");
     cgdml_strata *st = strata_of_cvs(data, &cv, 1);
     cgdml_dataset_free(data);
     cr_assert_eq(st->n_strata, POP_BINS);

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 
 #include "cgdml/model.h"
-#include "cgdml/util.h"
+#include "cgdml/memory.h"
 #include "shipped_data.h"
 
 enum { M = 500 };

@@ -7,7 +7,8 @@
  * a distilled model trained on the other folds predicts the held-out one.  The
  * error is the force MSE against the raw (noisy) labels, prior included: its
  * floor is the label noise, the same for every grid point, so differences are
- * differences in distance to the mean force.
+ * differences in distance to the mean force.  Tables are arrays the caller
+ * provides (and owns), filled in place.
  */
 #ifndef CGDML_CROSSVAL_H
 #define CGDML_CROSSVAL_H
@@ -25,14 +26,14 @@
 /* Bins per collective variable of the binned error's grid (10° for a dihedral). */
 #define CGDML_CROSSVAL_BINNED_BINS 36
 
-typedef struct {
+typedef struct cgdml_crossval_point {
     double sigma, lambda;
     double mse;        /* mean over folds, (kcal/mol/Å)² */
     double mse_stderr; /* standard error over folds */
     size_t n_eval;     /* held-out frames, over all folds */
     double mse_binned; /* cgdml_crossval_binned_error of the average of all members on
                         * frames no member trained on, (kcal/mol/Å)²; NaN if no bins */
-} cgdml_cv_point;
+} cgdml_crossval_point;
 
 /* The binned force error, a selection target less noisy than the raw-label MSE
  * (docs/method.md §6): frames idx[0..n-1] are grouped by `bins` (coarse strata of
@@ -58,7 +59,7 @@ cgdml_status cgdml_crossval_layer1(const cgdml_dataset *data, const cgdml_strata
                                    const cgdml_strata *bins, const cgdml_prior *prior,
                                    const cgdml_layer1_options *base,
                                    const double *sigmas, size_t n_sigmas, const double *lambdas,
-                                   size_t n_lambdas, size_t folds, cgdml_cv_point *table);
+                                   size_t n_lambdas, size_t folds, cgdml_crossval_point *table);
 
 /* table[i] for sigmas[i]: layer-2 CV on the mean set idx[0..n-1], each fold
  * solved in `precision` and scored by its force MSE against the average's own
@@ -67,16 +68,16 @@ cgdml_status cgdml_crossval_layer1(const cgdml_dataset *data, const cgdml_strata
 cgdml_status cgdml_crossval_layer2(const cgdml_model *average, const cgdml_dataset *data,
                                    const size_t *idx, size_t n, const double *sigmas,
                                    size_t n_sigmas, double lambda, cgdml_precision precision,
-                                   size_t folds, cgdml_cv_point *table);
+                                   size_t folds, cgdml_crossval_point *table);
 
 /* Index of the grid point with the lowest mse. */
-size_t cgdml_crossval_best(const cgdml_cv_point *table, size_t n);
+size_t cgdml_crossval_best(const cgdml_crossval_point *table, size_t n);
 
 /* Index of the grid point with the lowest finite mse_binned (the lowest mse if
  * none has one).  The pipeline's choice in layer 1: the raw-label MSE ranks
  * models by how they fit the noise more than by their landscape (docs/method.md
  * §6). */
-size_t cgdml_crossval_best_binned(const cgdml_cv_point *table, size_t n);
+size_t cgdml_crossval_best_binned(const cgdml_crossval_point *table, size_t n);
 
 /* Whether the best point (index `best`) of an n_sigmas x n_lambdas table
  * (sigma-major, as cgdml_crossval_layer1 fills it) lies on an edge of its grid:

@@ -4,7 +4,9 @@
  * all-atom forces on the beads in kcal/mol/Å, both stored row-major as
  * coords[frame][bead][xyz] in double precision.  Bead names, bonds (pairs of bead
  * indices) and named per-frame observables (e.g. phi, psi in radians) are
- * optional.  Readers and writers live in h5md.h and npy.h.
+ * optional.  Readers and writers live in h5md.h and npy.h.  A dataset and every
+ * array in it belong to whoever made it (cgdml_dataset_alloc, a reader, a subset)
+ * and are released together by cgdml_dataset_free.
  */
 #ifndef CGDML_DATASET_H
 #define CGDML_DATASET_H

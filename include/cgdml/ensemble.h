@@ -27,6 +27,16 @@
 
 typedef void (*cgdml_progress_fn)(void *ctx, size_t done, size_t total);
 
+/* A grid point of a cross-validation (crossval.h). */
+typedef struct cgdml_crossval_point cgdml_crossval_point;
+
+/* Ridge of members and distilled model when none is given: sGDML's default. */
+#define CGDML_ENSEMBLE_DEFAULT_LAMBDA 1e-10
+/* The mean set is one frame per occupied stratum, at most this many by default. */
+#define CGDML_ENSEMBLE_MEAN_SET_MAX 3000
+/* Values a grid of cgdml_ensemble_options may hold. */
+#define CGDML_ENSEMBLE_GRID_MAX 16
+
 typedef struct {
     size_t n_members;       /* K */
     size_t n_train;         /* M, frames per member */
@@ -35,14 +45,21 @@ typedef struct {
     cgdml_draw_kind draw;   /* how member subsets are drawn (default stratified) */
     unsigned long seed;     /* member k draws with seed + k + 1 */
     int side_by_side;       /* -1 choose from the sizes, 0 one at a time, 1 side by side */
-    cgdml_precision precision; /* members' solve (model.h); 0 = CGDML_PRECISION_DOUBLE */
-    const char *checkpoint; /* folder keeping finished members, NULL for none */
-    cgdml_progress_fn progress;
+    cgdml_precision precision; /* members' solve (model.h) */
+    const char *checkpoint; /* folder keeping finished members, NULL for none (borrowed) */
+    cgdml_progress_fn progress; /* called with done = 0 before the first member, then after
+                                 * each finished one (from one thread at a time) */
     void *progress_ctx;
     size_t *n_resumed;      /* if not NULL: set to the members loaded from the checkpoint */
 } cgdml_layer1_options;
 
-/* The frames of member k (M indices, draw order). */
+/* Defaults: n_members, n_train and sigma1 0 (the caller must set them), lambda
+ * CGDML_ENSEMBLE_DEFAULT_LAMBDA, stratified draws, seed 1, side_by_side -1 (chosen
+ * from the sizes), precision CGDML_PRECISION_AUTO, no checkpoint, no progress.  (A
+ * zeroed struct is not the default: it means one at a time in double precision.) */
+void cgdml_layer1_options_init(cgdml_layer1_options *opt);
+
+/* The frames of member k (M indices, draw order; *idx is new, free() it). */
 cgdml_status cgdml_ensemble_member_frames(const cgdml_strata *strata,
                                           const cgdml_layer1_options *opt, size_t k,
                                           size_t **idx);
@@ -74,7 +91,72 @@ cgdml_status cgdml_ensemble_distill(const cgdml_model *average, const cgdml_data
                                     const size_t *idx, size_t n, double sigma2, double lambda,
                                     cgdml_precision precision, cgdml_model **out);
 
-/* Give `model` its own copy of the prior (replacing any it had). */
-cgdml_status cgdml_model_attach_prior(cgdml_model *model, const cgdml_prior *prior);
+/* ---- the whole stage: cgdml_ensemble_build ---- */
+
+/* What `cgdml ensemble` does, as options.  Pointers are borrowed for the call. */
+typedef struct {
+    cgdml_strata_options strata;   /* default φ/ψ on 300 x 300 (strata.h) */
+    int prior;                     /* 1 (default): fit the harmonic prior on all frames; 0: none */
+    const int *bonds;              /* prior topology [n_bonds][2]; NULL (default): the data's
+                                    * bonds, else the alanine default (cgdml_prior_fit_topology) */
+    size_t n_bonds;
+    double temperature;            /* of the prior's Boltzmann inversion, K (default 300) */
+    const cgdml_prior *use_prior;  /* a prior fitted already (copied); NULL (default): fit one */
+    cgdml_layer1_options layer1;   /* K, M, σ₁, λ, draws, seed, ... (cgdml_layer1_options_init) */
+    int resume;                    /* 0 (default): empty layer1.checkpoint first; 1: reuse it */
+    /* σ₁ and λ by cross-validation over folds of members when n_sigma1_grid > 0 (else
+     * layer1.sigma1 and layer1.lambda): every σ₁ with every λ of lambda_grid (none:
+     * layer1.lambda), λ taken times the kernel diagonal 5/(3σ₁²) with lambda_relative. */
+    const double *sigma1_grid;
+    size_t n_sigma1_grid;
+    const double *lambda_grid;
+    size_t n_lambda_grid;
+    int lambda_relative;
+    int select_raw;                /* 0 (default): choose by the binned error; 1: raw MSE */
+    size_t folds;                  /* default CGDML_CROSSVAL_DEFAULT_FOLDS (5) */
+    size_t mean_set;               /* layer-2 frames; 0 (default): min(strata,
+                                    * CGDML_ENSEMBLE_MEAN_SET_MAX), drawn with seed K + 1 */
+    double sigma2;                 /* distilled model's σ when no grid and not sigma2_same */
+    int sigma2_same;               /* 1: σ₂ = the chosen σ₁ */
+    const double *sigma2_grid;     /* σ₂ by cross-validation over folds of the mean set */
+    size_t n_sigma2_grid;
+    /* Reports, all optional (NULL, the default): a line of progress or a warning
+     * ("warning: the best sigma1 is ..."), and each finished CV table with its
+     * chosen row. */
+    void (*note)(void *ctx, const char *line);
+    void (*crossval_done)(void *ctx, int layer, const cgdml_crossval_point *table, size_t n,
+                          size_t best);
+    void *ctx;
+} cgdml_ensemble_options;
+
+/* The defaults documented above; layer1 from cgdml_layer1_options_init (members,
+ * frames and σ₁ still to be set). */
+void cgdml_ensemble_options_init(cgdml_ensemble_options *opt);
+
+/* What cgdml_ensemble_build made; everything is owned by the struct
+ * (cgdml_ensemble_free releases it all). */
+typedef struct {
+    cgdml_model *distilled;        /* layer 2, with the prior and the CV table (cv_table) */
+    cgdml_model *average;          /* layer 1's average, with the prior */
+    cgdml_model **members;         /* [n_members], without prior */
+    size_t n_members;
+    size_t n_resumed;              /* members taken from the checkpoint folder */
+    cgdml_strata *strata;
+    cgdml_prior *prior;            /* NULL without a prior */
+    size_t *mean_set, n_mean_set;  /* layer-2 frames */
+    double sigma1, lambda, sigma2; /* the values used */
+    cgdml_crossval_point *cv1, *cv2; /* CV tables (NULL when not cross-validated) */
+    size_t n_cv1, n_cv2, best_cv1, best_cv2;
+} cgdml_ensemble;
+
+/* Strata -> prior -> [σ₁/λ cross-validation] -> layer 1 -> average -> mean set ->
+ * [σ₂ cross-validation] -> distilled model, the prior attached to both models
+ * and the CV rows recorded in the distilled one, in memory; the same options give
+ * the same models as `cgdml ensemble`.  The checkpoint folder (layer1.checkpoint)
+ * is left for the caller to remove once it has saved what it needs
+ * (cgdml_atomic_remove_tree).  *out is new (cgdml_ensemble_free); NULL on error. */
+cgdml_status cgdml_ensemble_build(const cgdml_dataset *data, const cgdml_ensemble_options *opt,
+                                  cgdml_ensemble **out);
+void cgdml_ensemble_free(cgdml_ensemble *ensemble);
 
 #endif

@@ -116,4 +116,45 @@ cgdml_status cgdml_fes_save(const cgdml_fes *fes, double floor,
                             const cgdml_fes_comparison *halves, const cgdml_fes_matched *matched,
                             const char *path);
 
+/* ---- the reference landscape and the assessment of a trajectory ---- */
+
+/* A dataset's landscape with its floor.  Owned by the struct
+ * (cgdml_fes_reference_free). */
+typedef struct {
+    cgdml_fes *landscape;        /* all frames */
+    cgdml_fes_comparison halves; /* first half of the frames against the second half:
+                                  * halves.mse is the floor of the comparison metric */
+    double *phi, *psi;           /* [n_frames] the angles in time order (radians), which
+                                  * the matched floor draws its blocks from */
+    size_t n_frames;
+} cgdml_fes_reference;
+
+/* The reference landscape of `data` (at least 2 frames) on n_bins x n_bins bins,
+ * phi_beads/psi_beads as for cgdml_fes_angles, and its half-against-half floor.
+ * *out is new; NULL on error. */
+cgdml_status cgdml_fes_reference_compute(const cgdml_dataset *data, const int *phi_beads,
+                                         const int *psi_beads, size_t n_bins,
+                                         cgdml_fes_reference **out);
+void cgdml_fes_reference_free(cgdml_fes_reference *ref);
+
+/* A trajectory's landscape judged as the pipeline reports it. */
+typedef struct {
+    cgdml_fes *landscape;        /* production frames (owned: cgdml_fes_assessment_free) */
+    cgdml_fes_comparison halves; /* convergence: first against second half (cgdml_fes_trajectory) */
+    int has_reference;           /* 1 if the three below were computed */
+    cgdml_fes_comparison vs;     /* landscape against the reference */
+    cgdml_fes_matched matched;   /* the floor matched to this trajectory */
+    double floor;                /* the reference's half-against-half floor; NaN without */
+} cgdml_fes_assessment;
+
+/* cgdml_fes_trajectory of traj after burn_in, and with ref (NULL: none) the
+ * comparison, the reference's floor and the matched floor (blocks drawn with
+ * seed); n_bins must be the reference's. */
+cgdml_status cgdml_fes_assess(const cgdml_dataset *traj, int64_t burn_in, size_t n_bins,
+                              const int *phi_beads, const int *psi_beads,
+                              const cgdml_fes_reference *ref, unsigned long seed,
+                              cgdml_fes_assessment *out);
+/* Release what an assessment owns (its landscape); the struct itself is the caller's. */
+void cgdml_fes_assessment_free(cgdml_fes_assessment *a);
+
 #endif

@@ -231,4 +231,7 @@ int cgdml_model_file_probe(const char *path);
 /* "single", "average" or "distilled". */
 const char *cgdml_model_kind_name(cgdml_model_kind kind);
 
+/* Give `model` its own copy of the prior (replacing any it had). */
+cgdml_status cgdml_model_attach_prior(cgdml_model *model, const cgdml_prior *prior);
+
 #endif

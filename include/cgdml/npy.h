@@ -51,14 +51,6 @@ cgdml_status cgdml_npy_read_indices(const char *path, size_t **out, size_t *n);
 cgdml_status cgdml_npy_write(const char *path, const double *data, size_t ndim,
                              const size_t *shape);
 
-/* Read an sGDML dataset: members R.npy (frames, beads, 3) coordinates, F.npy (same
- * shape) forces and z.npy (beads,) atomic numbers, which name the beads by element
- * ("C", "H", ...; "Z<n>" for numbers without a symbol).  If the optional members
- * r_unit / e_unit are present they must be "Ang" / "kcal/mol".  Other members (E,
- * name, theory, ...) are ignored.  On success *out is a new dataset
- * (cgdml_dataset_free() it); on failure *out is NULL. */
-cgdml_status cgdml_npz_read_sgdml(const char *path, cgdml_dataset **out);
-
 /* Read a coordinates file and a forces file, each (frames, beads, 3) '<f4' or
  * '<f8', with the same shape, into a new dataset (bead names "B0", "B1", ...). */
 cgdml_status cgdml_npy_import(const char *coords_path, const char *forces_path,

@@ -74,6 +74,9 @@ cgdml_status cgdml_prior_alloc(size_t n_bonds, size_t n_angles, cgdml_prior **ou
 
 void cgdml_prior_free(cgdml_prior *prior);
 
+/* A new copy of `prior` (*out is the caller's: cgdml_prior_free). */
+cgdml_status cgdml_prior_copy(const cgdml_prior *prior, cgdml_prior **out);
+
 /* Energy U = Σ_bonds k/2 (r - r0)² + Σ_angles k/2 (θ - θ0)² (kcal/mol) of one frame
  * x[bead][xyz] (Å); ADDS the prior force -∇U (kcal/mol/Å) to forces[bead][xyz]
  * (does not overwrite).  The angle a-b-c is θ = atan2(|u×v|, u·v) with u = a - b,
@@ -92,5 +95,14 @@ cgdml_status cgdml_prior_subtract(const cgdml_prior *prior, const cgdml_dataset 
  * standard deviations of the fitted distribution the worst bond is off.
  * Simulations use it to detect blow-ups.  0 for a prior without bonds. */
 double cgdml_prior_worst_bond_deviation(const cgdml_prior *prior, const double *x);
+
+/* Temperature of the prior's Boltzmann inversion when none is given, K. */
+#define CGDML_PRIOR_DEFAULT_TEMPERATURE 300.0
+
+/* cgdml_prior_fit on all frames with the topology the pipeline uses: bonds[n_bonds][2]
+ * if given (not NULL), else the dataset's own bonds, else the alanine dipeptide
+ * default for its bead count (cgdml_prior_default_bonds). */
+cgdml_status cgdml_prior_fit_topology(const cgdml_dataset *data, const int *bonds,
+                                      size_t n_bonds, double temperature, cgdml_prior **out);
 
 #endif

@@ -3,7 +3,8 @@
  * Selections are arrays of frame indices (0-based, size_t).  They come from an
  * index file (text or .npy, see docs/FORMATS.md) or from a seeded random draw that
  * reproduces exactly for the same seed and sizes.  Stratified sampling over
- * collective variables extends this module (the ensemble stage).
+ * collective variables extends this module (the ensemble stage).  Arrays handed
+ * back through `size_t **out` are new and the caller's: free() them.
  */
 #ifndef CGDML_SAMPLE_H
 #define CGDML_SAMPLE_H

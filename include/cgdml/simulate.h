@@ -27,6 +27,7 @@
 
 #include "cgdml/dataset.h"
 #include "cgdml/error.h"
+#include "cgdml/model.h"
 #include "cgdml/prior.h"
 
 /* Forces[r][bead][xyz] (kcal/mol/Å) of coords[r][bead][xyz] (Å) for a batch of n
@@ -166,5 +167,30 @@ typedef enum {
 cgdml_status cgdml_simulate_start_frames(const cgdml_dataset *data, size_t n,
                                          cgdml_start_kind kind, unsigned long seed,
                                          double *start);
+
+/* ---- a model's simulation from a dataset ---- */
+
+/* Bead masses (amu) from the first letter of the dataset's bead names: N 14.007,
+ * O 15.999, S 32.06, H 1.008, anything else carbon 12.011.  masses[n_beads]. */
+void cgdml_simulate_bead_masses(const cgdml_dataset *data, double *masses);
+
+/* The trajectory as a dataset of n_saved * n_replicas frames in the order
+ * cgdml_trajectory_save writes them (positions, step, time, observables
+ * "replica" and, for beads with alanine defaults, "phi"/"psi"; forces from
+ * `force`, NaN everywhere if NULL; names and bonds from template_data, NULL for
+ * defaults): what cgdml_fes_trajectory and cgdml_fes_assess take, without a file.
+ * *out is new (cgdml_dataset_free). */
+cgdml_status cgdml_trajectory_to_dataset(const cgdml_trajectory *t,
+                                         const cgdml_dataset *template_data,
+                                         cgdml_force_fn force, void *ctx, cgdml_dataset **out);
+
+/* Simulate `model` (kernel part and prior) with n_replicas replicas started from
+ * frames of `data` chosen by `start` with opt->seed (cgdml_simulate_start_frames).
+ * Besides cgdml_simulate_run's options: masses NULL means the bead masses of the
+ * data's names (cgdml_simulate_bead_masses), prior NULL means the model's.  The
+ * data and the model must have the same beads.  *out as cgdml_simulate_run. */
+cgdml_status cgdml_simulate_dataset(const cgdml_model *model, const cgdml_dataset *data,
+                                    size_t n_replicas, cgdml_start_kind start,
+                                    const cgdml_simulate_options *opt, cgdml_trajectory **out);
 
 #endif

@@ -16,6 +16,7 @@
 
 #include <stddef.h>
 
+#include "cgdml/collective.h"
 #include "cgdml/dataset.h"
 #include "cgdml/error.h"
 
@@ -25,30 +26,6 @@
 #define CGDML_STRATA_MAX_CVS 4
 /* Lloyd iterations k-means runs at most before it keeps the assignment it has. */
 #define CGDML_KMEANS_MAX_ITERATIONS 100
-
-typedef enum { CGDML_CV_DIHEDRAL, CGDML_CV_ANGLE, CGDML_CV_DISTANCE } cgdml_cv_kind;
-
-/* One collective variable and its bins.  A dihedral a-b-c-d (IUPAC sign) is
- * periodic on [-π, π) and ignores lo/hi.  An angle a-b-c (vertex b) lies in
- * [0, π]; its range is [lo, hi] (radians), lo = hi = 0 meaning [0, π].  A
- * distance a-b (Å) needs 0 <= lo < hi, or lo = hi = 0 for the data's min/max.
- * Angles and distances outside the range go to the edge bins. */
-typedef struct {
-    cgdml_cv_kind kind;
-    int beads[4];  /* 4 for a dihedral, 3 for an angle, 2 for a distance; rest -1 */
-    size_t n_bins; /* >= 1 */
-    double lo, hi; /* range: radians for angles, Å for distances */
-} cgdml_cv;
-
-/* Parse "dihedral:0,1,2,4:300", "angle:0,1,2:50[:lo,hi]" or
- * "distance:0,5:40[:lo,hi]" (kind:beads:bins[:range]).  Bead indices are checked
- * against the dataset later, by cgdml_strata_from_cvs. */
-cgdml_status cgdml_cv_parse(const char *spec, cgdml_cv *out);
-
-/* The φ and ψ dihedrals of the 6- or 5-bead alanine dipeptide maps
- * (cgdml_geometry_phi_psi_beads), n_bins each; n_bins = 0 means
- * CGDML_STRATA_DEFAULT_BINS. */
-cgdml_status cgdml_cv_default_phi_psi(size_t n_beads, size_t n_bins, cgdml_cv cvs[2]);
 
 /* A partition of the frames into non-empty strata. */
 typedef struct {
@@ -64,7 +41,7 @@ typedef struct {
  * in increasing order of the bin id b_0 n_1 n_2 ... + b_1 n_2 ... + ... (the first
  * CV varies slowest), so the grid may have far more bins than there are frames:
  * memory is O(n_frames) whatever the grid. */
-cgdml_status cgdml_strata_from_cvs(const cgdml_dataset *data, const cgdml_cv *cvs, size_t n_cv,
+cgdml_status cgdml_strata_from_cvs(const cgdml_dataset *data, const cgdml_collective *cvs, size_t n_cv,
                                    cgdml_strata **out);
 
 /* Strata from k-means (Lloyd, k-means++ seeding from `seed`, GSL mt19937) on the
@@ -89,5 +66,24 @@ typedef enum {
  * for the other two. */
 cgdml_status cgdml_strata_draw(const cgdml_strata *strata, cgdml_draw_kind kind, size_t m,
                                unsigned long seed, size_t **out);
+
+/* How cgdml_strata_build bins a dataset (the program's --kmeans and --collective). */
+typedef struct {
+    size_t kmeans;                /* > 0: k-means clusters (cgdml_strata_kmeans) instead of
+                                   * collective variables; default 0 */
+    unsigned long seed;           /* k-means++ seeding; default 1 */
+    cgdml_collective collective[CGDML_STRATA_MAX_CVS];
+    size_t n_collective;          /* 0 (default): φ/ψ of the alanine dipeptide maps on
+                                   * CGDML_STRATA_DEFAULT_BINS x CGDML_STRATA_DEFAULT_BINS */
+} cgdml_strata_options;
+
+/* The defaults above. */
+void cgdml_strata_options_init(cgdml_strata_options *opt);
+
+/* The strata of `opt` on `data`; max_bins > 0 caps the bins of every collective
+ * variable (a coarser grid of the same variables), 0 keeps them.  *out is new
+ * (cgdml_strata_free). */
+cgdml_status cgdml_strata_build(const cgdml_dataset *data, const cgdml_strata_options *opt,
+                                size_t max_bins, cgdml_strata **out);
 
 #endif

@@ -35,7 +35,7 @@ TRAIN_FALLBACK_MAX = 160       # cgdml_train_stats.fallback
 PRECISIONS = {"double": 0, "mixed": 1, "auto": 2}            # cgdml_precision
 MODEL_KINDS = {0: "single", 1: "average", 2: "distilled"}     # cgdml_model_kind
 DRAWS = {"stratified": 0, "stratified_unique": 1, "random": 2}  # cgdml_draw_kind
-CV_KINDS = {"dihedral": 0, "angle": 1, "distance": 2}          # cgdml_cv_kind
+CV_KINDS = {"dihedral": 0, "angle": 1, "distance": 2}          # cgdml_collective_kind
 INTEGRATORS = {"overdamped": 0, "baoab": 1}                   # cgdml_integrator
 STARTS = {"equilibrium": 0, "strata": 1, "alpha-r": 2, "beta": 3}  # cgdml_start_kind
 
@@ -93,7 +93,7 @@ class ForceErrorsStruct(ctypes.Structure):
                 ("bead_mse", POINTER(c_double)), ("bead_mae", POINTER(c_double))]
 
 
-class CVSpec(ctypes.Structure):  # cgdml_cv
+class CVSpec(ctypes.Structure):  # cgdml_collective
     _fields_ = [("kind", c_int), ("beads", c_int * 4), ("n_bins", c_size_t),
                 ("lo", c_double), ("hi", c_double)]
 
@@ -114,9 +114,45 @@ class Layer1Options(ctypes.Structure):
                 ("n_resumed", POINTER(c_size_t))]
 
 
+class StrataOptions(ctypes.Structure):  # cgdml_strata_options
+    _fields_ = [("kmeans", c_size_t), ("seed", c_ulong), ("collective", CVSpec * 4),
+                ("n_collective", c_size_t)]
+
+
+NOTE_FN = ctypes.CFUNCTYPE(None, c_void_p, c_char_p)
+
+
 class CVPointStruct(ctypes.Structure):
     _fields_ = [("sigma", c_double), ("lambda", c_double), ("mse", c_double),
                 ("mse_stderr", c_double), ("n_eval", c_size_t), ("mse_binned", c_double)]
+
+
+CROSSVAL_DONE_FN = ctypes.CFUNCTYPE(None, c_void_p, c_int, POINTER(CVPointStruct), c_size_t,
+                                    c_size_t)
+
+
+class EnsembleOptions(ctypes.Structure):  # cgdml_ensemble_options
+    _fields_ = [("strata", StrataOptions), ("prior", c_int), ("bonds", POINTER(c_int)),
+                ("n_bonds", c_size_t), ("temperature", c_double),
+                ("use_prior", POINTER(PriorStruct)), ("layer1", Layer1Options),
+                ("resume", c_int), ("sigma1_grid", POINTER(c_double)),
+                ("n_sigma1_grid", c_size_t), ("lambda_grid", POINTER(c_double)),
+                ("n_lambda_grid", c_size_t), ("lambda_relative", c_int),
+                ("select_raw", c_int), ("folds", c_size_t), ("mean_set", c_size_t),
+                ("sigma2", c_double), ("sigma2_same", c_int),
+                ("sigma2_grid", POINTER(c_double)), ("n_sigma2_grid", c_size_t),
+                ("note", c_void_p), ("crossval_done", c_void_p), ("ctx", c_void_p)]
+
+
+class EnsembleStruct(ctypes.Structure):  # cgdml_ensemble
+    _fields_ = [("distilled", POINTER(ModelStruct)), ("average", POINTER(ModelStruct)),
+                ("members", POINTER(POINTER(ModelStruct))), ("n_members", c_size_t),
+                ("n_resumed", c_size_t), ("strata", POINTER(StrataStruct)),
+                ("prior", POINTER(PriorStruct)), ("mean_set", POINTER(c_size_t)),
+                ("n_mean_set", c_size_t), ("sigma1", c_double), ("lambda", c_double),
+                ("sigma2", c_double), ("cv1", POINTER(CVPointStruct)),
+                ("cv2", POINTER(CVPointStruct)), ("n_cv1", c_size_t), ("n_cv2", c_size_t),
+                ("best_cv1", c_size_t), ("best_cv2", c_size_t)]
 
 
 SIM_PROGRESS_FN = ctypes.CFUNCTYPE(None, c_void_p, c_size_t, c_size_t, c_double)
@@ -164,11 +200,13 @@ class FesMatchedStruct(ctypes.Structure):
 STRUCTS = {"cgdml_observable": Observable, "cgdml_dataset": DatasetStruct,
            "cgdml_prior": PriorStruct, "cgdml_model": ModelStruct,
            "cgdml_train_stats": TrainStats, "cgdml_force_errors": ForceErrorsStruct,
-           "cgdml_cv": CVSpec, "cgdml_strata": StrataStruct,
-           "cgdml_layer1_options": Layer1Options, "cgdml_cv_point": CVPointStruct,
+           "cgdml_collective": CVSpec, "cgdml_strata": StrataStruct,
+           "cgdml_layer1_options": Layer1Options, "cgdml_crossval_point": CVPointStruct,
            "cgdml_simulate_options": SimulateOptions, "cgdml_trajectory": TrajectoryStruct,
            "cgdml_fes": FesStruct, "cgdml_fes_comparison": FesComparisonStruct,
-           "cgdml_fes_matched": FesMatchedStruct, "cgdml_cg_stats": CGStats}
+           "cgdml_fes_matched": FesMatchedStruct, "cgdml_cg_stats": CGStats,
+           "cgdml_strata_options": StrataOptions, "cgdml_ensemble_options": EnsembleOptions,
+           "cgdml_ensemble": EnsembleStruct}
 
 # ---- prototypes ------------------------------------------------------------------
 
@@ -180,7 +218,7 @@ ST = c_int  # cgdml_status
 
 # name: (restype, argtypes).  Functions returning ST are checked by call().
 PROTOTYPES = {
-    # error.h, util.h
+    # error.h, memory.h, atomic.h
     "cgdml_error_message": (c_char_p, []),
     "cgdml_error_clear": (None, []),
     "cgdml_status_name": (c_char_p, [c_int]),
@@ -190,6 +228,7 @@ PROTOTYPES = {
     "cgdml_memory_check": (ST, [c_size_t, c_char_p]),
     "cgdml_memory_parse": (ST, [c_char_p, P(c_size_t)]),
     "cgdml_atomic_clean": (c_size_t, [c_char_p]),
+    "cgdml_atomic_remove_tree": (ST, [c_char_p]),
     # dataset.h, h5md.h, npy.h, synthetic.h
     "cgdml_dataset_alloc": (ST, [c_size_t, c_size_t, PP_DATASET]),
     "cgdml_dataset_free": (None, [P(DatasetStruct)]),
@@ -215,8 +254,8 @@ PROTOTYPES = {
     "cgdml_sample_random": (ST, [c_size_t, c_size_t, c_ulong, PP_SIZE]),
     "cgdml_sample_read_indices": (ST, [c_char_p, c_size_t, PP_SIZE, P(c_size_t)]),
     "cgdml_sample_complement": (ST, [c_size_t, P(c_size_t), c_size_t, PP_SIZE, P(c_size_t)]),
-    "cgdml_cv_parse": (ST, [c_char_p, P(CVSpec)]),
-    "cgdml_cv_default_phi_psi": (ST, [c_size_t, c_size_t, P(CVSpec)]),
+    "cgdml_collective_parse": (ST, [c_char_p, P(CVSpec)]),
+    "cgdml_collective_default_phi_psi": (ST, [c_size_t, c_size_t, P(CVSpec)]),
     "cgdml_strata_from_cvs": (ST, [P(DatasetStruct), P(CVSpec), c_size_t,
                                    P(P(StrataStruct))]),
     "cgdml_strata_kmeans": (ST, [P(DatasetStruct), c_size_t, c_ulong, P(P(StrataStruct))]),
@@ -259,6 +298,12 @@ PROTOTYPES = {
     "cgdml_ensemble_distill": (ST, [P(ModelStruct), P(DatasetStruct), P(c_size_t), c_size_t,
                                     c_double, c_double, c_int, PP_MODEL]),
     "cgdml_model_attach_prior": (ST, [P(ModelStruct), P(PriorStruct)]),
+    "cgdml_layer1_options_init": (None, [P(Layer1Options)]),
+    "cgdml_strata_options_init": (None, [P(StrataOptions)]),
+    "cgdml_ensemble_options_init": (None, [P(EnsembleOptions)]),
+    "cgdml_ensemble_build": (ST, [P(DatasetStruct), P(EnsembleOptions),
+                                  P(P(EnsembleStruct))]),
+    "cgdml_ensemble_free": (None, [P(EnsembleStruct)]),
     "cgdml_crossval_binned_error": (ST, [P(ModelStruct), P(DatasetStruct), P(c_size_t), c_size_t,
                                          P(StrataStruct), P(c_double)]),
     "cgdml_crossval_layer1": (ST, [P(DatasetStruct), P(StrataStruct), P(StrataStruct),

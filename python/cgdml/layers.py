@@ -3,15 +3,15 @@
 
 The library's pieces are here one function each (``Strata``, ``train_members``,
 ``average``, ``label``, ``distill``, ``crossval_layer1``, ``crossval_layer2``), and
-``ensemble()`` chains them in the order and with the defaults of ``cgdml
-ensemble`` (src/cli/cmd_ensemble.c: strata, prior, σ₁ cross-validation, layer 1,
-average, mean set, σ₂ cross-validation, distilled model), so that the same
-arguments give the same model files.
+``ensemble()`` is the whole stage in one library call (``cgdml_ensemble_build``,
+the call ``cgdml ensemble`` makes), so that the same arguments give the same model
+files.
 """
+import ctypes
 import os
 import shutil
 import warnings
-from ctypes import POINTER, byref, c_double, c_int, c_size_t
+from ctypes import POINTER, byref, c_double, c_int, c_size_t, c_void_p
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,7 +24,7 @@ from .model import Model, _precision
 from .prior import Prior
 
 # What `cgdml ensemble` uses when not told otherwise (src/cli/main.c, cmd_ensemble.c).
-DEFAULT_STRATA_BINS = 300       # φ/ψ grid of cli_build_strata
+DEFAULT_STRATA_BINS = 300       # φ/ψ grid of cgdml_strata_build
 CROSSVAL_BINNED_BINS = 36       # CGDML_CROSSVAL_BINNED_BINS (crossval.h)
 DEFAULT_FOLDS = 5               # CGDML_CROSSVAL_DEFAULT_FOLDS
 DEFAULT_MEAN_SET_MAX = 3000     # mean set: min(strata, 3000)
@@ -48,7 +48,7 @@ class Strata(CObject):
             raise ValueError(f"collective: 1 to 4 collective variables, got {len(specs)}")
         cvs = (L.CVSpec * len(specs))()
         for i, spec in enumerate(specs):
-            L.call("cgdml_cv_parse", spec.encode(), byref(cvs[i]))
+            L.call("cgdml_collective_parse", spec.encode(), byref(cvs[i]))
         return cls._from_cv_array(data, cvs, len(specs))
 
     @classmethod
@@ -58,7 +58,7 @@ class Strata(CObject):
         data, owned = as_dataset(data)
         try:
             cvs = (L.CVSpec * 2)()
-            L.call("cgdml_cv_default_phi_psi", data.n_beads, bins, cvs)
+            L.call("cgdml_collective_default_phi_psi", data.n_beads, bins, cvs)
             return cls._from_cv_array(data, cvs, 2)
         finally:
             if owned:
@@ -127,7 +127,7 @@ class Strata(CObject):
 
 @dataclass(frozen=True)
 class CVPoint:
-    """One grid point of a cross-validation (cgdml_cv_point): held-out force MSE
+    """One grid point of a cross-validation (cgdml_crossval_point): held-out force MSE
     ((kcal/mol/Å)²) averaged over folds, its standard error, held-out frames, and
     the binned error (``binned_error``; NaN when no bins were given)."""
     sigma: float
@@ -190,10 +190,12 @@ class _Layer1:
         if parallel not in _PARALLEL:
             raise ValueError(f"parallel {parallel!r}: expected one of {', '.join(_PARALLEL)}")
         self._checkpoint = None if checkpoint is None else os.fsencode(os.fspath(checkpoint))
-        self.c = L.Layer1Options(n_members=n_members, n_train=n_train, sigma1=float(sigma1),
-                                 draw=L.DRAWS[draw], seed=seed,
-                                 side_by_side=_PARALLEL[parallel],
-                                 precision=_precision(precision), checkpoint=self._checkpoint)
+        self.c = L.Layer1Options()
+        L.lib().cgdml_layer1_options_init(byref(self.c))  # the documented defaults first
+        self.c.n_members, self.c.n_train, self.c.sigma1 = n_members, n_train, float(sigma1)
+        self.c.draw, self.c.seed = L.DRAWS[draw], seed
+        self.c.side_by_side, self.c.precision = _PARALLEL[parallel], _precision(precision)
+        self.c.checkpoint = self._checkpoint
         setattr(self.c, "lambda", float(lambda_))
 
 
@@ -373,7 +375,7 @@ class Ensemble:
 
 def build_strata(data, collective=None, kmeans=None, seed=1):
     """The strata of ``cgdml ensemble``: k-means clusters if ``kmeans``, else the
-    ``collective`` specs, else φ/ψ on 300 x 300 bins (cli_build_strata)."""
+    ``collective`` specs, else φ/ψ on 300 x 300 bins (cgdml_strata_build)."""
     if kmeans:
         return Strata.kmeans(data, kmeans, seed)
     if collective:
@@ -383,7 +385,7 @@ def build_strata(data, collective=None, kmeans=None, seed=1):
 
 def build_bins(data, collective=None, kmeans=None, seed=1):
     """The binned error's coarse grid as ``cgdml ensemble`` builds it
-    (cli_build_bins): the strata's collective variables with at most
+    (cgdml_strata_build capped at CROSSVAL_BINNED_BINS): the strata's collective variables with at most
     CROSSVAL_BINNED_BINS bins each; None for k-means strata."""
     if kmeans:
         return None
@@ -398,36 +400,26 @@ def build_bins(data, collective=None, kmeans=None, seed=1):
     return Strata.phi_psi(data, CROSSVAL_BINNED_BINS)
 
 
-def _warn_edges(table, n_sigmas, n_lambdas, sigma_name, best_index=None):
-    se, le = edges(table, n_sigmas, n_lambdas, best_index)
-    if se:
-        warnings.warn(f"the best {sigma_name} is the {'lowest' if se < 0 else 'highest'} of "
-                      f"its grid: extend the grid {'downwards' if se < 0 else 'upwards'}",
-                      stacklevel=3)
-    if le:
-        warnings.warn(f"the best lambda is the {'lowest' if le < 0 else 'highest'} of its "
-                      f"grid: extend the grid {'downwards' if le < 0 else 'upwards'}",
-                      stacklevel=3)
-
-
 def ensemble(data, *, members, n_train, sigma1=None, sigma2=None, lambda_=1e-10,
              sigma1_grid=None, sigma2_grid=None, lambda_grid=None, lambda_rel_grid=None,
              mean_set=None, folds=DEFAULT_FOLDS, seed=1, draw="stratified", collective=None,
              kmeans=None, bonds=None, prior=True, temperature=300.0, parallel="auto",
              precision="auto", checkpoint=None, resume=False, select="binned"):
-    """The two-layer ensemble as ``cgdml ensemble`` builds it, with its options and
-    defaults (the program's ``--no-prior`` is ``prior=False``), the library's
-    functions called in the program's order:
+    """The two-layer ensemble as ``cgdml ensemble`` builds it: one call of the
+    library's ``cgdml_ensemble_build`` with the program's options and defaults (the
+    program's ``--no-prior`` is ``prior=False``), so the same arguments give the same
+    models as the program, bit for bit:
 
-    strata (``build_strata``) -> prior (``Prior.fit`` on all frames at
-    ``temperature``, bonds given or the data's or the alanine default) -> σ₁ and λ
-    by cross-validation when ``sigma1_grid`` is given (chosen by the binned error
-    on ``build_bins`` with ``select="binned"``, the default, else by raw MSE) (λ from ``lambda_grid``, or
-    ``lambda_rel_grid`` times the kernel diagonal of each σ₁, else ``lambda_``) ->
-    layer 1 (``train_members``) -> ``average`` -> a mean set of ``mean_set``
-    (default min(strata, 3000)) distinct strata, drawn with seed + members + 1 ->
-    σ₂ by cross-validation when ``sigma2_grid`` is given -> ``distill`` -> the
-    prior attached to both models and the CV rows recorded in the distilled one.
+    strata (k-means if ``kmeans``, else the ``collective`` specs, else φ/ψ 300 x 300)
+    -> prior (``Prior.fit`` on all frames at ``temperature``, bonds given or the
+    data's or the alanine default) -> σ₁ and λ by cross-validation when
+    ``sigma1_grid`` is given (chosen by the binned error with ``select="binned"``,
+    the default, else by raw MSE; λ from ``lambda_grid``, or ``lambda_rel_grid``
+    times the kernel diagonal of each σ₁, else ``lambda_``) -> layer 1 -> average ->
+    a mean set of ``mean_set`` (default min(strata, 3000)) distinct strata, drawn
+    with seed + members + 1 -> σ₂ by cross-validation when ``sigma2_grid`` is given
+    -> distilled model, the prior attached to both models and the CV rows recorded
+    in the distilled one.
 
     ``checkpoint``: a folder keeping finished members (the program uses
     FILE.members); ``resume`` reuses what it holds, else it is emptied first.
@@ -450,66 +442,89 @@ def ensemble(data, *, members, n_train, sigma1=None, sigma2=None, lambda_=1e-10,
             raise ValueError(f"{name}: 1 to 16 values")
         if grid is not None and not all(np.isfinite(v) and v >= 0 for v in grid):
             raise ValueError(f"{name}: values must be finite and non-negative")
+    specs = [collective] if isinstance(collective, str) else list(collective or [])
+    if len(specs) > 4:
+        raise ValueError(f"collective: 1 to 4 collective variables, got {len(specs)}")
     data, owned = as_dataset(data)
-    strata = prior_obj = None
-    done = False
+    prior_obj = None
     try:
         if data.n_frames < 2:
             raise L.error_for_status(
                 1, f"the dataset has {data.n_frames} frame(s); an ensemble needs at least 2 "
                    "(members, a mean set and cross-validation all compare frames)")
-        strata = build_strata(data, collective, kmeans, seed)
         if prior:
             try:
                 prior_obj = Prior.fit(data, bonds, temperature)
             except L.Error as e:
                 raise type(e)(f"prior (give bonds, or prior=False): {e.message}", e.status) \
                     from None
-        if checkpoint is not None and not resume and os.path.isdir(checkpoint):
-            shutil.rmtree(checkpoint)
-        common = dict(draw=draw, seed=seed, parallel=parallel, precision=precision,
-                      checkpoint=checkpoint)
-        s1 = sigma1 if sigma1 is not None else 0.0
-        lam = lambda_
-        cv1 = []
-        bins = None
-        if sigma1_grid and select == "binned":
-            bins = build_bins(data, collective, kmeans, seed)
-        if sigma1_grid:  # choose_sigma1
-            relative = bool(lambda_rel_grid)
-            grid = lambda_rel_grid if relative else lambda_grid
-            n_l = len(grid) if grid else 1
-            for s in sigma1_grid:
-                scale = kernel_diagonal(s) if relative else 1.0
-                lambdas = [g * scale for g in grid] if grid else [lambda_]
-                cv1 += crossval_layer1(data, strata, prior_obj, [s], lambdas, members,
-                                       n_train, folds=folds, bins=bins or strata, **common)
-            b = best_binned(cv1)
-            _warn_edges(cv1, len(sigma1_grid), n_l, "sigma1", b)
-            s1, lam = cv1[b].sigma, cv1[b].lambda_
-        trained = train_members(data, strata, prior_obj, members, n_train, s1, lam, **common)
-        avg = average(trained)
-        n_mean = mean_set if mean_set else min(strata.n_strata, DEFAULT_MEAN_SET_MAX)
-        mean = strata.draw(n_mean, seed + members + 1, "stratified_unique")
-        s2, cv2 = sigma2, []
-        if sigma2_grid:  # choose_sigma2
-            cv2 = crossval_layer2(avg, data, mean, sigma2_grid, lam, precision=precision,
-                                  folds=folds)
-            _warn_edges(cv2, len(cv2), 1, "sigma2")
-            s2 = cv2[best(cv2)].sigma
-        distilled = distill(avg, data, mean, s2, lam, precision)
-        if prior_obj is not None:  # save_results
-            avg.attach_prior(prior_obj)
-            distilled.attach_prior(prior_obj)
-        distilled._append_cv(1, cv1)
-        distilled._append_cv(2, cv2)
-        done = True
-        return Ensemble(distilled, avg, trained, strata, prior_obj, mean, s1, s2, lam, cv1, cv2,
-                        None if checkpoint is None else os.fspath(checkpoint))
+        o = L.EnsembleOptions()
+        L.lib().cgdml_ensemble_options_init(byref(o))
+        o.strata.kmeans = kmeans or 0
+        o.strata.seed = seed
+        for i, spec in enumerate(specs):
+            L.call("cgdml_collective_parse", spec.encode(), byref(o.strata.collective[i]))
+        o.strata.n_collective = 0 if kmeans else len(specs)
+        o.prior = int(prior_obj is not None)
+        o.use_prior = prior_obj._ptr if prior_obj is not None else None
+        l1 = _Layer1(members, n_train, sigma1 if sigma1 is not None else 0.0, lambda_, draw,
+                     seed, parallel, precision, checkpoint)
+        o.layer1 = l1.c
+        o.resume = int(bool(resume))
+        keep = []  # arrays the C options point into, alive for the call
+
+        def grid(values, ptr_name, n_name):
+            if values:
+                a = A.vector(values, ptr_name)
+                keep.append(a)
+                setattr(o, ptr_name, A.ptr(a))
+                setattr(o, n_name, a.size)
+
+        grid(sigma1_grid, "sigma1_grid", "n_sigma1_grid")
+        grid(lambda_rel_grid or lambda_grid, "lambda_grid", "n_lambda_grid")
+        o.lambda_relative = int(bool(lambda_rel_grid))
+        o.select_raw = int(select == "raw")
+        o.folds = folds
+        o.mean_set = mean_set or 0
+        o.sigma2 = float(sigma2) if sigma2 is not None else 0.0
+        grid(sigma2_grid, "sigma2_grid", "n_sigma2_grid")
+        warned = []
+        note = L.NOTE_FN(lambda ctx, line: warned.append(line.decode().strip())
+                         if line.startswith(b"warning: ") else None)
+        o.note = ctypes.cast(note, c_void_p)
+        out = POINTER(L.EnsembleStruct)()
+        L.call("cgdml_ensemble_build", data._ptr, byref(o), byref(out))
+        for w in warned:
+            warnings.warn(w[len("warning: "):], stacklevel=2)
+        return _take_ensemble(out, prior_obj, checkpoint)
     finally:
         if owned:
             data.close()
-        if not done:
-            for obj in (strata, prior_obj):
-                if obj is not None:
-                    obj.close()
+
+
+def _take_ensemble(out, prior_obj, checkpoint):
+    """An Ensemble owning what the C ensemble made (its pointers handed over one by
+    one, then the emptied struct freed).  The prior is the Python one it was given
+    (the C copy is the same parameters)."""
+    e = out.contents
+
+    def detach(p, struct):
+        # A pointer of its own (a struct field's pointer is a view of the struct).
+        return ctypes.cast(c_void_p(ctypes.cast(p, c_void_p).value), POINTER(struct))
+
+    try:
+        distilled, e.distilled = Model(detach(e.distilled, L.ModelStruct)), None
+        avg, e.average = Model(detach(e.average, L.ModelStruct)), None
+        trained = []
+        for k in range(e.n_members):
+            trained.append(Model(detach(e.members[k], L.ModelStruct)))
+            e.members[k] = None
+        strata, e.strata = Strata(detach(e.strata, L.StrataStruct)), None
+        mean = A.copy(e.mean_set, (e.n_mean_set,), np.uintp)
+        cv1 = [CVPoint._from_c(e.cv1[i]) for i in range(e.n_cv1)]
+        cv2 = [CVPoint._from_c(e.cv2[i]) for i in range(e.n_cv2)]
+        sigma1, sigma2, lam = e.sigma1, e.sigma2, getattr(e, "lambda")
+    finally:
+        L.lib().cgdml_ensemble_free(out)
+    return Ensemble(distilled, avg, trained, strata, prior_obj, mean, sigma1, sigma2, lam, cv1,
+                    cv2, None if checkpoint is None else os.fspath(checkpoint))

@@ -6,6 +6,7 @@
 #define CGDML_CLI_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "cgdml.h"
 
@@ -67,6 +68,10 @@ typedef struct {
 
 /* --start choices, indexed by cgdml_start_kind, NULL-terminated. */
 extern const char *const cli_start_names[];
+/* Study methods (--methods), in order, NULL-terminated. */
+enum { CLI_METHOD_SINGLE, CLI_METHOD_AVERAGE, CLI_METHOD_DISTILLED, CLI_METHOD_PRIOR,
+       CLI_N_METHODS };
+extern const char *const cli_method_names[];
 
 /* Every option at its default. */
 void cli_options_defaults(cli_options *o);
@@ -105,23 +110,79 @@ typedef struct {
     cgdml_fes_matched matched;   /* the floor of a reference sample like this run's */
     double floor;            /* reference half against half, kT² */
 } cli_fes_summary;
-/* `cgdml fes` without printing: landscape of opt->traj, compared with
- * opt->reference if given, saved to opt->output. */
-cgdml_status cli_fes_compute(const cli_options *opt, cli_fes_summary *sum);
+/* The reference landscape of the dataset at `path` (group opt->group, at least 2
+ * frames) with opt's bins and --phi/--psi beads, and its file (the floor stored). */
+cgdml_status cli_load_reference(const cli_options *opt, const char *path,
+                                cgdml_fes_reference **out);
+/* The same of a dataset in memory (`path` names it in messages). */
+cgdml_status cli_reference_of(const cli_options *opt, const cgdml_dataset *d, const char *path,
+                              cgdml_fes_reference **out);
+/* Save it (`cgdml fes-reference`'s file) and print its frames, bins and floor. */
+cgdml_status cli_save_reference(const cli_options *opt, const cgdml_fes_reference *ref,
+                                const char *path);
+/* Landscape of a trajectory in memory after opt->burn_in, judged against ref (NULL:
+ * none) with opt's bins, beads and seed, saved to output; fills the summary. */
+cgdml_status cli_fes_judge(const cli_options *opt, const cgdml_dataset *traj,
+                           const cgdml_fes_reference *ref, const char *output,
+                           cli_fes_summary *sum);
+/* Save an assessment's landscape to output (cgdml fes's file) and summarise it. */
+cgdml_status cli_fes_record(const cgdml_fes_assessment *a, const char *output,
+                            cli_fes_summary *sum);
+/* Occupied bins of a landscape. */
+size_t cli_populated_bins(const cgdml_fes *f);
+/* Before reading anything: `landscapes` landscapes of opt->bins² must fit. */
+cgdml_status cli_check_landscape_memory(const cli_options *opt, size_t landscapes);
+/* `cgdml fes` without printing: landscape of opt->traj (its particle group
+ * traj_group, NULL: "cg" or the only one), compared with opt->reference (group
+ * opt->group) if given, saved to opt->output. */
+cgdml_status cli_fes_compute(const cli_options *opt, const char *traj_group, cli_fes_summary *sum);
 
 /* What `cgdml simulate` measured. */
 typedef struct {
     size_t replicas, stopped;
     double seconds, evaluations_per_s;
 } cli_simulate_summary;
-/* `cgdml simulate` without the option checks; fills the summary. */
-cgdml_status cli_simulate(const cli_options *opt, cli_simulate_summary *sum);
+/* Simulation progress on stderr (a cgdml_simulate_options.progress; ctx a
+ * cli_step_progress starting at last_tenth 99): a redrawn bar on a terminal, ten
+ * lines otherwise. */
+typedef struct {
+    size_t last_tenth;
+} cli_step_progress;
+void cli_show_steps(void *ctx, size_t step, size_t n_steps, double steps_per_s);
+/* Report a finished simulation (stopped replicas on stderr, replicas and speed on
+ * stdout) and fill the summary. */
+void cli_report_simulation(const cgdml_trajectory *t, double secs, cli_simulate_summary *sum);
+/* The model's simulation from frames of d with the options' replicas, steps,
+ * integrator, start and seed (cgdml_simulate_dataset), progress on stderr, the
+ * stopped replicas and the speed reported; checkpointed to `checkpoint` (NULL:
+ * none) under force_tag.  *out is the caller's. */
+cgdml_status cli_simulate_model(const cli_options *opt, const cgdml_model *m,
+                                const cgdml_dataset *d, const char *checkpoint, uint64_t force_tag,
+                                cgdml_trajectory **out, cli_simulate_summary *sum);
+
+/* Layer 1's progress bar (ctx of cgdml_layer1_options.progress). */
+typedef struct {
+    double start;
+    const char *what;
+    size_t last_tenth;
+} cli_members_progress;
+/* The library's ensemble options from the command line's: strata, members, grids,
+ * σ₂, the members' folder `checkpoint`; notes and CV tables printed, the members'
+ * progress shown (set layer1.progress_ctx to a cli_members_progress). */
+cgdml_status cli_ensemble_options(const cli_options *opt, const char *checkpoint,
+                                  cgdml_ensemble_options *eo);
+/* `cgdml ensemble` on data in memory (cgdml_ensemble_build with the options'
+ * prior, strata, grids and reports): saves the average to average_path and the
+ * distilled model to opt->output, then removes the members' folder `checkpoint`.
+ * *out (if not NULL) receives the ensemble.  Returns an exit code. */
+int cli_ensemble(const cli_options *opt, const cgdml_dataset *data, const char *checkpoint,
+                 const char *average_path, cgdml_ensemble **out);
 
 /* Parse "a,b,c" into at most max numbers (grids). */
 int cli_parse_list(const char *name, const char *text, double *v, size_t max, size_t *n);
 
 /* Parse --sizes "1000,2000" (positive integers) and --methods "single,average,
- * distilled,prior-only" into the options (cmd_study.c). */
+ * distilled,prior-only" into the options. */
 int cli_parse_sizes(const char *text, cli_options *o);
 int cli_parse_methods(const char *text, cli_options *o);
 
@@ -149,17 +210,11 @@ int cli_check_output(const char *output, const char *const *inputs, size_t n_inp
 
 /* Strata of the options (--kmeans, --collective, default φ/ψ 300 x 300) and the
  * harmonic prior (--bonds, the data's bonds, or the alanine default; NULL with
- * --no-prior) fitted on all frames of d (cmd_ensemble.c). */
+ * --no-prior) fitted on all frames of d. */
+cgdml_status cli_strata_options(const cli_options *opt, cgdml_strata_options *so);
 cgdml_status cli_build_strata(const cli_options *opt, const cgdml_dataset *d,
                               cgdml_strata **out);
-/* The binned error's coarse grid (cgdml_crossval_binned_error): the strata's
- * collective variables with at most CGDML_CROSSVAL_BINNED_BINS bins each; NULL
- * for k-means strata, which are coarse already. */
-cgdml_status cli_build_bins(const cli_options *opt, const cgdml_dataset *d, cgdml_strata **out);
 cgdml_status cli_fit_prior(const cli_options *opt, const cgdml_dataset *d, cgdml_prior **out);
-
-/* Remove a folder and everything in it (checkpoints, scratch); absent is fine. */
-cgdml_status cli_remove_tree(const char *dir);
 
 /* Run /usr/bin/python3 on scripts/NAME of the source tree ($CGDML_SRC, else the
  * current folder) with the given (shell-quoted) arguments; 1 if it succeeded. */

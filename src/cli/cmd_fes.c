@@ -11,102 +11,6 @@
 
 #include "cli.h"
 
-/* "a,b,c,d" -> four bead indices. */
-int cli_parse_quad(const char *name, const char *text, int *q)
-{
-    char tail;
-    if (sscanf(text, "%d,%d,%d,%d%c", &q[0], &q[1], &q[2], &q[3], &tail) != 4)
-        return cli_usage_error("--%s '%s': expected four bead indices such as 0,1,2,4", name,
-                               text);
-    return CLI_OK;
-}
-
-/* Bytes of `*landscapes` landscapes of n_bins x n_bins held at once (each a count
- * and a free energy per bin, as cgdml_fes), SIZE_MAX on overflow. */
-static size_t landscapes_need(size_t n_bins, const void *landscapes)
-{
-    size_t per_bin = *(const size_t *)landscapes * 2 * sizeof(double);
-    if (n_bins > 0 && n_bins > SIZE_MAX / n_bins / per_bin)
-        return SIZE_MAX;
-    return n_bins * n_bins * per_bin;
-}
-
-/* Before reading anything: the landscapes a command holds at once must fit
- * (fes-reference: all frames and the two halves; fes: the trajectory's, plus
- * those three of a reference). */
-static cgdml_status check_landscape_memory(const cli_options *opt, size_t landscapes)
-{
-    char what[96];
-    snprintf(what, sizeof what, "holding %zu landscapes of %zu x %zu bins", landscapes, opt->bins,
-             opt->bins);
-    return cgdml_memory_check_count(opt->bins, "bins per angle", landscapes_need, &landscapes,
-                                    what);
-}
-
-/* φ/ψ of every frame of d (observables, or the beads of --phi/--psi, or defaults). */
-static cgdml_status dataset_angles(const cli_options *opt, const cgdml_dataset *d, double **phi,
-                                   double **psi)
-{
-    *phi = *psi = NULL;
-    cgdml_status s = cgdml_memory_check(2 * d->n_frames * sizeof(double), "the phi/psi angles");
-    if (s)
-        return s;
-    *phi = malloc(d->n_frames * sizeof(double));
-    *psi = malloc(d->n_frames * sizeof(double));
-    if (!*phi || !*psi)
-        return cgdml_error_set(CGDML_ERR_NOMEM, "cannot allocate angles");
-    return cgdml_fes_angles(d, opt->phi ? opt->phi_beads : NULL, opt->psi ? opt->psi_beads : NULL,
-                            *phi, *psi);
-}
-
-/* The landscape of a whole dataset and the floor: its first half against its
- * second half.  With angles not NULL, the dataset's φ and ψ are handed over in
- * angles[0], angles[1] (n_angles frames; the caller frees both). */
-static cgdml_status reference_landscape(const cli_options *opt, const char *path,
-                                        cgdml_fes **all, cgdml_fes_comparison *floor,
-                                        double **angles, size_t *n_angles)
-{
-    cgdml_dataset *d = NULL;
-    double *phi = NULL, *psi = NULL;
-    cgdml_fes *first = NULL, *second = NULL;
-    *all = NULL;
-    cgdml_status s = cli_load_dataset(path, opt->group, &d);
-    if (!s && d->n_frames < 2)
-        s = cgdml_error_set(CGDML_ERR_INVALID,
-                            "%s has 1 frame; a landscape and its floor need at least 2", path);
-    if (!s)
-        s = dataset_angles(opt, d, &phi, &psi);
-    size_t n = d ? d->n_frames : 0, half = n / 2;
-    if (!s)
-        s = cgdml_fes_from_angles(phi, psi, n, opt->bins, all);
-    if (!s)
-        s = cgdml_fes_from_angles(phi, psi, half, opt->bins, &first);
-    if (!s)
-        s = cgdml_fes_from_angles(phi + half, psi + half, n - half, opt->bins, &second);
-    if (!s)
-        s = cgdml_fes_compare(first, second, floor);
-    cgdml_fes_free(first);
-    cgdml_fes_free(second);
-    if (!s && angles) {
-        angles[0] = phi;
-        angles[1] = psi;
-        *n_angles = n;
-        phi = psi = NULL;
-    }
-    free(phi);
-    free(psi);
-    cgdml_dataset_free(d);
-    return s;
-}
-
-static size_t populated_bins(const cgdml_fes *f)
-{
-    size_t k = 0;
-    for (size_t b = 0; b < f->n_bins * f->n_bins; b++)
-        k += f->count[b] > 0;
-    return k;
-}
-
 static int check_fes_options(const cli_options *opt, const char *input, const char *flag)
 {
     if (!input)
@@ -123,73 +27,32 @@ int cmd_fes_reference(const cli_options *opt)
     int rc = check_fes_options(opt, opt->data, "--data");
     if (rc)
         return rc;
-    cgdml_fes *all = NULL;
-    cgdml_fes_comparison floor;
-    cgdml_status s = check_landscape_memory(opt, 3);
+    cgdml_fes_reference *ref = NULL;
+    cgdml_status s = cli_check_landscape_memory(opt, 3);
     if (!s)
-        s = reference_landscape(opt, opt->data, &all, &floor, NULL, NULL);
+        s = cli_load_reference(opt, opt->data, &ref);
     if (!s)
-        s = cgdml_fes_save(all, floor.mse, NULL, NULL, NULL, opt->output);
-    if (!s) {
-        printf("frames %zu\nbins %zu x %zu, populated %zu\n"
-               "floor (first half vs second half) %.4f kT^2 over %zu joint bins\n",
-               all->n_samples, opt->bins, opt->bins, populated_bins(all), floor.mse,
-               floor.joint_bins);
-        cli_note("wrote %s\n", opt->output);
-    }
-    cgdml_fes_free(all);
+        s = cli_save_reference(opt, ref, opt->output);
+    cgdml_fes_reference_free(ref);
     return s ? cli_fail(s) : CLI_OK;
 }
 
-/* The trajectory's landscape (production frames after --burn-in, and its halves),
- * and against a reference: the comparison, the reference's floor and the floor
- * matched to the trajectory's size and correlation. */
-static cgdml_status trajectory_against_reference(const cli_options *opt, const cgdml_dataset *t,
-                                                 cgdml_fes **model, cgdml_fes **ref,
-                                                 cli_fes_summary *sum)
+cgdml_status cli_fes_compute(const cli_options *opt, const char *traj_group, cli_fes_summary *sum)
 {
-    const int *pb = opt->phi ? opt->phi_beads : NULL, *qb = opt->psi ? opt->psi_beads : NULL;
-    double *angles[2] = {NULL, NULL};
-    size_t n_ref = 0;
-    cgdml_fes_comparison floor = {.mse = NAN};
-    cgdml_status s = cgdml_fes_trajectory(t, (int64_t)opt->burn_in, opt->bins, pb, qb, model,
-                                          &sum->halves);
-    if (!s && opt->reference)
-        s = reference_landscape(opt, opt->reference, ref, &floor, angles, &n_ref);
-    if (!s && *ref)
-        s = cgdml_fes_compare(*model, *ref, &sum->vs);
-    if (!s && *ref)
-        s = cgdml_fes_matched_floor(t, (int64_t)opt->burn_in, pb, qb, angles[0], angles[1], n_ref,
-                                    opt->bins, opt->seed, &sum->matched);
-    sum->floor = floor.mse;
-    free(angles[0]);
-    free(angles[1]);
-    return s;
-}
-
-cgdml_status cli_fes_compute(const cli_options *opt, cli_fes_summary *sum)
-{
-    cgdml_fes *model = NULL, *ref = NULL;
+    cgdml_fes_reference *ref = NULL;
     cgdml_dataset *t = NULL;
     memset(sum, 0, sizeof *sum);
     sum->floor = NAN;
-    cgdml_status s = check_landscape_memory(opt, opt->reference ? 4 : 1);
+    cgdml_status s = cli_check_landscape_memory(opt, opt->reference ? 4 : 1);
     if (!s)
-        s = cgdml_h5md_read(opt->traj, opt->group, &t);
+        s = cgdml_h5md_read(opt->traj, traj_group, &t);
+    if (!s && opt->reference)
+        s = cli_load_reference(opt, opt->reference, &ref);
     if (!s)
-        s = trajectory_against_reference(opt, t, &model, &ref, sum);
+        s = cli_fes_judge(opt, t, ref, opt->output, sum);
     if (s && t)
         s = cgdml_error_wrap(s, "%s", opt->traj);
-    if (!s)
-        s = cgdml_fes_save(model, sum->floor, ref ? &sum->vs : NULL, &sum->halves,
-                           ref ? &sum->matched : NULL, opt->output);
-    if (!s) {
-        sum->has_reference = ref != NULL;
-        sum->samples = model->n_samples;
-        sum->populated = populated_bins(model);
-    }
-    cgdml_fes_free(model);
-    cgdml_fes_free(ref);
+    cgdml_fes_reference_free(ref);
     cgdml_dataset_free(t);
     return s;
 }
@@ -200,7 +63,7 @@ int cmd_fes(const cli_options *opt)
     if (rc)
         return rc;
     cli_fes_summary sum;
-    cgdml_status s = cli_fes_compute(opt, &sum);
+    cgdml_status s = cli_fes_compute(opt, opt->group, &sum);
     if (s)
         return cli_fail(s);
     printf("frames %zu after a burn-in of %zu steps\nbins %zu x %zu, populated %zu\n"

@@ -337,9 +337,9 @@ int cmd_predict(const cli_options *opt)
             s = cgdml_error_set(CGDML_ERR_NOMEM, "cannot allocate predictions for %zu frames", n);
     }
     if (!rc && !s) {
-        double t0 = cgdml_wall_seconds();
+        double t0 = cgdml_clock_wall_seconds();
         s = cgdml_model_predict(m, n, sub->coords, f, e);
-        cli_note("predicted %zu frames in %.2f s\n", n, cgdml_wall_seconds() - t0);
+        cli_note("predicted %zu frames in %.2f s\n", n, cgdml_clock_wall_seconds() - t0);
     }
     if (!rc && !s)
         s = write_predictions(opt, sub, f, e);

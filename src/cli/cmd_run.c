@@ -5,8 +5,9 @@
  *   CG simulation with the distilled model -> landscape and comparison ->
  *   plot (scripts/plot_fes.py, if Python's matplotlib is there) -> report.md
  *
- * Each stage is the same code as its own command; report.md lists the equivalent
- * command lines, so any stage can be rerun or changed by hand.
+ * The stages are library calls in memory (the dataset read once, the reference
+ * computed once), through the helpers the commands share (common.c); report.md
+ * lists the equivalent command lines, so any stage can be rerun by hand.
  */
 #include <errno.h>
 #include <math.h>
@@ -25,16 +26,8 @@
  * 0.25 with λ at 1e-2 of the kernel diagonal 5/(3σ²) halved the landscape error.
  * Neither the raw nor the binned CV error picks that point out of a σ x λ grid, so
  * it is fixed (a grid of one value: its CV row is still reported).  The distilled
- * model takes the members' σ.  Burn-in: cli_default_burn_in. */
-#define RUN_MEMBERS 8
-#define RUN_N_TRAIN 1000
-#define RUN_LAMBDA_REL 1e-2
-#define RUN_MEAN_SET 1500
-#define RUN_REPLICAS 100
-#define RUN_STEPS 300000
-#define RUN_SAVE_EVERY 500
-static const double run_sigma1_grid[] = {0.25};
-
+ * model takes the members' σ.  Burn-in: cli_default_burn_in.  The values are the
+ * library's CGDML_PIPELINE_* (pipeline.h). */
 typedef struct {
     char dir[CGDML_PATH_MAX];
     char reference[CGDML_PATH_MAX], model[CGDML_PATH_MAX], average[CGDML_PATH_MAX];
@@ -44,6 +37,11 @@ typedef struct {
     cli_simulate_summary sim;
     cli_fes_summary fes_sum;
     int plotted;
+    const cli_options *o;     /* the stages' options */
+    cgdml_dataset *data;      /* while the stages run */
+    char checkpoint[CGDML_PATH_MAX + 16];
+    cli_members_progress members;
+    cli_step_progress steps;
 } run_state;
 
 static void set_paths(run_state *r, const char *dir)
@@ -67,10 +65,10 @@ static void stage_options(const cli_options *run, const run_state *r, cli_option
     o->members = run->members;
     o->have_n_train = 1;
     o->n_train = run->n_train;
-    o->lambda_rel_grid[0] = RUN_LAMBDA_REL;
+    o->lambda_rel_grid[0] = CGDML_PIPELINE_LAMBDA_REL;
     o->n_lambda_rel_grid = 1;
-    memcpy(o->sigma1_grid, run_sigma1_grid, sizeof run_sigma1_grid);
-    o->n_sigma1_grid = sizeof run_sigma1_grid / sizeof run_sigma1_grid[0];
+    o->sigma1_grid[0] = CGDML_PIPELINE_SIGMA1;
+    o->n_sigma1_grid = 1;
     o->have_sigma2 = 1;
     o->sigma2_same = 1;
     o->mean_set = run->mean_set;
@@ -87,30 +85,6 @@ static void stage_options(const cli_options *run, const run_state *r, cli_option
     o->precision = run->precision;
 }
 
-static double timed(int *rc, int (*stage)(const cli_options *), const cli_options *o)
-{
-    double t0 = cgdml_wall_seconds();
-    if (!*rc)
-        *rc = stage(o);
-    return cgdml_wall_seconds() - t0;
-}
-
-static int stage_simulate(const cli_options *o, run_state *r)
-{
-    double t0 = cgdml_wall_seconds();
-    cgdml_status s = cli_simulate(o, &r->sim);
-    r->seconds[2] = cgdml_wall_seconds() - t0;
-    return s ? cli_fail(s) : CLI_OK;
-}
-
-static int stage_fes(const cli_options *o, run_state *r)
-{
-    double t0 = cgdml_wall_seconds();
-    cgdml_status s = cli_fes_compute(o, &r->fes_sum);
-    r->seconds[3] = cgdml_wall_seconds() - t0;
-    return s ? cli_fail(s) : CLI_OK;
-}
-
 /* scripts/plot_fes.py, if Python's matplotlib is there. */
 static void stage_plot(run_state *r)
 {
@@ -118,21 +92,16 @@ static void stage_plot(run_state *r)
     snprintf(args, sizeof args, "'%s' '%s' -o '%s' --title 'alanine dipeptide: all-atom vs CG "
              "(cgdml)'",
              r->reference, r->fes, r->png);
-    double t0 = cgdml_wall_seconds();
+    double t0 = cgdml_clock_wall_seconds();
     r->plotted = cli_python_script("plot_fes.py", args);
-    r->seconds[4] = cgdml_wall_seconds() - t0;
+    r->seconds[4] = cgdml_clock_wall_seconds() - t0;
     if (!r->plotted)
         cli_note("run: no plot (needs /usr/bin/python3 with matplotlib; make deps python)\n");
 }
 
 /* The model's CV table and hyperparameters, as a Markdown table. */
-static void report_model(FILE *f, const run_state *r)
+static void report_model(FILE *f, const cgdml_model *m)
 {
-    cgdml_model *m = NULL;
-    if (cgdml_model_load(r->model, &m) != CGDML_OK) {
-        fprintf(f, "(model file unreadable: %s)\n", cgdml_error_message());
-        return;
-    }
     fprintf(f, "| layer | sigma (1/Å) | lambda | held-out force MSE (kcal/mol/Å)² | ± | "
                "binned error (kcal/mol/Å)² |\n"
                "| --- | --- | --- | --- | --- | --- |\n");
@@ -145,7 +114,6 @@ static void report_model(FILE *f, const run_state *r)
                "bonds, %zu angles.\n",
             m->n_train, m->sigma, m->lambda, m->prior ? m->prior->n_bonds : 0,
             m->prior ? m->prior->n_angles : 0);
-    cgdml_model_free(m);
 }
 
 static void report_commands(FILE *f, const cli_options *run, const run_state *r)
@@ -154,10 +122,9 @@ static void report_commands(FILE *f, const cli_options *run, const run_state *r)
     fprintf(f, "cgdml fes-reference --data %s -o %s\n", run->data, r->reference);
     fprintf(f, "cgdml ensemble --data %s --members %zu --n-train %zu --sigma1-grid ", run->data,
             run->members, run->n_train);
-    for (size_t i = 0; i < sizeof run_sigma1_grid / sizeof run_sigma1_grid[0]; i++)
-        fprintf(f, "%s%g", i ? "," : "", run_sigma1_grid[i]);
+    fprintf(f, "%g", CGDML_PIPELINE_SIGMA1);
     fprintf(f, " --lambda-rel-grid %g --sigma2 same --mean-set %zu --seed %lu -o %s\n",
-            RUN_LAMBDA_REL, run->mean_set, run->seed, r->model);
+            CGDML_PIPELINE_LAMBDA_REL, run->mean_set, run->seed, r->model);
     fprintf(f, "cgdml simulate --model %s --data %s --replicas %zu --steps %zu --save-every %zu "
                "--seed %lu --start %s -o %s\n",
             r->model, run->data, run->replicas, run->steps, run->save_every, run->seed,
@@ -168,7 +135,8 @@ static void report_commands(FILE *f, const cli_options *run, const run_state *r)
             r->png);
 }
 
-static int write_report(const cli_options *run, const run_state *r, double total)
+static int write_report(const cli_options *run, const run_state *r, const cgdml_model *m,
+                        double total)
 {
     cgdml_atomic a;
     FILE *f;
@@ -205,7 +173,7 @@ static int write_report(const cli_options *run, const run_state *r, double total
             r->sim.stopped, r->sim.evaluations_per_s);
     fprintf(f, "## Ensemble\n\n%zu members of %zu frames; cross-validation:\n\n",
             run->members, run->n_train);
-    report_model(f, r);
+    report_model(f, m);
     fprintf(f, "\n## Commands\n\nThe same run, stage by stage:\n\n");
     report_commands(f, run, r);
     s = cgdml_atomic_fclose(&a, f, ferror(f));
@@ -217,6 +185,84 @@ static int write_report(const cli_options *run, const run_state *r, double total
            "report: %s\n",
            total, fs->vs.mse, fs->floor, fs->vs.kl, fs->vs.missing, fs->matched.floor,
            fs->matched.floor_sd, fs->vs.mse_weighted, fs->vs.extra, fs->halves.mse, r->report);
+    return CLI_OK;
+}
+
+static void stage_begin(void *ctx, cgdml_pipeline_stage stage)
+{
+    static const char *const names[] = {"reference landscape", "two-layer ensemble",
+                                        "CG simulation", "landscape of the simulation"};
+    (void)ctx;
+    cli_note("== %d/5 %s\n", (int)stage + 1, names[stage]);
+}
+
+/* Each stage's files, written as soon as the stage is done (never read back). */
+static cgdml_status stage_end(void *ctx, cgdml_pipeline_stage stage, const cgdml_pipeline *p)
+{
+    run_state *r = ctx;
+    cgdml_status s = CGDML_OK;
+    const cgdml_ensemble *e = p->ensemble;
+    r->seconds[stage] = p->seconds[stage];
+    switch (stage) {
+    case CGDML_STAGE_REFERENCE: return cli_save_reference(r->o, p->reference, r->reference);
+    case CGDML_STAGE_ENSEMBLE:
+        s = cgdml_model_save(e->average, r->average);
+        if (!s)
+            s = cgdml_model_save(e->distilled, r->model);
+        if (!s)
+            s = cgdml_atomic_remove_tree(e->n_members ? r->checkpoint : NULL);
+        if (!s)
+            cli_note("wrote %s (distilled) and %s (average of %zu members)\n", r->model,
+                     r->average, e->n_members);
+        return s;
+    case CGDML_STAGE_SIMULATION:
+        cli_report_simulation(p->trajectory, p->seconds[stage], &r->sim);
+        s = cgdml_trajectory_save(p->trajectory, r->data, cgdml_simulate_model_forces,
+                                  (void *)e->distilled, r->traj);
+        if (!s)
+            cli_note("wrote %s\n", r->traj);
+        return s;
+    default: return cli_fes_record(&p->landscape, r->fes, &r->fes_sum);
+    }
+}
+
+/* The four stages by cgdml_pipeline_run with the options of `cgdml run`, then the
+ * plot; *out keeps the models for the report. */
+static int stages(const cli_options *o, run_state *r, cgdml_pipeline **out)
+{
+    cgdml_pipeline_options po;
+    cgdml_pipeline_options_init(&po);
+    cgdml_pipeline_options_seed(&po, o->seed);
+    cgdml_status s = cli_ensemble_options(o, r->checkpoint, &po.ensemble);
+    r->members = (cli_members_progress){.what = "layer 1", .last_tenth = 99};
+    po.ensemble.layer1.progress_ctx = &r->members;
+    po.replicas = o->replicas;
+    po.start = (cgdml_start_kind)o->start;
+    po.simulate.n_steps = o->steps;
+    po.simulate.save_every = o->save_every;
+    po.simulate.progress = cli_show_steps;
+    po.simulate.progress_ctx = &r->steps;
+    po.burn_in = o->burn_in;
+    po.bins = o->bins;
+    po.stage_begin = stage_begin;
+    po.stage_end = stage_end;
+    po.ctx = r;
+    r->o = o;
+    size_t stale = cgdml_atomic_clean(r->model) + cgdml_atomic_clean(r->average);
+    if (stale)
+        cli_note("removed %zu temporary file(s) left by a killed run\n", stale);
+    if (!s)
+        s = cli_check_landscape_memory(o, 4);
+    if (!s)
+        s = cli_load_dataset(o->data, NULL, &r->data);
+    if (!s)
+        s = cgdml_pipeline_run(r->data, &po, out);
+    cgdml_dataset_free(r->data);
+    r->data = NULL;
+    if (s)
+        return cli_fail(s);
+    cli_note("== 5/5 plot and report\n");
+    stage_plot(r);
     return CLI_OK;
 }
 
@@ -235,12 +281,12 @@ static int check_run_options(const cli_options *opt)
 int cmd_run(const cli_options *given)
 {
     cli_options run = *given, o;
-    if (!run.members) run.members = RUN_MEMBERS;
-    if (!run.have_n_train) run.n_train = RUN_N_TRAIN;
-    if (!run.mean_set) run.mean_set = RUN_MEAN_SET;
-    if (!run.replicas) run.replicas = RUN_REPLICAS;
-    if (!run.steps) run.steps = RUN_STEPS;
-    if (!run.have_save_every) run.save_every = RUN_SAVE_EVERY;
+    if (!run.members) run.members = CGDML_PIPELINE_MEMBERS;
+    if (!run.have_n_train) run.n_train = CGDML_PIPELINE_N_TRAIN;
+    if (!run.mean_set) run.mean_set = CGDML_PIPELINE_MEAN_SET;
+    if (!run.replicas) run.replicas = CGDML_PIPELINE_REPLICAS;
+    if (!run.steps) run.steps = CGDML_PIPELINE_STEPS;
+    if (!run.have_save_every) run.save_every = CGDML_PIPELINE_SAVE_EVERY;
     if (!run.have_burn_in)
         run.burn_in = cli_default_burn_in(run.steps);
     int rc = check_run_options(&run);
@@ -251,29 +297,14 @@ int cmd_run(const cli_options *given)
     run_state r = {0};
     set_paths(&r, run.output);
     stage_options(&run, &r, &o);
-    double t_start = cgdml_wall_seconds();
-    cli_note("== 1/5 reference landscape\n");
-    o.output = r.reference;
-    r.seconds[0] = timed(&rc, cmd_fes_reference, &o);
-    if (!rc) {
-        cli_note("== 2/5 two-layer ensemble\n");
-        o.output = r.model;
-        r.seconds[1] = timed(&rc, cmd_ensemble, &o);
-    }
-    if (!rc) {
-        cli_note("== 3/5 CG simulation\n");
-        o.output = r.traj;
-        rc = stage_simulate(&o, &r);
-    }
-    if (!rc) {
-        cli_note("== 4/5 landscape of the simulation\n");
-        o.output = r.fes;
-        rc = stage_fes(&o, &r);
-    }
-    if (!rc) {
-        cli_note("== 5/5 plot and report\n");
-        stage_plot(&r);
-        rc = write_report(&run, &r, cgdml_wall_seconds() - t_start);
-    }
+    o.output = r.model; /* the ensemble's distilled model; the other files by name */
+    double t_start = cgdml_clock_wall_seconds();
+    cgdml_pipeline *p = NULL;
+    snprintf(r.checkpoint, sizeof r.checkpoint, "%s.members", r.model);
+    r.steps.last_tenth = 99;
+    rc = stages(&o, &r, &p);
+    if (!rc)
+        rc = write_report(&run, &r, p->ensemble->distilled, cgdml_clock_wall_seconds() - t_start);
+    cgdml_pipeline_free(p);
     return rc;
 }

@@ -1,18 +1,9 @@
-/* cmd_study.c - `cgdml study`: the sample-efficiency curve as one command.
+/* cmd_study.c - `cgdml study`: the sample-efficiency curve as one command, by
+ * cgdml_study_run (study.h): the options and their checks, the dataset, the
+ * folder, progress and the plot.  Output folder:
  *
- * For every training-set size (labelled frames), repeat and method - one GDML
- * model ("single"), the average of K members ("average"), the layer-2 model
- * distilled from that average ("distilled"), the harmonic prior alone
- * ("prior-only", the baseline) - the study draws the frames (stratified over
- * φ/ψ), chooses σ by cross-validation, trains, simulates with the same code as
- * `cgdml simulate`, compares the landscape with the whole dataset's as
- * `cgdml fes` does, and adds one row to results.csv.  A fixed held-out set,
- * excluded from every draw, measures the force-matching error of each model.
- *
- * The CSV is rewritten atomically after every row, and rows already in it are
- * skipped, so a killed study resumes where it stopped.  Output folder:
- *
- *   results.csv         one row per (size, method, repeat)
+ *   results.csv         one row per (size, method, repeat); rows already there are
+ *                       skipped, so a killed study resumes where it stopped
  *   fes/                the landscape of each row's simulation (cgdml fes files)
  *   splits/             --export-splits: each row's training frames, held_out.txt
  *   error_vs_size.png   scripts/plot_study.py
@@ -27,565 +18,34 @@
 
 #include "cli.h"
 
-/* Defaults, sized so that a study of three sizes up to 5000 frames and three
- * repeats runs in hours, not days, on 2 cores. */
-#define STUDY_REPEATS 3
-#define STUDY_MEMBERS 8
-#define STUDY_MEAN_SET 1500
-#define STUDY_REPLICAS 100
-#define STUDY_STEPS 50000
-#define STUDY_SAVE_EVERY 200 /* at most; short runs save 100 frames per replica */
-/* Largest single model trained unless --n-train says otherwise: 1500 frames of 6
- * beads is a 27000² system, 2.9 GB packed and minutes of factorisation on 2 cores. */
-#define STUDY_SINGLE_MAX_FRAMES 1500
-/* Held-out frames for the force MSE: this many (at most a tenth of the data),
- * drawn with a seed that does not depend on --seed, so that every study of a
- * dataset measures on the same frames. */
-#define STUDY_HELD_OUT 5000
-#define STUDY_HELD_OUT_SEED 20200519UL
-/* Folds of a single model's σ cross-validation: its frames are drawn as this many
- * stratified members, and σ is cross-validated on them with members as folds. */
-#define STUDY_SINGLE_FOLDS CGDML_CROSSVAL_DEFAULT_FOLDS
-/* Frames of the distilled model's σ₂ cross-validation.  On the whole mean set
- * (1500) it would train 5 x 3 models of 1200 frames, tens of minutes on 2 cores,
- * for one row; 300 frames of distinct strata take seconds. */
-#define STUDY_SIGMA2_CV_FRAMES 300
-
-enum { METHOD_SINGLE, METHOD_AVERAGE, METHOD_DISTILLED, METHOD_PRIOR, N_METHODS };
-static const char *const method_names[] = {"single", "average", "distilled", "prior-only"};
-
-static const char csv_header[] =
-    "size,method,repeat,sigma,landscape_mse_kT2,floor_kT2,kl,missing_population,"
-    "force_mse_heldout,train_s,peak_rss_mb,simulate_s,stopped_replicas,"
-    "landscape_mse_weighted_kT2,extra_population,halves_mse_kT2,matched_floor_kT2";
-
-typedef struct {
-    cli_options opt;            /* the study's options, defaults filled in */
-    cgdml_dataset *data, *pool; /* the whole dataset; its frames outside the held-out set */
-    size_t *pool_frame, n_pool; /* [pool frame] -> dataset frame */
-    size_t *held_out, n_held_out;
-    cgdml_strata *strata; /* of the pool */
-    cgdml_prior *prior;
-    char csv[CGDML_PATH_MAX], work[CGDML_PATH_MAX], members[CGDML_PATH_MAX];
-    char model[CGDML_PATH_MAX], traj[CGDML_PATH_MAX], fes[CGDML_PATH_MAX];
-    char splits[CGDML_PATH_MAX];
-    char **rows; /* CSV lines without the header */
-    size_t n_rows, to_do, done;
-    double start;
-} study;
-
-/* What the methods of one (size, repeat) share: the seed and the average. */
-typedef struct {
-    size_t size, repeat;
-    unsigned long seed;
-    cgdml_model *average;
-    double average_s;
-} study_group;
-
-typedef struct {
-    size_t size, repeat;
-    int method;
-    double sigma, train_s, force_mse, peak_mb;
-    cli_simulate_summary sim;
-    cli_fes_summary fes;
-} study_row;
-
-int cli_parse_sizes(const char *text, cli_options *o)
-{
-    double v[16];
-    int rc = cli_parse_list("sizes", text, v, 16, &o->n_sizes);
-    for (size_t i = 0; !rc && i < o->n_sizes; i++) {
-        if (!(v[i] >= 1 && v[i] <= 1e9) || v[i] != floor(v[i]))
-            return cli_usage_error("--sizes '%s': expected positive whole numbers of frames", text);
-        o->sizes[i] = (size_t)v[i];
-    }
-    return rc;
-}
-
-int cli_parse_methods(const char *text, cli_options *o)
-{
-    o->n_methods = 0;
-    for (const char *p = text; *p;) {
-        size_t len = strcspn(p, ",");
-        int found = -1;
-        for (int m = 0; m < N_METHODS; m++)
-            if (strlen(method_names[m]) == len && !strncmp(p, method_names[m], len))
-                found = m;
-        if (found < 0)
-            return cli_usage_error("--methods: unknown method '%.*s' (choose from single, "
-                                   "average, distilled, prior-only)",
-                                   (int)len, p);
-        for (size_t i = 0; i < o->n_methods; i++)
-            if (o->methods[i] == found)
-                return cli_usage_error("--methods: '%s' given twice", method_names[found]);
-        o->methods[o->n_methods++] = found;
-        p += len + (p[len] == ',');
-    }
-    return o->n_methods ? CLI_OK : cli_usage_error("--methods is empty");
-}
-
-/* The seed of a (size, repeat): splitmix64 of the three numbers, so that nearby
- * rows do not share member draws (member k draws with seed + k + 1). */
-static unsigned long row_seed(unsigned long base, size_t size, size_t repeat)
-{
-    uint64_t z = (uint64_t)base * 0x9E3779B97F4A7C15ULL + (uint64_t)size * 0xD1B54A32D192ED03ULL +
-                 (uint64_t)repeat + 1;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return (unsigned long)((z ^ (z >> 31)) & 0x7fffffffUL);
-}
-
-/* ---- the results table ---- */
-
-static cgdml_status add_row(study *st, const char *line)
-{
-    char **grown = realloc(st->rows, (st->n_rows + 1) * sizeof *grown);
-    if (grown)
-        st->rows = grown;
-    char *copy = grown ? strdup(line) : NULL;
-    if (!copy)
-        return cgdml_error_set(CGDML_ERR_NOMEM, "cannot hold the results table");
-    st->rows[st->n_rows++] = copy;
-    return CGDML_OK;
-}
-
-static cgdml_status load_rows(study *st)
-{
-    FILE *f = fopen(st->csv, "r");
-    if (!f)
-        return errno == ENOENT
-                   ? CGDML_OK
-                   : cgdml_error_set(CGDML_ERR_IO, "cannot read %s: %s", st->csv, strerror(errno));
-    char line[1024];
-    cgdml_status s = CGDML_OK;
-    if (!fgets(line, sizeof line, f) || strcmp(strtok(line, "\r\n") ? line : "", csv_header))
-        s = cgdml_error_set(CGDML_ERR_FORMAT,
-                            "%s: its header is not that of this cgdml study; move it away "
-                            "or choose another -o folder",
-                            st->csv);
-    while (!s && fgets(line, sizeof line, f))
-        if (strtok(line, "\r\n"))
-            s = add_row(st, line);
-    fclose(f);
-    return s;
-}
-
-static int row_present(const study *st, size_t size, int method, size_t repeat)
-{
-    char key[64];
-    int n = snprintf(key, sizeof key, "%zu,%s,%zu,", size, method_names[method], repeat);
-    for (size_t i = 0; i < st->n_rows; i++)
-        if (!strncmp(st->rows[i], key, (size_t)n))
-            return 1;
-    return 0;
-}
-
-static cgdml_status write_rows(const study *st)
-{
-    cgdml_atomic a;
-    FILE *f;
-    cgdml_status s = cgdml_atomic_fopen(&a, st->csv, &f);
-    if (s)
-        return s;
-    fprintf(f, "%s\n", csv_header);
-    for (size_t i = 0; i < st->n_rows; i++)
-        fprintf(f, "%s\n", st->rows[i]);
-    return cgdml_atomic_fclose(&a, f, ferror(f));
-}
-
-static cgdml_status record_row(study *st, const study_row *r)
-{
-    char line[512];
-    const cgdml_fes_comparison *vs = &r->fes.vs;
-    snprintf(line, sizeof line,
-             "%zu,%s,%zu,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.3f,%.1f,%.3f,%zu,%.6g,%.6g,%.6g,%.6g",
-             r->size, method_names[r->method], r->repeat, r->sigma, vs->mse, r->fes.floor, vs->kl,
-             vs->missing, r->force_mse, r->train_s, r->peak_mb, r->sim.seconds, r->sim.stopped,
-             vs->mse_weighted, vs->extra, r->fes.halves.mse, r->fes.matched.floor);
-    cgdml_status s = add_row(st, line);
-    return s ? s : write_rows(st);
-}
-
-/* ---- the plan and the data ---- */
-
-static int single_too_large(const study *st, size_t size, int method)
-{
-    return method == METHOD_SINGLE && size > st->opt.n_train;
-}
-
-/* Count the rows to compute; say which are skipped and why. */
-static void plan(study *st)
-{
-    size_t present = 0;
-    const cli_options *o = &st->opt;
-    for (size_t i = 0; i < o->n_sizes; i++) {
-        for (size_t k = 0; k < o->n_methods; k++)
-            if (single_too_large(st, o->sizes[i], o->methods[k]))
-                cli_note("study: warning: single models of %zu frames skipped (above "
-                         "--n-train %zu; raise it if memory and time allow)\n",
-                         o->sizes[i], o->n_train);
-        for (size_t r = 0; r < o->repeats; r++)
-            for (size_t k = 0; k < o->n_methods; k++) {
-                if (row_present(st, o->sizes[i], o->methods[k], r))
-                    present++;
-                else if (!single_too_large(st, o->sizes[i], o->methods[k]))
-                    st->to_do++;
-            }
-    }
-    cli_note("study: %zu rows to compute; %zu rows already in %s, skipped\n", st->to_do, present,
-             st->csv);
-}
-
-/* The held-out frames and the pool every draw comes from (strata, prior). */
-static cgdml_status load_data(study *st)
-{
-    cgdml_status s = cli_load_dataset(st->opt.data, st->opt.group, &st->data);
-    size_t n = s ? 0 : st->data->n_frames;
-    st->n_held_out = n / 10 < STUDY_HELD_OUT ? n / 10 : STUDY_HELD_OUT;
-    if (!s && st->n_held_out < 1)
-        s = cgdml_error_set(CGDML_ERR_INVALID, "%s: %zu frames; a study needs at least 10",
-                            st->opt.data, n);
-    if (!s)
-        s = cgdml_sample_random(n, st->n_held_out, STUDY_HELD_OUT_SEED, &st->held_out);
-    if (!s)
-        s = cgdml_sample_complement(n, st->held_out, st->n_held_out, &st->pool_frame, &st->n_pool);
-    if (!s)
-        s = cgdml_dataset_subset(st->data, st->pool_frame, st->n_pool, &st->pool);
-    if (!s)
-        s = cli_build_strata(&st->opt, st->pool, &st->strata);
-    if (!s)
-        s = cli_fit_prior(&st->opt, st->pool, &st->prior);
-    if (!s)
-        cli_note("study: %zu frames: %zu held out, %zu to draw from in %zu phi/psi strata\n", n,
-                 st->n_held_out, st->n_pool, st->strata->n_strata);
-    if (!s && st->opt.export_splits) {
-        char path[CGDML_PATH_MAX + 16];
-        snprintf(path, sizeof path, "%s/held_out.txt", st->splits);
-        s = cgdml_sample_write_indices(path, st->held_out, st->n_held_out);
-    }
-    return s;
-}
-
-/* Write pool frames idx[0..n-1] as dataset frames to splits/size<N>_repeat<R>_<what>.txt. */
-static cgdml_status export_split(const study *st, const study_group *g, const char *what,
-                                 const size_t *idx, size_t n)
-{
-    if (!st->opt.export_splits)
-        return CGDML_OK;
-    size_t *frames = malloc(n * sizeof *frames);
-    if (!frames)
-        return cgdml_error_set(CGDML_ERR_NOMEM, "cannot allocate a split of %zu frames", n);
-    for (size_t i = 0; i < n; i++)
-        frames[i] = st->pool_frame[idx[i]];
-    char path[CGDML_PATH_MAX + 64];
-    snprintf(path, sizeof path, "%s/size%zu_repeat%zu_%s.txt", st->splits, g->size, g->repeat,
-             what);
-    cgdml_status s = cgdml_sample_write_indices(path, frames, n);
-    free(frames);
-    return s;
-}
-
-/* ---- training, one function per method ---- */
-
-static cgdml_layer1_options members_options(const study *st, size_t k, size_t m, unsigned long seed)
-{
-    return (cgdml_layer1_options){.n_members = k,
-                                  .n_train = m,
-                                  .sigma1 = st->opt.sigma_grid[0],
-                                  .lambda = st->opt.lambda,
-                                  .draw = CGDML_DRAW_STRATIFIED,
-                                  .seed = seed,
-                                  .side_by_side = -1,
-                                  .precision = (cgdml_precision)st->opt.precision,
-                                  .checkpoint = st->members};
-}
-
-/* σ₁ by cross-validation with the members as folds (at most 5); the members the
- * CV trains stay in the checkpoint folder, so the final training reuses them. */
-static cgdml_status choose_sigma1(const study *st, cgdml_layer1_options *l1)
-{
-    size_t n = st->opt.n_sigma_grid;
-    if (n == 1)
-        return CGDML_OK;
-    size_t folds =
-        l1->n_members < CGDML_CROSSVAL_DEFAULT_FOLDS ? l1->n_members : CGDML_CROSSVAL_DEFAULT_FOLDS;
-    cgdml_cv_point table[16];
-    cgdml_status s = cgdml_crossval_layer1(st->pool, st->strata, NULL, st->prior, l1, st->opt.sigma_grid,
-                                           n, &l1->lambda, 1, folds, table);
-    if (!s)
-        l1->sigma1 = table[cgdml_crossval_best(table, n)].sigma;
-    return s;
-}
-
-/* K members of size/K frames, σ₁ by CV, averaged; kept for the distilled row. */
-static cgdml_status train_average(const study *st, study_group *g)
-{
-    size_t k = st->opt.members;
-    cgdml_layer1_options l1 = members_options(st, k, g->size / k, g->seed);
-    cgdml_model **members = calloc(k, sizeof *members);
-    double t0 = cgdml_wall_seconds();
-    cgdml_status s = members ? choose_sigma1(st, &l1)
-                             : cgdml_error_set(CGDML_ERR_NOMEM, "cannot allocate members");
-    if (!s)
-        s = cgdml_ensemble_train_members(st->pool, st->strata, st->prior, &l1, members);
-    if (!s)
-        s = cgdml_ensemble_average(members, k, &g->average);
-    if (!s && st->prior)
-        s = cgdml_model_attach_prior(g->average, st->prior);
-    for (size_t i = 0; members && i < k; i++)
-        cgdml_model_free(members[i]);
-    free(members);
-    g->average_s = cgdml_wall_seconds() - t0;
-    if (!s)
-        s = export_split(st, g, "average", g->average->train_indices, g->average->n_train);
-    return s ? s : cli_remove_tree(st->members);
-}
-
-/* σ₂ by 5-fold CV on min(--mean-set, STUDY_SIGMA2_CV_FRAMES) frames of distinct
- * strata, labelled by the average like the mean set. */
-static cgdml_status choose_sigma2(const study *st, const study_group *g, double *sigma2)
-{
-    const cli_options *o = &st->opt;
-    *sigma2 = o->sigma_grid[0];
-    if (o->n_sigma_grid == 1)
-        return CGDML_OK;
-    size_t n = o->mean_set < STUDY_SIGMA2_CV_FRAMES ? o->mean_set : STUDY_SIGMA2_CV_FRAMES;
-    n = n < st->strata->n_strata ? n : st->strata->n_strata;
-    size_t *cv = NULL;
-    cgdml_cv_point table[16];
-    cgdml_status s = cgdml_strata_draw(st->strata, CGDML_DRAW_STRATIFIED_UNIQUE, n,
-                                       g->seed + o->members + 2, &cv);
-    if (!s)
-        s = cgdml_crossval_layer2(g->average, st->pool, cv, n, o->sigma_grid, o->n_sigma_grid,
-                                  o->lambda, (cgdml_precision)o->precision,
-                                  CGDML_CROSSVAL_DEFAULT_FOLDS,
-                                  table);
-    if (!s)
-        *sigma2 = table[cgdml_crossval_best(table, o->n_sigma_grid)].sigma;
-    free(cv);
-    return s;
-}
-
-/* Layer 2 on the group's average, on a mean set of --mean-set distinct strata. */
-static cgdml_status train_distilled(const study *st, const study_group *g, cgdml_model **out,
-                                    double *sigma2)
-{
-    const cli_options *o = &st->opt;
-    size_t n = o->mean_set < st->strata->n_strata ? o->mean_set : st->strata->n_strata, *mean;
-    cgdml_status s = choose_sigma2(st, g, sigma2);
-    if (s)
-        return s;
-    s = cgdml_strata_draw(st->strata, CGDML_DRAW_STRATIFIED_UNIQUE, n, g->seed + o->members + 1,
-                          &mean);
-    if (s)
-        return s;
-    s = cgdml_ensemble_distill(g->average, st->pool, mean, n, *sigma2, o->lambda,
-                               (cgdml_precision)o->precision, out);
-    if (!s && st->prior)
-        s = cgdml_model_attach_prior(*out, st->prior);
-    if (!s)
-        s = export_split(st, g, "distilled", g->average->train_indices, g->average->n_train);
-    if (!s)
-        s = export_split(st, g, "distilled_meanset", mean, n);
-    free(mean);
-    return s;
-}
-
-/* The frames of STUDY_SINGLE_FOLDS stratified members of size/folds frames. */
-static cgdml_status single_frames(const study *st, const cgdml_layer1_options *l1, size_t **idx)
-{
-    *idx = malloc(l1->n_members * l1->n_train * sizeof **idx);
-    cgdml_status s = *idx ? CGDML_OK : cgdml_error_set(CGDML_ERR_NOMEM, "cannot allocate frames");
-    for (size_t k = 0; !s && k < l1->n_members; k++) {
-        size_t *part = NULL;
-        s = cgdml_ensemble_member_frames(st->strata, l1, k, &part);
-        if (!s)
-            memcpy(*idx + k * l1->n_train, part, l1->n_train * sizeof *part);
-        free(part);
-    }
-    return s;
-}
-
-/* One model on all the frames; σ cross-validated on the same frames split into
- * STUDY_SINGLE_FOLDS members (cheap: each CV model has a fifth of the frames). */
-static cgdml_status train_single(const study *st, const study_group *g, cgdml_model **out,
-                                 double *sigma)
-{
-    cgdml_layer1_options l1 =
-        members_options(st, STUDY_SINGLE_FOLDS, g->size / STUDY_SINGLE_FOLDS, g->seed);
-    size_t *idx = NULL, n = l1.n_members * l1.n_train, n3 = 3 * st->pool->n_beads;
-    double *labels = NULL;
-    cgdml_status s = choose_sigma1(st, &l1);
-    if (!s)
-        s = single_frames(st, &l1, &idx);
-    if (!s && st->prior && !(labels = malloc(n * n3 * sizeof *labels)))
-        s = cgdml_error_set(CGDML_ERR_NOMEM, "cannot allocate labels of %zu frames", n);
-    if (!s && st->prior)
-        s = cgdml_prior_subtract(st->prior, st->pool, idx, n, labels);
-    *sigma = l1.sigma1;
-    if (!s)
-        s = cgdml_model_train_labels(st->pool, idx, n, labels, *sigma, st->opt.lambda, NULL, out);
-    if (!s && st->prior)
-        s = cgdml_model_attach_prior(*out, st->prior);
-    if (!s)
-        s = export_split(st, g, "single", idx, n);
-    free(labels);
-    free(idx);
-    return s ? s : cli_remove_tree(st->members);
-}
-
-/* A model whose kernel part is zero: it predicts the prior alone. */
-static cgdml_status train_prior_only(const study *st, cgdml_model **out)
-{
-    cgdml_status s = cgdml_model_alloc(1, st->pool->n_beads, out);
-    if (s)
-        return s;
-    (*out)->sigma = 1.0;
-    memcpy((*out)->bead_names, st->pool->bead_names, st->pool->n_beads * CGDML_NAME_MAX);
-    return st->prior ? cgdml_model_attach_prior(*out, st->prior) : CGDML_OK;
-}
-
-/* Train the row's model (*owned: the caller frees it) and time it.  The average
- * is shared by the group's average and distilled rows; the distilled model's time
- * includes its average's, the cost of getting it. */
-static cgdml_status train_row(const study *st, study_group *g, study_row *r, cgdml_model **m,
-                              int *owned)
-{
-    int layered = r->method == METHOD_AVERAGE || r->method == METHOD_DISTILLED;
-    cgdml_status s = layered && !g->average ? train_average(st, g) : CGDML_OK;
-    double t0 = cgdml_wall_seconds();
-    *owned = r->method != METHOD_AVERAGE;
-    if (!s && r->method == METHOD_AVERAGE) {
-        *m = g->average;
-        r->sigma = g->average->sigma;
-    } else if (!s && r->method == METHOD_DISTILLED) {
-        s = train_distilled(st, g, m, &r->sigma);
-    } else if (!s && r->method == METHOD_SINGLE) {
-        s = train_single(st, g, m, &r->sigma);
-    } else if (!s) {
-        s = train_prior_only(st, m);
-        r->sigma = NAN;
-    }
-    r->train_s = cgdml_wall_seconds() - t0 + (layered ? g->average_s : 0.0);
-    return s;
-}
-
-/* ---- measuring a model ---- */
-
-/* Force MSE on the held-out frames, then simulate and compare landscapes (a
- * simulation that leaves no finite frame gives NaN landscape numbers, not an
- * error: a rerun would fail the same way and the study could never finish). */
-static cgdml_status measure_row(const study *st, const cgdml_model *m, unsigned long seed,
-                                study_row *r)
-{
-    cgdml_force_errors e;
-    cgdml_status s = cgdml_model_evaluate(m, st->data, st->held_out, st->n_held_out, &e);
-    r->force_mse = e.mse;
-    cgdml_force_errors_free(&e);
-    if (!s)
-        s = cgdml_model_save(m, st->model);
-    cli_options o = st->opt;
-    o.model = st->model;
-    o.seed = seed;
-    o.output = st->traj;
-    if (!s)
-        s = cli_simulate(&o, &r->sim);
-    char fes[CGDML_PATH_MAX + 64];
-    snprintf(fes, sizeof fes, "%s/size%zu_repeat%zu_%s.h5", st->fes, r->size, r->repeat,
-             method_names[r->method]);
-    o.traj = st->traj;
-    o.reference = st->opt.data;
-    o.output = fes;
-    if (!s)
-        s = cli_fes_compute(&o, &r->fes);
-    if (s == CGDML_ERR_NUMERIC) {
-        cli_note("study: warning: %s; landscape numbers of this row are NaN\n",
-                 cgdml_error_message());
-        r->fes.vs = (cgdml_fes_comparison){
-            .mse = NAN, .kl = NAN, .missing = NAN, .mse_weighted = NAN, .extra = NAN};
-        r->fes.halves.mse = r->fes.matched.floor = NAN;
-        r->fes.floor = NAN;
-        s = CGDML_OK;
-    }
-    return s;
-}
-
-static void note_row(study *st, const study_row *r)
-{
-    st->done++;
-    double elapsed = cgdml_wall_seconds() - st->start;
-    double eta = elapsed / (double)st->done * (double)(st->to_do - st->done);
-    cli_note("study: [%zu/%zu] size %zu, repeat %zu, %s: landscape MSE %.4f kT^2 (floor %.4f), "
-             "force MSE %.2f, train %.1f s, simulate %.1f s; %.0f s so far, ETA %.0f s\n",
-             st->done, st->to_do, r->size, r->repeat, method_names[r->method], r->fes.vs.mse,
-             r->fes.floor, r->force_mse, r->train_s, r->sim.seconds, elapsed, eta);
-}
-
-static cgdml_status run_row(study *st, study_group *g, int method)
-{
-    study_row r = {.size = g->size, .repeat = g->repeat, .method = method};
-    cgdml_model *m = NULL;
-    int owned = 1;
-    cli_note("study: size %zu, repeat %zu, %s\n", g->size, g->repeat, method_names[method]);
-    cgdml_memory_peak_reset();
-    cgdml_status s = train_row(st, g, &r, &m, &owned);
-    if (!s)
-        s = measure_row(st, m, g->seed, &r);
-    r.peak_mb = (double)cgdml_memory_peak_rss() / (1024.0 * 1024.0);
-    if (!s)
-        s = record_row(st, &r);
-    if (!s)
-        note_row(st, &r);
-    if (owned)
-        cgdml_model_free(m);
-    return s;
-}
-
-static cgdml_status run_group(study *st, size_t size, size_t repeat)
-{
-    study_group g = {.size = size, .repeat = repeat, .seed = row_seed(st->opt.seed, size, repeat)};
-    cgdml_status s = CGDML_OK;
-    for (size_t k = 0; !s && k < st->opt.n_methods; k++) {
-        int m = st->opt.methods[k];
-        if (!row_present(st, size, m, repeat) && !single_too_large(st, size, m))
-            s = run_row(st, &g, m);
-    }
-    cgdml_model_free(g.average);
-    return s;
-}
-
-/* ---- the command ---- */
-
+/* The study's defaults (cgdml_study_options_init) where the options give none. */
 static void study_defaults(cli_options *o)
 {
-    static const double grid[] = CLI_PIPELINE_SIGMA_GRID;
+    cgdml_study_options d;
+    cgdml_study_options_init(&d);
     if (!o->have_repeats)
-        o->repeats = STUDY_REPEATS;
+        o->repeats = d.repeats;
     if (!o->members)
-        o->members = STUDY_MEMBERS;
+        o->members = d.members;
     if (!o->mean_set)
-        o->mean_set = STUDY_MEAN_SET;
+        o->mean_set = d.mean_set;
     if (!o->replicas)
-        o->replicas = STUDY_REPLICAS;
+        o->replicas = d.replicas;
     if (!o->steps)
-        o->steps = STUDY_STEPS;
+        o->steps = d.simulate.n_steps;
     if (!o->have_lambda)
-        o->lambda = CLI_PIPELINE_LAMBDA;
+        o->lambda = d.lambda;
     if (!o->have_burn_in)
         o->burn_in = cli_default_burn_in(o->steps);
     if (!o->have_n_train)
-        o->n_train = STUDY_SINGLE_MAX_FRAMES;
-    if (!o->have_save_every) {
-        o->save_every = o->steps / 100 < STUDY_SAVE_EVERY ? o->steps / 100 : STUDY_SAVE_EVERY;
-        o->save_every += o->save_every == 0;
-    }
+        o->n_train = d.single_max_frames;
     if (!o->n_sigma_grid) {
-        memcpy(o->sigma_grid, grid, sizeof grid);
-        o->n_sigma_grid = sizeof grid / sizeof grid[0];
+        memcpy(o->sigma_grid, d.sigma_grid, d.n_sigma_grid * sizeof(double));
+        o->n_sigma_grid = d.n_sigma_grid;
     }
-    for (int m = 0; !o->n_methods && m < N_METHODS; m++)
+    for (int m = 0; !o->n_methods && m < CLI_N_METHODS; m++)
         o->methods[m] = m;
-    o->n_methods = o->n_methods ? o->n_methods : N_METHODS;
+    o->n_methods = o->n_methods ? o->n_methods : CLI_N_METHODS;
 }
 
 static int check_study_options(const cli_options *o)
@@ -602,9 +62,9 @@ static int check_study_options(const cli_options *o)
         return cli_usage_error("study: --members must be at least 2 (they are the folds of "
                                "the cross-validation of sigma)");
     for (size_t i = 0; i < o->n_sizes; i++)
-        if (o->sizes[i] < o->members || o->sizes[i] < STUDY_SINGLE_FOLDS)
+        if (o->sizes[i] < o->members || o->sizes[i] < CGDML_CROSSVAL_DEFAULT_FOLDS)
             return cli_usage_error("study: size %zu is below --members %zu (or below %d)",
-                                   o->sizes[i], o->members, STUDY_SINGLE_FOLDS);
+                                   o->sizes[i], o->members, CGDML_CROSSVAL_DEFAULT_FOLDS);
     for (size_t i = 0; i < o->n_sigma_grid; i++)
         if (!(o->sigma_grid[i] > 0))
             return cli_usage_error("study: --sigma-grid values must be positive");
@@ -620,84 +80,100 @@ static int make_folder(const char *path)
     return CLI_OK;
 }
 
-static void set_paths(study *st)
+static void note_line(void *ctx, const char *line)
 {
-    struct {
-        char *path;
-        const char *name;
-    } paths[] = {{st->csv, "results.csv"},      {st->work, "work"},
-                 {st->members, "work/members"}, {st->model, "work/model.h5"},
-                 {st->traj, "work/traj.h5"},    {st->fes, "fes"},
-                 {st->splits, "splits"}};
-    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++)
-        snprintf(paths[i].path, CGDML_PATH_MAX, "%s/%s", st->opt.output, paths[i].name);
+    (void)ctx;
+    cli_note("%s", line);
 }
 
-static int make_folders(const study *st)
+static void simulated(void *ctx, const cgdml_trajectory *t, double seconds)
 {
-    int rc = make_folder(st->work);
-    if (!rc)
-        rc = make_folder(st->fes);
-    if (!rc && st->opt.export_splits)
-        rc = make_folder(st->splits);
-    return rc;
+    (void)ctx;
+    cli_simulate_summary sum;
+    cli_report_simulation(t, seconds, &sum);
 }
 
-static void free_study(study *st)
+/* The library's options from the command line's; paths in `paths` (4 of them). */
+static void study_options(const cli_options *o, char (*paths)[CGDML_PATH_MAX],
+                          cli_step_progress *progress, cgdml_study_options *so)
 {
-    for (size_t i = 0; i < st->n_rows; i++)
-        free(st->rows[i]);
-    free(st->rows);
-    cgdml_prior_free(st->prior);
-    cgdml_strata_free(st->strata);
-    cgdml_dataset_free(st->pool);
-    cgdml_dataset_free(st->data);
-    free(st->pool_frame);
-    free(st->held_out);
+    cgdml_study_options_init(so);
+    memcpy(so->sizes, o->sizes, o->n_sizes * sizeof o->sizes[0]);
+    so->n_sizes = o->n_sizes;
+    so->repeats = o->repeats;
+    for (size_t k = 0; k < o->n_methods; k++)
+        so->methods[k] = (cgdml_study_method)o->methods[k];
+    so->n_methods = o->n_methods;
+    so->members = o->members;
+    so->mean_set = o->mean_set;
+    so->single_max_frames = o->n_train;
+    memcpy(so->sigma_grid, o->sigma_grid, o->n_sigma_grid * sizeof(double));
+    so->n_sigma_grid = o->n_sigma_grid;
+    so->lambda = o->lambda;
+    so->precision = (cgdml_precision)o->precision;
+    so->seed = o->seed;
+    so->temperature = o->temperature;
+    so->replicas = o->replicas;
+    so->start = (cgdml_start_kind)o->start;
+    so->simulate.integrator = o->baoab ? CGDML_INTEGRATOR_BAOAB : CGDML_INTEGRATOR_OVERDAMPED;
+    so->simulate.dt = o->dt;
+    so->simulate.temperature = o->temperature;
+    so->simulate.diffusion = o->diffusion;
+    so->simulate.friction = o->friction;
+    so->simulate.n_steps = o->steps;
+    so->simulate.save_every = o->have_save_every ? o->save_every : 0;
+    so->simulate.progress = cli_show_steps;
+    so->simulate.progress_ctx = progress;
+    so->burn_in = o->burn_in;
+    so->bins = o->bins;
+    const char *names[] = {"results.csv", "fes", "splits", "work"};
+    for (int i = 0; i < 4; i++)
+        snprintf(paths[i], CGDML_PATH_MAX, "%s/%s", o->output, names[i]);
+    so->results = paths[0];
+    so->landscapes = paths[1];
+    so->splits = o->export_splits ? paths[2] : NULL;
+    so->work = paths[3];
+    so->note = note_line;
+    so->simulated = simulated;
 }
 
 /* error_vs_size.png by scripts/plot_study.py, if Python's matplotlib is there. */
-static void plot(const study *st)
+static void plot(const char *csv, const char *folder)
 {
     char args[3 * CGDML_PATH_MAX];
-    snprintf(args, sizeof args, "'%s' -o '%s/error_vs_size.png'", st->csv, st->opt.output);
+    snprintf(args, sizeof args, "'%s' -o '%s/error_vs_size.png'", csv, folder);
     if (cli_python_script("plot_study.py", args))
-        cli_note("study: plotted %s/error_vs_size.png\n", st->opt.output);
+        cli_note("study: plotted %s/error_vs_size.png\n", folder);
     else
         cli_note("study: no plot (needs /usr/bin/python3 with matplotlib; make deps python)\n");
 }
 
 int cmd_study(const cli_options *given)
 {
-    study st = {.opt = *given};
-    study_defaults(&st.opt);
-    int rc = check_study_options(&st.opt);
+    cli_options opt = *given;
+    study_defaults(&opt);
+    int rc = check_study_options(&opt);
     if (!rc)
-        rc = cli_apply_resources(&st.opt);
+        rc = cli_apply_resources(&opt);
     if (!rc)
-        rc = make_folder(st.opt.output);
+        rc = make_folder(opt.output);
     if (rc)
         return rc;
-    set_paths(&st);
-    cgdml_status s = load_rows(&st);
-    if (!s && make_folders(&st)) {
-        free_study(&st);
-        return CLI_USAGE;
-    }
+    char paths[4][CGDML_PATH_MAX];
+    cli_step_progress progress = {.last_tenth = 99};
+    cgdml_study_options so;
+    study_options(&opt, paths, &progress, &so);
+    cgdml_dataset *data = NULL;
+    size_t rows = 0;
+    cgdml_status s = cli_check_landscape_memory(&opt, 4);
     if (!s)
-        plan(&st);
-    if (!s && st.to_do)
-        s = load_data(&st);
-    st.start = cgdml_wall_seconds();
-    for (size_t i = 0; !s && i < st.opt.n_sizes; i++)
-        for (size_t r = 0; !s && r < st.opt.repeats; r++)
-            s = run_group(&st, st.opt.sizes[i], r);
-    cgdml_status cleanup = cli_remove_tree(st.work);
-    s = s ? s : cleanup;
-    if (!s && st.n_rows) {
-        plot(&st);
-        printf("study: %zu rows in %s\n", st.n_rows, st.csv);
+        s = cli_load_dataset(opt.data, opt.group, &data);
+    if (!s)
+        s = cgdml_study_run(data, &so, &rows);
+    cgdml_dataset_free(data);
+    if (!s && rows) {
+        plot(paths[0], opt.output);
+        printf("study: %zu rows in %s\n", rows, paths[0]);
     }
-    free_study(&st);
     return s ? cli_fail(s) : CLI_OK;
 }

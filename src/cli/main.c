@@ -242,33 +242,6 @@ static void print_help(void)
     printf("\nUnits: Å, kcal/mol, kcal/mol/Å.  Exit codes: 0 done, 1 failed, 2 usage.\n");
 }
 
-int cli_usage_error(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "cgdml: usage error: ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n");
-    va_end(ap);
-    return CLI_USAGE;
-}
-
-int cli_fail(cgdml_status status)
-{
-    fprintf(stderr, "cgdml: error: %s\n", cgdml_error_message());
-    (void)status;
-    return CLI_FAILED;
-}
-
-void cli_note(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fflush(stderr);
-}
-
 static const struct option long_options[] = {
     {"data", required_argument, 0, 'd'},     {"model", required_argument, 0, 'm'},
     {"output", required_argument, 0, 'o'},   {"indices", required_argument, 0, 'i'},
@@ -519,27 +492,6 @@ static int store_option(int c, const char *arg, cli_options *o)
     default: rc = CLI_USAGE;
     }
     return rc;
-}
-
-void cli_options_defaults(cli_options *o)
-{
-    memset(o, 0, sizeof *o);
-    o->lambda = 1e-10; /* sGDML's default ridge */
-    o->precision = CGDML_PRECISION_AUTO;
-    o->tolerance = CGDML_CG_DEFAULT_TOLERANCE;
-    o->max_iterations = CGDML_CG_DEFAULT_MAX_ITERATIONS;
-    o->beads = 6;
-    o->frames = 2000;
-    o->spread = 0.12;
-    o->bins = CGDML_FES_DEFAULT_BINS;
-    o->folds = CGDML_CROSSVAL_DEFAULT_FOLDS;
-    o->temperature = 300.0;
-    o->parallel = -1;
-    o->dt = 0.002;        /* ps; with D = 0.05 Å²/ps, D dt = 1e-4 Å², well below the */
-    o->diffusion = 0.05;  /* ~6e-4 Å² thermal variance of the stiffest CG bond */
-    o->friction = 10.0;   /* 1/ps, BAOAB */
-    o->save_every = 100;
-    o->seed = 1;
 }
 
 static int parse_options(const cli_command *cmd, int argc, char **argv, cli_options *o)

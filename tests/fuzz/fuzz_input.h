@@ -21,7 +21,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "cgdml/util.h"
+#include "cgdml/atomic.h"
+#include "cgdml/memory.h"
 
 /* Memory budget for the readers: claimed shapes beyond it must be refused with
  * CGDML_ERR_NOMEM before anything is allocated (libFuzzer's own limit, -rss_limit_mb,

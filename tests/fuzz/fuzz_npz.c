@@ -7,6 +7,7 @@
 
 #include "cgdml/dataset.h"
 #include "cgdml/npy.h"
+#include "cgdml/npz.h"
 #include "fuzz_input.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -5,10 +5,13 @@ The package reads and writes the library's structs through ctypes, so a field
 added to a header, or moved, must show up here before it corrupts memory: a small
 C program prints sizeof and offsetof of every mirrored field, compiled against
 include/, and both are compared.  The prototypes are checked to name functions
-the library exports.
+the library exports, and the library to export nothing else than the functions
+of its public headers.
 """
 import ctypes
+import glob
 import os
+import re
 import subprocess
 import tempfile
 import unittest
@@ -43,6 +46,30 @@ class StructLayout(unittest.TestCase):
         lib = cgdml._lib.lib()
         for name in _lib.PROTOTYPES:
             self.assertTrue(hasattr(lib, name), name)
+
+
+
+class Exports(unittest.TestCase):
+    """Only the functions of include/cgdml/*.h leave libcgdml.so (a version script,
+    Makefile): private helpers such as the HDF5 and checkpoint ones stay inside."""
+
+    def test_only_public_functions_are_exported(self):
+        path = os.environ.get("CGDML_LIB") or os.path.join(ROOT, "build", "libcgdml.so")
+        out = subprocess.run(["nm", "-D", "--defined-only", path], check=True,
+                             capture_output=True, text=True).stdout
+        exported = {line.split()[-1] for line in out.splitlines() if line.strip()}
+        public = set()
+        for header in glob.glob(os.path.join(ROOT, "include", "cgdml", "*.h")):
+            with open(header) as f:
+                public |= set(re.findall(r"\b(cgdml_[a-z0-9_]*)\(", f.read()))
+        self.assertGreater(len(exported), 100)
+        self.assertEqual(sorted(exported - public), [])
+        for private in ("cgdml_h5_save", "cgdml_h5_read_array", "cgdml_simulate_checkpoint_save",
+                        "cg_checkpoint_save", "cgdml_kernel_sum_eval_generic"):
+            self.assertNotIn(private, exported)
+        for public_name in ("cgdml_model_train", "cgdml_atomic_remove_tree",
+                            "cgdml_collective_parse", "cgdml_npz_read_sgdml"):
+            self.assertIn(public_name, exported)
 
 
 if __name__ == "__main__":

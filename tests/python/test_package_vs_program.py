@@ -113,6 +113,11 @@ class PackageMatchesProgram(unittest.TestCase):
             self.assertEqual(table.shape, (4, 7))
             # layer-1 rows carry the binned error (the program's file must match it)
             self.assertTrue(all(np.isfinite(r[6]) for r in table if r[0] == 1))
+            # ensemble() is the library call the program makes: identical forces
+            for mine, theirs in ((ens.distilled, self.ens),
+                                 (ens.average, self.path("prog_ens.average.h5"))):
+                with cgdml.Model.load(theirs) as m:
+                    np.testing.assert_array_equal(mine.predict(self.ds), m.predict(self.ds))
             ens.save(self.path("py_ens.h5"))
         self.assertFalse(os.path.exists(ckpt))  # removed once saved, as the program does
         assert_same_h5(self, self.ens, self.path("py_ens.h5"))

@@ -1,46 +1,17 @@
-/* cgdml/util.h - shared utilities every stage may use: atomic output files and
- * the memory budget.
+/* cgdml/memory.h - the memory budget, peak-memory measurement and large aligned
+ * buffers.
  *
- * Atomic output: a writer creates "<path>.tmp-<pid>" in the same folder and renames
- * it over <path> only when complete, so an interrupted command leaves the old file
- * or the new one, never a torn one, and a failed command leaves no new file.
- *
- * Memory budget: every allocation whose size grows with the problem is first
- * checked with cgdml_memory_check() against the budget (default: 80 % of the
- * MemAvailable line of /proc/meminfo; cgdml_memory_set_budget() overrides it).
+ * Every allocation whose size grows with the problem is first checked with
+ * cgdml_memory_check() against the budget (default: 80 % of the MemAvailable line
+ * of /proc/meminfo; cgdml_memory_set_budget() overrides it).  The budget is one
+ * per process (not per thread).
  */
-#ifndef CGDML_UTIL_H
-#define CGDML_UTIL_H
+#ifndef CGDML_MEMORY_H
+#define CGDML_MEMORY_H
 
 #include <stddef.h>
-#include <stdio.h>
 
 #include "cgdml/error.h"
-
-enum { CGDML_PATH_MAX = 4096 };
-
-typedef struct {
-    char path[CGDML_PATH_MAX];     /* the file the user asked for */
-    char tmp_path[CGDML_PATH_MAX]; /* where it is written until committed */
-} cgdml_atomic;
-
-/* Choose the temporary name for `path` (nothing is created yet). */
-cgdml_status cgdml_atomic_begin(cgdml_atomic *a, const char *path);
-/* fsync and rename the temporary file onto the final path. */
-cgdml_status cgdml_atomic_commit(cgdml_atomic *a);
-/* Remove the temporary file if it exists (after a failure). */
-void cgdml_atomic_abort(cgdml_atomic *a);
-
-/* Begin an atomic output and open its temporary file for writing ("wb"). */
-cgdml_status cgdml_atomic_fopen(cgdml_atomic *a, const char *path, FILE **f);
-/* Close f; if that or the caller's writes failed (write_failed != 0) remove the
- * temporary file and report, else commit it onto the final path. */
-cgdml_status cgdml_atomic_fclose(cgdml_atomic *a, FILE *f, int write_failed);
-
-/* Remove the temporaries a killed process left of `path` ("<path>.tmp-<pid>" of
- * a pid no longer running), or, if path is a folder, every such temporary in
- * it.  Returns how many were removed. */
-size_t cgdml_atomic_clean(const char *path);
 
 /* Fraction of MemAvailable used as the default budget. */
 #define CGDML_MEMORY_DEFAULT_FRACTION 0.8
@@ -75,9 +46,6 @@ int cgdml_memory_peak_reset(void);
  * transparent huge pages: first-touch page faults are the bulk of the assembly
  * time on virtual machines with 4 KiB pages.  Release with free().  NULL on
  * failure. */
-void *cgdml_alloc_large(size_t bytes);
-
-/* Monotonic wall-clock time in seconds. */
-double cgdml_wall_seconds(void);
+void *cgdml_memory_alloc_large(size_t bytes);
 
 #endif

@@ -1,74 +1,14 @@
-/* util.c - atomic output files, the memory budget and a wall clock (see
- * cgdml/util.h).  Shared by every stage of the pipeline.
+/* memory.c - the memory budget, peak resident memory and large aligned buffers
+ * (see cgdml/memory.h).
  */
-#include "cgdml/util.h"
+#include "cgdml/memory.h"
 
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
-
-cgdml_status cgdml_atomic_begin(cgdml_atomic *a, const char *path)
-{
-    if (!path || !*path)
-        return cgdml_error_set(CGDML_ERR_INVALID, "no output path given");
-    int n1 = snprintf(a->path, sizeof a->path, "%s", path);
-    int n2 = snprintf(a->tmp_path, sizeof a->tmp_path, "%s.tmp-%ld", path, (long)getpid());
-    if (n1 < 0 || n2 < 0 || (size_t)n2 >= sizeof a->tmp_path)
-        return cgdml_error_set(CGDML_ERR_INVALID, "output path '%s' is too long", path);
-    return CGDML_OK;
-}
-
-cgdml_status cgdml_atomic_commit(cgdml_atomic *a)
-{
-    int fd = open(a->tmp_path, O_RDONLY);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-    if (rename(a->tmp_path, a->path) != 0) {
-        int e = errno;
-        unlink(a->tmp_path);
-        return cgdml_error_set(CGDML_ERR_IO, "cannot move finished output onto '%s': %s", a->path,
-                               strerror(e));
-    }
-    return CGDML_OK;
-}
-
-void cgdml_atomic_abort(cgdml_atomic *a) { unlink(a->tmp_path); }
-
-cgdml_status cgdml_atomic_fopen(cgdml_atomic *a, const char *path, FILE **f)
-{
-    *f = NULL;
-    cgdml_status s = cgdml_atomic_begin(a, path);
-    if (s)
-        return s;
-    *f = fopen(a->tmp_path, "wb");
-    if (!*f)
-        return cgdml_error_set(CGDML_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
-    return CGDML_OK;
-}
-
-cgdml_status cgdml_atomic_fclose(cgdml_atomic *a, FILE *f, int write_failed)
-{
-    int e = write_failed ? errno : 0;
-    if (fclose(f) != 0 && !e)
-        e = errno ? errno : EIO;
-    if (write_failed || e) {
-        cgdml_atomic_abort(a);
-        return cgdml_error_set(CGDML_ERR_IO, "%s: cannot write: %s", a->path,
-                               strerror(e ? e : EIO));
-    }
-    return cgdml_atomic_commit(a);
-}
 
 static size_t memory_budget_bytes; /* 0: default fraction of available memory */
 
@@ -201,7 +141,7 @@ int cgdml_memory_peak_reset(void)
     return fclose(f) == 0 && ok ? 0 : -1;
 }
 
-void *cgdml_alloc_large(size_t bytes)
+void *cgdml_memory_alloc_large(size_t bytes)
 {
     const size_t huge_page = (size_t)1 << 21;
     void *p = NULL;
@@ -209,54 +149,4 @@ void *cgdml_alloc_large(size_t bytes)
         return NULL;
     madvise(p, bytes, MADV_HUGEPAGE); /* advice only: failure is harmless */
     return p;
-}
-
-double cgdml_wall_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-/* The pid of a temporary name "<prefix>.tmp-<pid>" if `name` is one (and, with a
- * prefix, starts with it), else 0. */
-static long temporary_pid(const char *name, const char *prefix)
-{
-    const char *tag = strstr(name, ".tmp-");
-    if (!tag || (prefix && (strncmp(name, prefix, strlen(prefix)) != 0 ||
-                            tag != name + strlen(prefix))))
-        return 0;
-    char *end;
-    long pid = strtol(tag + 5, &end, 10);
-    return *end == '\0' && pid > 0 ? pid : 0;
-}
-
-size_t cgdml_atomic_clean(const char *path)
-{
-    struct stat info;
-    char folder[CGDML_PATH_MAX], file[CGDML_PATH_MAX + 256];
-    const char *prefix = NULL;
-    if (stat(path, &info) == 0 && S_ISDIR(info.st_mode)) {
-        snprintf(folder, sizeof folder, "%s", path);
-    } else {
-        const char *slash = strrchr(path, '/');
-        snprintf(folder, sizeof folder, "%.*s", slash ? (int)(slash - path) : 1,
-                 slash ? path : ".");
-        if (slash == path)
-            snprintf(folder, sizeof folder, "/");
-        prefix = slash ? slash + 1 : path;
-    }
-    DIR *d = opendir(folder);
-    size_t removed = 0;
-    for (struct dirent *e; d && (e = readdir(d));) {
-        long pid = temporary_pid(e->d_name, prefix);
-        /* Only files of processes that are gone: a live one may still commit. */
-        if (!pid || pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
-            continue;
-        snprintf(file, sizeof file, "%s/%s", folder, e->d_name);
-        removed += unlink(file) == 0;
-    }
-    if (d)
-        closedir(d);
-    return removed;
 }
