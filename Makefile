@@ -105,7 +105,7 @@ $(BUILD)/libcgdml.map: $(wildcard include/cgdml/*.h)
 
 $(BUILD)/libcgdml.so: $(LIB_OBJ) $(BUILD)/libcgdml.map
 	$(CC) -shared -Wl,-soname,libcgdml.so.0 -Wl,--version-script=$(BUILD)/libcgdml.map \
-		$(ALL_LDFLAGS) -o $@ $(LIB_OBJ) $(LIBS)
+		$(ALL_LDFLAGS) -o $@ $(filter %.o,$^) $(LIBS)
 
 $(BUILD)/cgdml: $(CLI_OBJ) $(BUILD)/libcgdml.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libcgdml.a $(LIBS)

@@ -12,11 +12,13 @@
 #include <limits.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../kernel_private.h"
-#include "cgdml/util.h"
+#include "cgdml/clock.h"
+#include "cgdml/memory.h"
 
 /* The BLACS (C interface) and ScaLAPACK (Fortran: arguments by reference, hidden
  * lengths of character arguments last) as libscalapack-openmpi exports them. */
@@ -134,7 +136,7 @@ static cgdml_status alloc_piece(cgdml_dist_matrix *m)
         cgdml_memory_check(bytes, "this rank's piece of the distributed kernel matrix");
     if (s)
         return s;
-    m->local = cgdml_alloc_large(bytes);
+    m->local = cgdml_memory_alloc_large(bytes);
     if (!m->local)
         return cgdml_error_set(CGDML_ERR_NOMEM, "cannot allocate %.2f GB for this rank's piece",
                                (double)bytes / 1e9);
@@ -315,16 +317,16 @@ cgdml_status cgdml_dist_factor_solve(cgdml_dist_matrix *m, double *rhs, double *
                                      double *solve_s)
 {
     int info = 0, one = 1, zero = 0, order = (int)m->n;
-    double t0 = cgdml_wall_seconds();
+    double t0 = cgdml_clock_wall_seconds();
     pdpotrf_("L", &order, m->local, &one, &one, m->desc, &info, 1);
     /* INFO is global output of pdpotrf; agreeing on it costs one reduction and
      * keeps every rank's answer the same even if a rank's were not. */
     cgdml_status s = agree(m->comm, scalapack_status(info, "pdpotrf", m->n));
     if (factor_s)
-        *factor_s = cgdml_wall_seconds() - t0;
+        *factor_s = cgdml_clock_wall_seconds() - t0;
     if (s)
         return s;
-    t0 = cgdml_wall_seconds();
+    t0 = cgdml_clock_wall_seconds();
     /* The right-hand side: an n x 1 matrix in the same row blocks, on process column 0. */
     int descb[9], lld = m->local_rows ? (int)m->local_rows : 1;
     double *b = malloc((m->local_rows ? m->local_rows : 1) * sizeof(double));
@@ -350,7 +352,7 @@ cgdml_status cgdml_dist_factor_solve(cgdml_dist_matrix *m, double *rhs, double *
     }
     free(b);
     if (solve_s)
-        *solve_s = cgdml_wall_seconds() - t0;
+        *solve_s = cgdml_clock_wall_seconds() - t0;
     return s;
 }
 
@@ -365,9 +367,9 @@ cgdml_status cgdml_dist_solve_kernel(MPI_Comm comm, size_t n_frames, size_t n_be
     cgdml_status s = cgdml_dist_matrix_alloc(comm, n, opt, &m);
     if (s)
         return s;
-    double t0 = cgdml_wall_seconds();
+    double t0 = cgdml_clock_wall_seconds();
     s = cgdml_dist_kernel_assemble(m, n_frames, n_beads, D, g, sigma, lambda);
-    st.assembly_s = cgdml_wall_seconds() - t0;
+    st.assembly_s = cgdml_clock_wall_seconds() - t0;
     if (!s) {
         memcpy(alpha, F, n * sizeof(double));
         s = cgdml_dist_factor_solve(m, alpha, &st.factor_s, &st.solve_s);
