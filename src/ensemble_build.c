@@ -114,10 +114,19 @@ static cgdml_status check_options(const cgdml_dataset *d, const cgdml_ensemble_o
     /* σ values themselves are checked where they are used (a bad σ₂ fails layer 2,
      * after layer 1 is done and checkpointed). */
     if (o->n_sigma1_grid > CGDML_ENSEMBLE_GRID_MAX || o->n_lambda_grid > CGDML_ENSEMBLE_GRID_MAX ||
-        o->n_sigma2_grid > CGDML_ENSEMBLE_GRID_MAX)
+        o->n_sigma2_grid > CGDML_ENSEMBLE_GRID_MAX || o->n_lambda2_grid > CGDML_ENSEMBLE_GRID_MAX)
         return cgdml_error_set(CGDML_ERR_INVALID, "ensemble: a grid holds at most %d values",
                                CGDML_ENSEMBLE_GRID_MAX);
-    if (o->folds < 2 && (o->n_sigma1_grid || o->n_sigma2_grid))
+    if (!isfinite(o->lambda2) || o->lambda2 < 0)
+        return cgdml_error_set(CGDML_ERR_INVALID,
+                               "ensemble: lambda2 %g must be finite and >= 0 (0: the members' lambda)",
+                               o->lambda2);
+    for (size_t k = 0; k < o->n_lambda2_grid; k++)
+        if (!isfinite(o->lambda2_grid[k]) || o->lambda2_grid[k] <= 0)
+            return cgdml_error_set(CGDML_ERR_INVALID,
+                                   "ensemble: lambda2 grid value %g must be finite and > 0",
+                                   o->lambda2_grid[k]);
+    if (o->folds < 2 && (o->n_sigma1_grid || o->n_sigma2_grid || o->n_lambda2_grid))
         return cgdml_error_set(CGDML_ERR_INVALID, "ensemble: cross-validation needs 2 folds or more");
     return CGDML_OK;
 }
@@ -180,28 +189,53 @@ static cgdml_status layer1(const cgdml_dataset *d, const cgdml_ensemble_options 
     return s ? s : cgdml_ensemble_average(e->members, l1->n_members, &e->average);
 }
 
-static cgdml_status choose_sigma2(const cgdml_dataset *d, const cgdml_ensemble_options *o,
+/* λ₂ of a σ₂: lambda2 (times the kernel diagonal with lambda2_relative), or the
+ * members' λ. */
+static double lambda2_of(const cgdml_ensemble_options *o, double v, double sigma2)
+{
+    if (!o->lambda2_relative)
+        return v;
+    return v * cgdml_crossval_kernel_diagonal(sigma2);
+}
+
+/* σ₂ and λ₂: fixed, or by cross-validation over folds of the mean set against the
+ * average's labels, every σ₂ (grid, else the single σ₂) with every λ₂ (grid, else
+ * the single λ₂); the table is σ₂-major, as cgdml_crossval_edges reads it. */
+static cgdml_status choose_layer2(const cgdml_dataset *d, const cgdml_ensemble_options *o,
                                   cgdml_ensemble *e)
 {
     e->sigma2 = o->sigma2_same ? e->sigma1 : o->sigma2;
-    if (!o->n_sigma2_grid)
+    e->lambda2 = o->lambda2 > 0 ? lambda2_of(o, o->lambda2, e->sigma2) : e->lambda;
+    if (!o->n_sigma2_grid && !o->n_lambda2_grid)
         return CGDML_OK;
-    e->n_cv2 = o->n_sigma2_grid;
+    const double *sigmas = o->n_sigma2_grid ? o->sigma2_grid : &e->sigma2;
+    size_t n_s = o->n_sigma2_grid ? o->n_sigma2_grid : 1;
+    size_t n_l = o->n_lambda2_grid ? o->n_lambda2_grid : 1;
+    e->n_cv2 = n_s * n_l;
     e->cv2 = calloc(e->n_cv2, sizeof *e->cv2);
     if (!e->cv2)
         return cgdml_error_set(CGDML_ERR_NOMEM, "cannot allocate the CV table");
-    note(o, "cross-validating %zu sigma2 values over %zu folds of the mean set\n", e->n_cv2,
+    note(o, "cross-validating %zu sigma2 x %zu lambda2 values%s over %zu folds of the mean set\n",
+         n_s, n_l, o->n_lambda2_grid && o->lambda2_relative ? " (relative to the kernel diagonal)"
+                                                             : "",
          o->folds);
-    cgdml_status s = cgdml_crossval_layer2(e->average, d, e->mean_set, e->n_mean_set,
-                                           o->sigma2_grid, e->n_cv2, e->lambda,
-                                           o->layer1.precision, o->folds, e->cv2);
+    cgdml_status s = CGDML_OK;
+    for (size_t i = 0; !s && i < n_s; i++)
+        for (size_t k = 0; !s && k < n_l; k++) {
+            double lambda2 = o->n_lambda2_grid ? lambda2_of(o, o->lambda2_grid[k], sigmas[i])
+                                               : e->lambda2;
+            s = cgdml_crossval_layer2(e->average, d, e->mean_set, e->n_mean_set, &sigmas[i], 1,
+                                      lambda2, o->layer1.precision, o->folds,
+                                      &e->cv2[i * n_l + k]);
+        }
     if (s)
         return s;
     e->best_cv2 = cgdml_crossval_best(e->cv2, e->n_cv2);
     if (o->crossval_done)
         o->crossval_done(o->ctx, 2, e->cv2, e->n_cv2, e->best_cv2);
-    warn_edges(o, e->best_cv2, e->n_cv2, 1, "sigma2");
+    warn_edges(o, e->best_cv2, n_s, n_l, "sigma2");
     e->sigma2 = e->cv2[e->best_cv2].sigma;
+    e->lambda2 = e->cv2[e->best_cv2].lambda;
     return CGDML_OK;
 }
 
@@ -214,15 +248,15 @@ static cgdml_status layer2(const cgdml_dataset *d, const cgdml_ensemble_options 
     cgdml_status s = cgdml_strata_draw(e->strata, CGDML_DRAW_STRATIFIED_UNIQUE, e->n_mean_set,
                                        o->layer1.seed + o->layer1.n_members + 1, &e->mean_set);
     if (!s)
-        s = choose_sigma2(d, o, e);
+        s = choose_layer2(d, o, e);
     if (!s)
-        note(o, "layer 2: mean set of %zu frames, sigma2 %g: training needs %.2f GB\n",
-             e->n_mean_set, e->sigma2,
-             (double)cgdml_model_train_peak_bytes(e->n_mean_set, d->n_beads, e->sigma2, e->lambda,
-                                                  o->layer1.precision) / 1e9);
+        note(o, "layer 2: mean set of %zu frames, sigma2 %g, lambda2 %g: training needs %.2f GB\n",
+             e->n_mean_set, e->sigma2, e->lambda2,
+             (double)cgdml_model_train_peak_bytes(e->n_mean_set, d->n_beads, e->sigma2,
+                                                  e->lambda2, o->layer1.precision) / 1e9);
     if (!s)
         s = cgdml_ensemble_distill(e->average, d, e->mean_set, e->n_mean_set, e->sigma2,
-                                   e->lambda, o->layer1.precision, &e->distilled);
+                                   e->lambda2, o->layer1.precision, &e->distilled);
     return s;
 }
 

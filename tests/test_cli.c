@@ -431,3 +431,45 @@ Test(cli, ensemble_selects_by_binned_or_raw_error_and_sigma2_follows)
                          "--select best --sigma2 4 -o e.h5"),
                    2, "select");
 }
+
+/* --lambda2-rel fixes the distilled model's ridge relative to 5/(3σ₂²);
+ * --lambda2-rel-grid cross-validates it (layer-2 rows of the table, one per value,
+ * and the model takes the best row's); two of the three, or a ridge <= 0, are usage
+ * errors. */
+Test(cli, ensemble_lambda2_fixed_or_cross_validated)
+{
+    cr_assert_eq(cgdml("synthetic --frames 600 --noise 10 -o noisy.h5"), 0, "%s", output);
+    cr_assert_eq(cgdml("ensemble --data noisy.h5 --kmeans 20 --members 3 --n-train 30 "
+                       "--sigma1 2 --lambda 1 --sigma2 same --lambda2-rel 1e-3 "
+                       "--mean-set 20 -o fixed.h5"),
+                 0, "%s", output);
+    char path[4096];
+    cgdml_model *m;
+    snprintf(path, sizeof path, "%s/fixed.h5", dir);
+    cr_assert_eq(cgdml_model_load(path, &m), CGDML_OK, "%s", cgdml_error_message());
+    cr_assert_float_eq(m->lambda, 1e-3 * 5.0 / (3.0 * 4.0), 1e-15);
+    cgdml_model_free(m);
+
+    cr_assert_eq(cgdml("ensemble --data noisy.h5 --kmeans 20 --members 3 --n-train 30 "
+                       "--sigma1 2 --lambda 1 --sigma2 same --lambda2-rel-grid 1e-5,1e-1 "
+                       "--cv 3 --mean-set 20 -o cv.h5"),
+                 0, "%s", output);
+    cr_assert(strstr(output, "1 sigma2 x 2 lambda2 values"), "%s", output);
+    snprintf(path, sizeof path, "%s/cv.h5", dir);
+    cr_assert_eq(cgdml_model_load(path, &m), CGDML_OK, "%s", cgdml_error_message());
+    cr_assert_eq(m->cv_rows, 2);
+    const double *r0 = m->cv_table, *r1 = m->cv_table + CGDML_CV_COLUMNS;
+    cr_assert_eq(r0[0], 2.0, "layer-2 rows");
+    cr_assert_float_eq(m->lambda, r0[3] < r1[3] ? r0[2] : r1[2], 0.0);
+    cgdml_model_free(m);
+
+    assert_refused(cgdml("ensemble --data noisy.h5 --members 3 --n-train 30 --sigma1 2 "
+                         "--sigma2 same --lambda2 1 --lambda2-rel-grid 1e-3 -o e.h5"),
+                   2, "lambda2");
+    assert_refused(cgdml("ensemble --data noisy.h5 --members 3 --n-train 30 --sigma1 2 "
+                         "--sigma2 same --lambda2 1 --lambda2-rel 1e-3 -o e.h5"),
+                   2, "once");
+    assert_refused(cgdml("ensemble --data noisy.h5 --members 3 --n-train 30 --sigma1 2 "
+                         "--sigma2 same --lambda2-rel 0 -o e.h5"),
+                   2, "must be > 0");
+}

@@ -383,7 +383,9 @@ Test(ensemble, options_init_sets_the_documented_defaults)
     cr_assert_eq(o.strata.n_collective, 0);
     cr_assert_eq(o.strata.seed, 1);
     cr_assert_eq(o.mean_set, 0);
-    cr_assert_eq(o.n_sigma1_grid + o.n_sigma2_grid + o.n_lambda_grid, 0);
+    cr_assert_eq(o.n_sigma1_grid + o.n_sigma2_grid + o.n_lambda_grid + o.n_lambda2_grid, 0);
+    cr_assert_float_eq(o.lambda2, 0.0, 0.0, "default: the members' lambda");
+    cr_assert_eq(o.lambda2_relative, 0);
     cr_assert_null(o.note);
 }
 
@@ -461,4 +463,102 @@ Test(ensemble, build_refuses_bad_options)
     cr_assert_eq(cgdml_ensemble_build(train_data, &o, &e), CGDML_ERR_INVALID);
     cr_assert_null(e);
     cr_assert(strstr(cgdml_error_message(), "members"), "%s", cgdml_error_message());
+}
+
+/* MSE between two models' forces on the noise-free test frames. */
+static double model_gap(const cgdml_model *a, const cgdml_model *b)
+{
+    size_t n = test_data->n_frames, n3 = 3 * (size_t)test_data->n_beads;
+    double *fa = malloc(n * n3 * sizeof(double)), *fb = malloc(n * n3 * sizeof(double));
+    cr_assert(fa && fb);
+    cr_assert_eq(cgdml_model_predict(a, n, test_data->coords, fa, NULL), CGDML_OK);
+    cr_assert_eq(cgdml_model_predict(b, n, test_data->coords, fb, NULL), CGDML_OK);
+    double s = 0;
+    for (size_t i = 0; i < n * n3; i++)
+        s += (fa[i] - fb[i]) * (fa[i] - fb[i]);
+    free(fa);
+    free(fb);
+    return s / (double)(n * n3);
+}
+
+static cgdml_ensemble *build_layer2(const double *grid, size_t n_grid, double lambda2)
+{
+    cgdml_ensemble_options o;
+    cgdml_ensemble_options_init(&o);
+    o.strata.kmeans = 15;
+    o.strata.seed = 4;
+    o.prior = 0;
+    o.layer1.n_members = 4;
+    o.layer1.n_train = 80;
+    o.layer1.sigma1 = 2.0;
+    o.layer1.lambda = 1.0; /* a members' ridge for noisy labels */
+    o.layer1.seed = 7;
+    o.layer1.precision = CGDML_PRECISION_DOUBLE;
+    o.sigma2_same = 1;
+    o.lambda2_grid = grid;
+    o.n_lambda2_grid = n_grid;
+    o.lambda2 = lambda2;
+    o.lambda2_relative = 1;
+    o.folds = 3;
+    cgdml_ensemble *e = NULL;
+    cr_assert_eq(cgdml_ensemble_build(train_data, &o, &e), CGDML_OK, "%s", cgdml_error_message());
+    return e;
+}
+
+/* Layer 2 fits the average's labels, which carry almost none of the label noise:
+ * the λ₂ cross-validation (relative to the kernel diagonal of σ₂) picks the lowest
+ * of a grid spanning 1e-6 .. 1e-1, and the distilled model it gives reproduces the
+ * average better than one with λ₂ = the members' λ; a fixed relative λ₂ is taken
+ * times 5/(3σ₂²); the default is the members' λ. */
+Test(ensemble, lambda2_is_cross_validated_against_the_average)
+{
+    const double grid[] = {1e-6, 1e-3, 1e-1};
+    double diag = cgdml_crossval_kernel_diagonal(2.0);
+    cgdml_ensemble *cv = build_layer2(grid, 3, 0.0);
+    cr_assert_eq(cv->n_cv2, 3);
+    for (size_t k = 0; k < 3; k++) {
+        cr_assert_float_eq(cv->cv2[k].lambda, grid[k] * diag, 1e-12 * diag);
+        cr_assert_float_eq(cv->cv2[k].sigma, 2.0, 0.0);
+    }
+    cr_assert_eq(cgdml_crossval_best(cv->cv2, 3), cv->best_cv2);
+    cr_assert_lt(cv->best_cv2, 2, "the heaviest ridge (1e-1 of the diagonal) is not the best");
+    cr_assert_float_eq(cv->lambda2, cv->cv2[cv->best_cv2].lambda, 0.0);
+    cr_assert_float_eq(cv->distilled->lambda, cv->lambda2, 0.0);
+    cr_assert_lt(cv->cv2[cv->best_cv2].mse, 0.5 * cv->cv2[2].mse, "%g against %g",
+                 cv->cv2[cv->best_cv2].mse, cv->cv2[2].mse);
+
+    cgdml_ensemble *same = build_layer2(NULL, 0, 0.0);
+    cr_assert_float_eq(same->lambda2, 1.0, 0.0, "default: the members' lambda");
+    cr_assert_float_eq(same->distilled->lambda, 1.0, 0.0);
+    double gap_cv = model_gap(cv->distilled, cv->average);
+    double gap_same = model_gap(same->distilled, same->average);
+    cr_assert_lt(gap_cv, 0.5 * gap_same, "distilled vs average: %g (chosen lambda2) against %g",
+                 gap_cv, gap_same);
+
+    cgdml_ensemble *fixed = build_layer2(NULL, 0, 1e-3);
+    cr_assert_float_eq(fixed->lambda2, 1e-3 * diag, 1e-15 * diag);
+    cr_assert_eq(fixed->n_cv2, 0);
+    cgdml_ensemble_free(cv);
+    cgdml_ensemble_free(same);
+    cgdml_ensemble_free(fixed);
+}
+
+Test(ensemble, lambda2_refuses_bad_values)
+{
+    cgdml_ensemble_options o;
+    cgdml_ensemble_options_init(&o);
+    o.layer1.n_members = 2;
+    o.layer1.n_train = 10;
+    o.layer1.sigma1 = 1.0;
+    o.lambda2 = -1.0;
+    cgdml_ensemble *e = NULL;
+    cr_assert_eq(cgdml_ensemble_build(train_data, &o, &e), CGDML_ERR_INVALID);
+    cr_assert(strstr(cgdml_error_message(), "lambda2"), "%s", cgdml_error_message());
+    const double bad[] = {1e-3, NAN};
+    o.lambda2 = 0;
+    o.lambda2_grid = bad;
+    o.n_lambda2_grid = 2;
+    cr_assert_eq(cgdml_ensemble_build(train_data, &o, &e), CGDML_ERR_INVALID);
+    cr_assert(strstr(cgdml_error_message(), "lambda2 grid"), "%s", cgdml_error_message());
+    cr_assert_null(e);
 }

@@ -120,6 +120,16 @@ typedef struct {
     int sigma2_same;               /* 1: σ₂ = the chosen σ₁ */
     const double *sigma2_grid;     /* σ₂ by cross-validation over folds of the mean set */
     size_t n_sigma2_grid;
+    /* The distilled model's ridge λ₂: lambda2, or, with lambda2_grid, each value of the
+     * grid cross-validated with each σ₂ (grid or single) over folds of the mean set
+     * against the average's labels; with lambda2_relative every value is taken times
+     * the kernel diagonal 5/(3σ₂²).  lambda2 0 and no grid (the default): the
+     * members' chosen λ.  Its labels are averages, nearly free of the label noise, so
+     * a λ₂ far below the members' keeps more of the average (docs/method.md §6). */
+    double lambda2;
+    const double *lambda2_grid;
+    size_t n_lambda2_grid;
+    int lambda2_relative;
     /* Reports, all optional (NULL, the default): a line of progress or a warning
      * ("warning: the best sigma1 is ..."), and each finished CV table with its
      * chosen row. */
@@ -144,7 +154,7 @@ typedef struct {
     cgdml_strata *strata;
     cgdml_prior *prior;            /* NULL without a prior */
     size_t *mean_set, n_mean_set;  /* layer-2 frames */
-    double sigma1, lambda, sigma2; /* the values used */
+    double sigma1, lambda, sigma2, lambda2; /* the values used */
     cgdml_crossval_point *cv1, *cv2; /* CV tables (NULL when not cross-validated) */
     size_t n_cv1, n_cv2, best_cv1, best_cv2;
 } cgdml_ensemble;

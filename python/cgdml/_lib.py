@@ -141,6 +141,8 @@ class EnsembleOptions(ctypes.Structure):  # cgdml_ensemble_options
                 ("select_raw", c_int), ("folds", c_size_t), ("mean_set", c_size_t),
                 ("sigma2", c_double), ("sigma2_same", c_int),
                 ("sigma2_grid", POINTER(c_double)), ("n_sigma2_grid", c_size_t),
+                ("lambda2", c_double), ("lambda2_grid", POINTER(c_double)),
+                ("n_lambda2_grid", c_size_t), ("lambda2_relative", c_int),
                 ("note", c_void_p), ("crossval_done", c_void_p), ("ctx", c_void_p)]
 
 
@@ -150,7 +152,7 @@ class EnsembleStruct(ctypes.Structure):  # cgdml_ensemble
                 ("n_resumed", c_size_t), ("strata", POINTER(StrataStruct)),
                 ("prior", POINTER(PriorStruct)), ("mean_set", POINTER(c_size_t)),
                 ("n_mean_set", c_size_t), ("sigma1", c_double), ("lambda", c_double),
-                ("sigma2", c_double), ("cv1", POINTER(CVPointStruct)),
+                ("sigma2", c_double), ("lambda2", c_double), ("cv1", POINTER(CVPointStruct)),
                 ("cv2", POINTER(CVPointStruct)), ("n_cv1", c_size_t), ("n_cv2", c_size_t),
                 ("best_cv1", c_size_t), ("best_cv2", c_size_t)]
 

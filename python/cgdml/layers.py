@@ -341,6 +341,7 @@ class Ensemble:
     cv1: list = field(default_factory=list)
     cv2: list = field(default_factory=list)
     checkpoint: str = None
+    lambda2: float = None
 
     @staticmethod
     def average_path(path):
@@ -404,7 +405,8 @@ def ensemble(data, *, members, n_train, sigma1=None, sigma2=None, lambda_=1e-10,
              sigma1_grid=None, sigma2_grid=None, lambda_grid=None, lambda_rel_grid=None,
              mean_set=None, folds=DEFAULT_FOLDS, seed=1, draw="stratified", collective=None,
              kmeans=None, bonds=None, prior=True, temperature=300.0, parallel="auto",
-             precision="auto", checkpoint=None, resume=False, select="binned"):
+             precision="auto", checkpoint=None, resume=False, select="binned", lambda2=None,
+             lambda2_rel=None, lambda2_rel_grid=None):
     """The two-layer ensemble as ``cgdml ensemble`` builds it: one call of the
     library's ``cgdml_ensemble_build`` with the program's options and defaults (the
     program's ``--no-prior`` is ``prior=False``), so the same arguments give the same
@@ -417,8 +419,10 @@ def ensemble(data, *, members, n_train, sigma1=None, sigma2=None, lambda_=1e-10,
     the default, else by raw MSE; λ from ``lambda_grid``, or ``lambda_rel_grid``
     times the kernel diagonal of each σ₁, else ``lambda_``) -> layer 1 -> average ->
     a mean set of ``mean_set`` (default min(strata, 3000)) distinct strata, drawn
-    with seed + members + 1 -> σ₂ by cross-validation when ``sigma2_grid`` is given
-    -> distilled model, the prior attached to both models and the CV rows recorded
+    with seed + members + 1 -> σ₂ (and λ₂ with ``lambda2_rel_grid``, relative to
+    the kernel diagonal of σ₂) by cross-validation when a grid is given -> distilled
+    model of ridge ``lambda2``, or ``lambda2_rel`` times its kernel diagonal, or the
+    chosen λ (default), the prior attached to both models and the CV rows recorded
     in the distilled one.
 
     ``checkpoint``: a folder keeping finished members (the program uses
@@ -432,12 +436,18 @@ def ensemble(data, *, members, n_train, sigma1=None, sigma2=None, lambda_=1e-10,
     if lambda_grid and lambda_rel_grid:
         raise ValueError("ensemble: give lambda_grid (absolute) or lambda_rel_grid (relative to "
                          "the kernel diagonal), not both")
+    if sum(v is not None for v in (lambda2, lambda2_rel, lambda2_rel_grid)) > 1:
+        raise ValueError("ensemble: give lambda2, lambda2_rel or lambda2_rel_grid, not two")
+    for name, v in (("lambda2", lambda2), ("lambda2_rel", lambda2_rel)):
+        if v is not None and not (np.isfinite(v) and v > 0):
+            raise ValueError(f"ensemble: {name} {v}: must be finite and > 0")
     if members < 1 or n_train < 1:
         raise ValueError("ensemble: members and n_train must be at least 1")
     if select not in ("binned", "raw"):
         raise ValueError(f"ensemble: select {select!r}: expected 'binned' or 'raw'")
     for name, grid in (("sigma1_grid", sigma1_grid), ("sigma2_grid", sigma2_grid),
-                       ("lambda_grid", lambda_grid), ("lambda_rel_grid", lambda_rel_grid)):
+                       ("lambda_grid", lambda_grid), ("lambda_rel_grid", lambda_rel_grid),
+                       ("lambda2_rel_grid", lambda2_rel_grid)):
         if grid is not None and not 1 <= len(grid) <= 16:
             raise ValueError(f"{name}: 1 to 16 values")
         if grid is not None and not all(np.isfinite(v) and v >= 0 for v in grid):
@@ -488,6 +498,9 @@ def ensemble(data, *, members, n_train, sigma1=None, sigma2=None, lambda_=1e-10,
         o.mean_set = mean_set or 0
         o.sigma2 = float(sigma2) if sigma2 is not None else 0.0
         grid(sigma2_grid, "sigma2_grid", "n_sigma2_grid")
+        grid(lambda2_rel_grid, "lambda2_grid", "n_lambda2_grid")
+        o.lambda2 = float(lambda2 if lambda2 is not None else lambda2_rel or 0.0)
+        o.lambda2_relative = int(lambda2_rel is not None or bool(lambda2_rel_grid))
         warned = []
         note = L.NOTE_FN(lambda ctx, line: warned.append(line.decode().strip())
                          if line.startswith(b"warning: ") else None)
@@ -523,8 +536,8 @@ def _take_ensemble(out, prior_obj, checkpoint):
         mean = A.copy(e.mean_set, (e.n_mean_set,), np.uintp)
         cv1 = [CVPoint._from_c(e.cv1[i]) for i in range(e.n_cv1)]
         cv2 = [CVPoint._from_c(e.cv2[i]) for i in range(e.n_cv2)]
-        sigma1, sigma2, lam = e.sigma1, e.sigma2, getattr(e, "lambda")
+        sigma1, sigma2, lam, lam2 = e.sigma1, e.sigma2, getattr(e, "lambda"), e.lambda2
     finally:
         L.lib().cgdml_ensemble_free(out)
     return Ensemble(distilled, avg, trained, strata, prior_obj, mean, sigma1, sigma2, lam, cv1,
-                    cv2, None if checkpoint is None else os.fspath(checkpoint))
+                    cv2, None if checkpoint is None else os.fspath(checkpoint), lam2)

@@ -43,6 +43,9 @@ typedef struct {
     int sigma2_same; /* --sigma2 same: the distilled model takes the chosen sigma1 */
     double sigma1_grid[16], sigma2_grid[16], lambda_grid[16], lambda_rel_grid[16];
     size_t n_sigma1_grid, n_sigma2_grid, n_lambda_grid, n_lambda_rel_grid;
+    double lambda2, lambda2_rel_grid[16]; /* --lambda2 / --lambda2-rel (lambda2_rel), --lambda2-rel-grid */
+    int lambda2_rel, have_lambda2;
+    size_t n_lambda2_rel_grid;
     const char *cv_specs[4], *bonds;
     /* simulate, fes */
     size_t replicas, steps, save_every, burn_in; /* burn_in: steps discarded by fes */

@@ -21,6 +21,12 @@ static int check_ensemble_options(const cli_options *opt)
         return cli_usage_error("ensemble: give --sigma1 S or --sigma1-grid a,b,...");
     if (!opt->have_sigma2 && !opt->n_sigma2_grid)
         return cli_usage_error("ensemble: give --sigma2 S or --sigma2-grid a,b,...");
+    if (opt->n_lambda2_rel_grid && opt->have_lambda2)
+        return cli_usage_error("ensemble: give --lambda2, --lambda2-rel or --lambda2-rel-grid, "
+                               "not two of them");
+    if (opt->have_lambda2 && !(opt->lambda2 > 0))
+        return cli_usage_error("--lambda2%s %g: must be > 0", opt->lambda2_rel ? "-rel" : "",
+                               opt->lambda2);
     if (opt->n_lambda_grid && opt->n_lambda_rel_grid)
         return cli_usage_error("ensemble: give --lambda-grid (absolute) or --lambda-rel-grid "
                                "(relative to the kernel diagonal), not both");

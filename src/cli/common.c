@@ -544,6 +544,10 @@ cgdml_status cli_ensemble_options(const cli_options *opt, const char *checkpoint
     eo->sigma2_same = opt->sigma2_same;
     eo->sigma2_grid = opt->sigma2_grid;
     eo->n_sigma2_grid = opt->n_sigma2_grid;
+    eo->lambda2 = opt->lambda2;
+    eo->lambda2_relative = opt->lambda2_rel || opt->n_lambda2_rel_grid > 0;
+    eo->lambda2_grid = opt->lambda2_rel_grid;
+    eo->n_lambda2_grid = opt->n_lambda2_rel_grid;
     eo->note = note_line;
     eo->crossval_done = crossval_done;
     eo->layer1.progress = show_progress;

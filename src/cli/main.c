@@ -103,7 +103,8 @@ static const cli_command commands[] = {
     {"ensemble", cmd_ensemble,
      "data,group,members,n-train,sigma1,sigma2,lambda,mean-set,cv,sigma1-grid,sigma2-grid,"
      "lambda-grid,seed,draw,collective,kmeans,bonds,no-prior,temperature,memory,threads,"
-     "parallel,resume,precision,lambda-rel-grid,select,output",
+     "parallel,resume,precision,lambda-rel-grid,select,lambda2,lambda2-rel,lambda2-rel-grid,"
+     "output",
      "the two-layer ensemble: K members, their average, and the distilled model",
      "usage: cgdml ensemble --data D.h5 --members K --n-train M (--sigma1 S1 | --sigma1-grid\n"
      "                      a,b,..) (--sigma2 S2 | --sigma2-grid a,b,..) [--lambda L]\n"
@@ -123,6 +124,11 @@ static const cli_command commands[] = {
      "                     the label noise averages out) or the raw held-out force MSE\n"
      "                     (dominated by the noise; docs/method.md section 6)\n"
      "  --sigma2-grid LIST cross-validate sigma2 over --cv folds of the mean set\n"
+     "  --lambda2 L        the distilled model's ridge (default: the members' lambda);\n"
+     "  --lambda2-rel R    or R x the kernel diagonal 5/(3 sigma2^2); its labels are\n"
+     "                     averages, so it can be far below the members' (make run: 1e-4)\n"
+     "  --lambda2-rel-grid LIST  cross-validate lambda2 (relative) with sigma2 over --cv\n"
+     "                     folds of the mean set, against the average's labels\n"
      "  --mean-set M2      layer-2 frames, one per occupied stratum (default min(3000, strata))\n"
      "  --draw stratified|random   member subsets (default stratified, with replacement)\n"
      "  --collective SPEC  stratify on CVs instead of phi/psi 300x300, up to 4 times:\n"
@@ -275,6 +281,8 @@ static const struct option long_options[] = {
     {"burn-in", required_argument, 0, 1110}, {"start", required_argument, 0, 1111},
     {"lambda-rel-grid", required_argument, 0, 1016}, {"select", required_argument, 0, 1019},
     {"prior", no_argument, 0, 1017},
+    {"lambda2", required_argument, 0, 1020}, {"lambda2-rel", required_argument, 0, 1021},
+    {"lambda2-rel-grid", required_argument, 0, 1022},
     {"teacher", required_argument, 0, 1018},
     {"solver", required_argument, 0, 1300},  {"tolerance", required_argument, 0, 1301},
     {"max-iterations", required_argument, 0, 1302},
@@ -368,6 +376,17 @@ static int store_ensemble_option(int c, const char *arg, cli_options *o)
     case 1016:
         rc = cli_parse_list("lambda-rel-grid", arg, o->lambda_rel_grid, 16,
                             &o->n_lambda_rel_grid);
+        break;
+    case 1020:
+    case 1021:
+        if (o->have_lambda2++)
+            return cli_usage_error("give --lambda2 or --lambda2-rel once");
+        o->lambda2_rel = c == 1021;
+        rc = parse_number(c == 1021 ? "lambda2-rel" : "lambda2", arg, &o->lambda2);
+        break;
+    case 1022:
+        rc = cli_parse_list("lambda2-rel-grid", arg, o->lambda2_rel_grid, 16,
+                            &o->n_lambda2_rel_grid);
         break;
     case 1017: o->train_prior = 1; break;
     case 1018: o->teacher = arg; break;

@@ -19,9 +19,10 @@ import numpy as np
 from package_helpers import ALA2, cgdml, run_cgdml
 
 ENSEMBLE = dict(members=4, n_train=40, sigma1_grid=[0.5, 1.0], sigma2_grid=[0.5, 1.0],
-                lambda_=1e-3, mean_set=60, folds=2)
+                lambda_=1e-3, mean_set=60, folds=2, lambda2_rel_grid=[1e-4, 1e-2])
 ENSEMBLE_ARGS = ["--members", 4, "--n-train", 40, "--sigma1-grid", "0.5,1", "--sigma2-grid",
-                 "0.5,1", "--lambda", 1e-3, "--mean-set", 60, "--cv", 2]
+                 "0.5,1", "--lambda", 1e-3, "--mean-set", 60, "--cv", 2,
+                 "--lambda2-rel-grid", "1e-4,1e-2"]
 SIMULATE = dict(replicas=6, steps=400, save_every=40, seed=5)
 SIMULATE_ARGS = ["--replicas", 6, "--steps", 400, "--save-every", 40, "--seed", 5]
 
@@ -110,7 +111,11 @@ class PackageMatchesProgram(unittest.TestCase):
             self.assertEqual(ens.distilled.kind, "distilled")
             self.assertEqual(ens.average.n_train, 4 * 40)
             table = ens.distilled.cv_table
-            self.assertEqual(table.shape, (4, 7))
+            self.assertEqual(table.shape, (6, 7))  # 2 sigma1; 2 sigma2 x 2 lambda2
+            # the distilled model's ridge is the best layer-2 row's
+            rows2 = [r for r in table if r[0] == 2]
+            self.assertEqual(ens.distilled.lambda_, min(rows2, key=lambda r: r[3])[2])
+            self.assertEqual(ens.lambda2, ens.distilled.lambda_)
             # layer-1 rows carry the binned error (the program's file must match it)
             self.assertTrue(all(np.isfinite(r[6]) for r in table if r[0] == 1))
             # ensemble() is the library call the program makes: identical forces
