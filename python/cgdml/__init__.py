@@ -14,10 +14,10 @@ kcal/mol, kcal/mol/Å, ps, K, radians.
 (README.md, section Python, has a longer session that a test runs.)
 
 Nouns: Dataset, Model, Prior, Strata, Trajectory, Landscape; stages: ensemble(),
-simulate(), reference_landscape(), fes(); the whole pipeline: run() (``cgdml run``)
-and the sample-efficiency study: study() (``cgdml study``).  The ASE calculator is in cgdml.ase
-(imported on demand: it needs python3-ase); mapping an all-atom trajectory to
-beads is cgdml.map (numpy, h5py and MDAnalysis only; `python3 -m cgdml.map`).
+simulate(), reference_landscape(), fes(); the whole pipeline, run() (``cgdml
+run``), and the sample-efficiency study, study() (``cgdml study``).  The ASE
+calculator is in cgdml.ase (imported on demand: it needs python3-ase); mapping
+an all-atom trajectory to beads is cgdml.map (numpy, h5py and MDAnalysis only; `python3 -m cgdml.map`).
 Where libcgdml.so is found: cgdml._lib (CGDML_LIB, the build tree, the installed library, the linker).
 """
 from . import errors
@@ -79,7 +79,8 @@ def memory_budget():
 __all__ = [
     "Dataset", "Model", "Prior", "Strata", "Trajectory", "Landscape", "Ensemble",
     "TrainStats", "ForceErrors", "CVPoint", "Comparison", "Matched", "ReferenceResult",
-    "FesResult", "StudyRow", "RunResult", "study", "run", "ensemble", "train_members", "average", "label", "distill", "member_frames",
+    "FesResult", "StudyRow", "RunResult", "study", "run", "ensemble", "train_members",
+    "average", "label", "distill", "member_frames",
     "crossval_layer1", "crossval_layer2", "binned_error", "crossval_best",
     "crossval_best_binned", "build_bins", "crossval_edges", "kernel_diagonal",
     "build_strata", "autocorrelation_time", "simulate", "start_frames", "bead_masses",
