@@ -23,7 +23,7 @@ Where libcgdml.so is found: cgdml._lib (CGDML_LIB, the build tree, the installed
 from . import errors
 from ._lib import library_path
 from .dataset import Dataset, complement, random_frames, read_indices
-from .landscape import (Comparison, FesResult, Landscape, Matched, ReferenceResult,
+from .landscape import (Comparison, FesResult, Landscape, Matched, ReferenceResult, assess,
                         autocorrelation_time, fes, matched_floor, reference_landscape,
                         trajectory_landscape)
 from .landscape import angles as fes_angles
@@ -84,7 +84,8 @@ __all__ = [
     "crossval_layer1", "crossval_layer2", "binned_error", "crossval_best",
     "crossval_best_binned", "build_bins", "crossval_edges", "kernel_diagonal",
     "build_strata", "autocorrelation_time", "simulate", "start_frames", "bead_masses",
-    "reference_landscape", "trajectory_landscape", "fes", "fes_angles", "matched_floor",
+    "reference_landscape", "trajectory_landscape", "fes", "assess", "fes_angles",
+    "matched_floor",
     "default_bonds", "random_frames", "read_indices", "complement", "set_memory_budget",
     "memory_budget", "library_path", "errors", "Error", "InvalidError", "FileError",
     "FormatError", "MemoryBudgetError", "NumericError", "LibraryNotFoundError",

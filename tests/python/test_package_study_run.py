@@ -139,6 +139,20 @@ class RunMatchesProgram(unittest.TestCase):
         self.assertGreater(r.vs.joint_bins, 10)
         self.assertAlmostEqual(r.floor, self.result.reference.floor.mse, places=12)
 
+    def test_assess_is_fes_and_the_run(self):
+        traj = os.path.join(self.out, "traj.h5")  # the program's run, burn-in 600 / 3
+        with cgdml.assess(traj, self.data, burn_in=200, seed=3) as a, \
+                cgdml.fes(traj, reference=self.data, burn_in=200, seed=3) as f:
+            for x in (f, self.result.landscape):
+                self.assertEqual(a.vs, x.vs)
+                self.assertEqual(a.halves, x.halves)
+                self.assertEqual(a.matched, x.matched)
+                self.assertEqual(a.floor, x.floor)
+                np.testing.assert_array_equal(a.landscape.count, x.landscape.count)
+        with cgdml.assess(traj, burn_in=200) as a:
+            self.assertIsNone(a.vs)
+            self.assertGreater(a.landscape.n_samples, 0)
+
     def test_stages_in_memory(self):
         res = self.result
         self.assertEqual(len(res.ensemble.members), 2)
