@@ -5,10 +5,9 @@ The notebooks are kept as this script so that their code reads, diffs and review
 like code; `make notebooks` regenerates them and executes them with
 `jupyter nbconvert --execute` (Debian's jupyter-nbconvert), as CI does.
 They use the Python package `cgdml` (python/cgdml, on the shared library) for
-every step it covers, found through $PYTHONPATH or else ../python, with the library
-of $CGDML_LIB or else the build tree (../build/libcgdml.so); the program, through
-$CGDML_BIN (default ../build/cgdml), only for what lives in the program alone
-(`cgdml study`).  The shipped data comes from $CGDML_DATA (default
+every step, the study included (none runs the program), found through $PYTHONPATH
+or else ../python, with the library of $CGDML_LIB or else the build tree
+(../build/libcgdml.so).  The shipped data comes from $CGDML_DATA (default
 ../datasets/ala2_cg6.h5).
 
 usage: /usr/bin/python3 notebooks/make_notebooks.py
@@ -20,7 +19,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
-SETUP = '''import os, subprocess, sys, tempfile
+SETUP = '''import os, sys, tempfile
 import numpy as np, h5py
 import matplotlib
 matplotlib.use("Agg")
@@ -36,17 +35,6 @@ print("cgdml", cgdml.__version__, "on", cgdml.library_path())
 
 def path(name):
     return os.path.join(WORK, name)'''
-
-# Only for what the library does not do: the program's own commands.
-PROGRAM = '''CGDML = os.environ.get("CGDML_BIN", os.path.abspath("../build/cgdml"))
-
-def run_cgdml(*args):
-    \"\"\"Run the cgdml program; show what it printed; fail loudly if it fails.\"\"\"
-    r = subprocess.run([CGDML, *map(str, args)], capture_output=True, text=True)
-    print(r.stdout[-3000:])
-    if r.returncode != 0:
-        raise RuntimeError(r.stderr)
-    return r.stdout'''
 
 WALKTHROUGH = [
     new_markdown_cell("""# The two-layer ensemble on alanine dipeptide, step by step
@@ -133,27 +121,34 @@ The paper's headline is a curve: free-energy error against the amount of trainin
 data, for a single GDML model, the averaged ensemble and the distilled model, with
 the harmonic prior alone as the baseline. `cgdml study` makes it in one command;
 here with tiny sizes so that it runs in about a minute (the README's Results use
-larger ones). The study lives in the program (`src/cli/cmd_study.c`), not in the
-library, so this notebook runs the program; the Python package reads its output."""),
-    new_code_cell(SETUP + "\n\n" + PROGRAM),
-    new_code_cell('''study = path("study")
+larger ones). `cgdml.study()` is that command as one library call
+(`cgdml_study_run`): it returns the rows and keeps the program's resumable
+`results.csv`."""),
+    new_code_cell(SETUP),
+    new_code_cell('''import csv
+study = path("study")
+os.makedirs(study)
 # A toy budget: no burn-in.  The default discards a third of the steps, after which
 # these 100-frame models have left the reference's bins and a row's landscape
 # numbers are NaN (the study says so); real studies keep the default.
-run_cgdml("study", "--data", DATA, "--sizes", "200,400", "--repeats", 2,
-          "--methods", "average,distilled,prior-only", "--members", 2, "--mean-set", 100,
-          "--replicas", 6, "--steps", 400, "--save-every", 50, "--sigma-grid", "0.5,1",
-          "--lambda", 1e-3, "--burn-in", 0, "--export-splits", "-o", study)
-import csv
-rows = list(csv.DictReader(open(os.path.join(study, "results.csv"))))
-print(len(rows), "rows;", sorted(rows[0].keys()))
+rows = cgdml.study(DATA, sizes=[200, 400], repeats=2,
+                   methods=["average", "distilled", "prior-only"], members=2, mean_set=100,
+                   replicas=6, steps=400, save_every=50, sigma_grid=[0.5, 1], lambda_=1e-3,
+                   burn_in=0, results=os.path.join(study, "results.csv"),
+                   splits=os.path.join(study, "splits"))
+for r in rows:
+    print(f"{r.size:4d} {r.method:>10} repeat {r.repeat}: sigma {r.sigma:.2g}, landscape MSE "
+          f"{r.vs.mse:.3f} kT², held-out force MSE {r.force_mse:.1f}")
 assert len(rows) == 2 * 2 * 3
-assert all(np.isfinite(float(r["landscape_mse_kT2"])) for r in rows)'''),
+assert all(np.isfinite(r.vs.mse) for r in rows)
+# The same rows, as the program's results.csv (what `cgdml study -o DIR` writes).
+table = list(csv.DictReader(open(os.path.join(study, "results.csv"))))
+assert [float(t["landscape_mse_kT2"]) for t in table] == \\
+    [float(f"{r.vs.mse:.6g}") for r in rows]'''),
     new_code_cell('''fig, ax = plt.subplots()
 for method in ("average", "distilled", "prior-only"):
-    sizes = sorted({int(r["size"]) for r in rows if r["method"] == method})
-    err = [[float(r["landscape_mse_kT2"]) for r in rows if r["method"] == method and int(r["size"]) == n]
-           for n in sizes]
+    sizes = sorted({r.size for r in rows if r.method == method})
+    err = [[r.vs.mse for r in rows if r.method == method and r.size == n] for n in sizes]
     ax.errorbar(sizes, [np.mean(e) for e in err],
                 yerr=[np.std(e) / np.sqrt(len(e)) for e in err], label=method, marker="o")
 ax.set_xscale("log"); ax.set_xlabel("training frames"); ax.set_ylabel("landscape MSE (kT²)")

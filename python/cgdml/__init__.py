@@ -14,15 +14,16 @@ kcal/mol, kcal/mol/Å, ps, K, radians.
 (README.md, section Python, has a longer session that a test runs.)
 
 Nouns: Dataset, Model, Prior, Strata, Trajectory, Landscape; stages: ensemble(),
-simulate(), reference_landscape(), fes().  The ASE calculator is in cgdml.ase
-(imported on demand: it needs python3-ase); mapping an all-atom trajectory to
-beads is cgdml.map (numpy, h5py and MDAnalysis only; `python3 -m cgdml.map`).
+simulate(), reference_landscape(), fes(); the whole pipeline, run() (``cgdml
+run``), and the sample-efficiency study, study() (``cgdml study``).  The ASE
+calculator is in cgdml.ase (imported on demand: it needs python3-ase); mapping
+an all-atom trajectory to beads is cgdml.map (numpy, h5py and MDAnalysis only; `python3 -m cgdml.map`).
 Where libcgdml.so is found: cgdml._lib (CGDML_LIB, the build tree, the installed library, the linker).
 """
 from . import errors
 from ._lib import library_path
 from .dataset import Dataset, complement, random_frames, read_indices
-from .landscape import (Comparison, FesResult, Landscape, Matched, ReferenceResult,
+from .landscape import (Comparison, FesResult, Landscape, Matched, ReferenceResult, assess,
                         autocorrelation_time, fes, matched_floor, reference_landscape,
                         trajectory_landscape)
 from .landscape import angles as fes_angles
@@ -37,6 +38,7 @@ from .layers import edges as crossval_edges
 from .errors import (Error, FileError, FormatError, InvalidError, LibraryNotFoundError,  # noqa
                      MemoryBudgetError, NumericError)
 from .model import ForceErrors, Model, TrainStats
+from .pipeline import RunResult, StudyRow, run, study
 from .prior import Prior, default_bonds
 from .simulation import Trajectory, bead_masses, simulate, start_frames
 
@@ -77,11 +79,13 @@ def memory_budget():
 __all__ = [
     "Dataset", "Model", "Prior", "Strata", "Trajectory", "Landscape", "Ensemble",
     "TrainStats", "ForceErrors", "CVPoint", "Comparison", "Matched", "ReferenceResult",
-    "FesResult", "ensemble", "train_members", "average", "label", "distill", "member_frames",
+    "FesResult", "StudyRow", "RunResult", "study", "run", "ensemble", "train_members",
+    "average", "label", "distill", "member_frames",
     "crossval_layer1", "crossval_layer2", "binned_error", "crossval_best",
     "crossval_best_binned", "build_bins", "crossval_edges", "kernel_diagonal",
     "build_strata", "autocorrelation_time", "simulate", "start_frames", "bead_masses",
-    "reference_landscape", "trajectory_landscape", "fes", "fes_angles", "matched_floor",
+    "reference_landscape", "trajectory_landscape", "fes", "assess", "fes_angles",
+    "matched_floor",
     "default_bonds", "random_frames", "read_indices", "complement", "set_memory_budget",
     "memory_budget", "library_path", "errors", "Error", "InvalidError", "FileError",
     "FormatError", "MemoryBudgetError", "NumericError", "LibraryNotFoundError",

@@ -197,6 +197,72 @@ class FesMatchedStruct(ctypes.Structure):
                 ("floor_sd", c_double)]
 
 
+class FesReferenceStruct(ctypes.Structure):  # cgdml_fes_reference
+    _fields_ = [("landscape", POINTER(FesStruct)), ("halves", FesComparisonStruct),
+                ("phi", POINTER(c_double)), ("psi", POINTER(c_double)), ("n_frames", c_size_t)]
+
+
+class FesAssessmentStruct(ctypes.Structure):  # cgdml_fes_assessment
+    _fields_ = [("landscape", POINTER(FesStruct)), ("halves", FesComparisonStruct),
+                ("has_reference", c_int), ("vs", FesComparisonStruct),
+                ("matched", FesMatchedStruct), ("floor", c_double)]
+
+
+# study.h
+STUDY_METHODS = {"single": 0, "average": 1, "distilled": 2, "prior-only": 3}
+STUDY_MAX_SIZES = 16             # CGDML_STUDY_MAX_SIZES
+STUDY_SIGMA_GRID_MAX = 16        # cgdml_study_options.sigma_grid
+
+
+class StudyRowStruct(ctypes.Structure):  # cgdml_study_row
+    _fields_ = [("size", c_size_t), ("repeat", c_size_t), ("method", c_int),
+                ("sigma", c_double), ("train_s", c_double), ("force_mse", c_double),
+                ("peak_mb", c_double), ("simulate_s", c_double), ("stopped", c_size_t),
+                ("vs", FesComparisonStruct), ("halves", FesComparisonStruct),
+                ("matched", FesMatchedStruct), ("floor", c_double)]
+
+
+STUDY_ROW_FN = ctypes.CFUNCTYPE(None, c_void_p, POINTER(StudyRowStruct))
+STUDY_SIMULATED_FN = ctypes.CFUNCTYPE(None, c_void_p, c_void_p, c_double)
+
+
+class StudyOptions(ctypes.Structure):  # cgdml_study_options
+    _fields_ = [("sizes", c_size_t * STUDY_MAX_SIZES), ("n_sizes", c_size_t),
+                ("repeats", c_size_t), ("methods", c_int * len(STUDY_METHODS)),
+                ("n_methods", c_size_t), ("members", c_size_t), ("mean_set", c_size_t),
+                ("single_max_frames", c_size_t),
+                ("sigma_grid", c_double * STUDY_SIGMA_GRID_MAX), ("n_sigma_grid", c_size_t),
+                ("lambda", c_double), ("precision", c_int), ("seed", c_ulong),
+                ("temperature", c_double), ("replicas", c_size_t), ("start", c_int),
+                ("simulate", SimulateOptions), ("burn_in", c_size_t), ("bins", c_size_t),
+                ("results", c_char_p), ("landscapes", c_char_p), ("splits", c_char_p),
+                ("work", c_char_p), ("note", c_void_p), ("row_done", c_void_p),
+                ("simulated", c_void_p), ("ctx", c_void_p)]
+
+
+# pipeline.h
+N_STAGES = 4                     # CGDML_N_STAGES
+STAGES = ("reference", "ensemble", "simulation", "landscape")  # cgdml_pipeline_stage
+
+
+class PipelineStruct(ctypes.Structure):  # cgdml_pipeline
+    _fields_ = [("reference", POINTER(FesReferenceStruct)), ("ensemble", POINTER(EnsembleStruct)),
+                ("trajectory", POINTER(TrajectoryStruct)), ("landscape", FesAssessmentStruct),
+                ("seconds", c_double * N_STAGES)]
+
+
+STAGE_BEGIN_FN = ctypes.CFUNCTYPE(None, c_void_p, c_int)
+STAGE_END_FN = ctypes.CFUNCTYPE(c_int, c_void_p, c_int, POINTER(PipelineStruct))
+
+
+class PipelineOptions(ctypes.Structure):  # cgdml_pipeline_options
+    _fields_ = [("ensemble", EnsembleOptions), ("sigma1_grid", c_double * 1),
+                ("lambda_grid", c_double * 1), ("replicas", c_size_t), ("start", c_int),
+                ("simulate", SimulateOptions), ("burn_in", c_size_t), ("bins", c_size_t),
+                ("seed", c_ulong), ("stage_begin", c_void_p), ("stage_end", c_void_p),
+                ("ctx", c_void_p)]
+
+
 # The structs whose layout tests/python/test_package_layout.py checks against the
 # C compiler's, by their C names.
 STRUCTS = {"cgdml_observable": Observable, "cgdml_dataset": DatasetStruct,
@@ -208,7 +274,10 @@ STRUCTS = {"cgdml_observable": Observable, "cgdml_dataset": DatasetStruct,
            "cgdml_fes": FesStruct, "cgdml_fes_comparison": FesComparisonStruct,
            "cgdml_fes_matched": FesMatchedStruct, "cgdml_cg_stats": CGStats,
            "cgdml_strata_options": StrataOptions, "cgdml_ensemble_options": EnsembleOptions,
-           "cgdml_ensemble": EnsembleStruct}
+           "cgdml_ensemble": EnsembleStruct, "cgdml_fes_reference": FesReferenceStruct,
+           "cgdml_fes_assessment": FesAssessmentStruct, "cgdml_study_row": StudyRowStruct,
+           "cgdml_study_options": StudyOptions, "cgdml_pipeline": PipelineStruct,
+           "cgdml_pipeline_options": PipelineOptions}
 
 # ---- prototypes ------------------------------------------------------------------
 
@@ -345,6 +414,24 @@ PROTOTYPES = {
                                      P(FesMatchedStruct)]),
     "cgdml_fes_save": (ST, [P(FesStruct), c_double, P(FesComparisonStruct),
                             P(FesComparisonStruct), P(FesMatchedStruct), c_char_p]),
+    "cgdml_fes_reference_compute": (ST, [P(DatasetStruct), P(c_int), P(c_int), c_size_t,
+                                         P(P(FesReferenceStruct))]),
+    "cgdml_fes_reference_free": (None, [P(FesReferenceStruct)]),
+    "cgdml_fes_assess": (ST, [P(DatasetStruct), c_int64, c_size_t, P(c_int), P(c_int),
+                              P(FesReferenceStruct), c_ulong, P(FesAssessmentStruct)]),
+    "cgdml_fes_assessment_free": (None, [P(FesAssessmentStruct)]),
+    "cgdml_simulate_dataset": (ST, [P(ModelStruct), P(DatasetStruct), c_size_t, c_int,
+                                    P(SimulateOptions), P(P(TrajectoryStruct))]),
+    "cgdml_trajectory_to_dataset": (ST, [P(TrajectoryStruct), P(DatasetStruct), c_void_p,
+                                         c_void_p, PP_DATASET]),
+    # study.h, pipeline.h
+    "cgdml_study_method_name": (c_char_p, [c_int]),
+    "cgdml_study_options_init": (None, [P(StudyOptions)]),
+    "cgdml_study_run": (ST, [P(DatasetStruct), P(StudyOptions), P(c_size_t)]),
+    "cgdml_pipeline_options_init": (None, [P(PipelineOptions)]),
+    "cgdml_pipeline_options_seed": (None, [P(PipelineOptions), c_ulong]),
+    "cgdml_pipeline_run": (ST, [P(DatasetStruct), P(PipelineOptions), P(P(PipelineStruct))]),
+    "cgdml_pipeline_free": (None, [P(PipelineStruct)]),
 }
 CHECKED = {name for name, (restype, _) in PROTOTYPES.items() if restype is ST}
 

@@ -7,8 +7,10 @@ periodic bins of [-π, π)², minimum 0, NaN where empty; ``count`` and
 
 ``reference_landscape()`` is ``cgdml fes-reference`` and ``fes()`` is ``cgdml
 fes``: the same library calls in the same order, so that ``.save(path)`` writes the
-program's file.
+program's file.  ``assess()`` is the same assessment in one library call
+(``cgdml_fes_assess``, what the pipeline runs).
 """
+import ctypes
 import math
 import os
 from ctypes import POINTER, byref, c_int
@@ -303,3 +305,36 @@ def fes(traj, reference=None, burn_in=0, bins=DEFAULT_BINS, seed=1, phi_beads=No
     finally:
         if owned:
             t.close()
+
+
+def assess(traj, reference=None, burn_in=0, bins=DEFAULT_BINS, seed=1, phi_beads=None,
+           psi_beads=None):
+    """The assessment of a trajectory as the pipeline makes it, by the library's
+    ``cgdml_fes_reference_compute`` and ``cgdml_fes_assess``: what ``fes()``
+    returns (same arguments, same numbers), in two calls."""
+    if (phi_beads is None) != (psi_beads is None):
+        raise ValueError("phi_beads and psi_beads go together")
+    pb, qb = _quad(phi_beads, "phi_beads"), _quad(psi_beads, "psi_beads")
+    t, owned = as_dataset(traj, check=False)
+    r, r_owned = (None, False) if reference is None else as_dataset(reference)
+    ref = POINTER(L.FesReferenceStruct)()
+    try:
+        if r is not None:
+            L.call("cgdml_fes_reference_compute", r._ptr, pb, qb, bins, byref(ref))
+        a = L.FesAssessmentStruct()
+        L.call("cgdml_fes_assess", t._ptr, int(burn_in), bins, pb, qb, ref if r else None,
+               seed, byref(a))
+        # A pointer of its own (the field's pointer is a view of the struct).
+        land = Landscape(ctypes.cast(ctypes.c_void_p(ctypes.cast(a.landscape,
+                                                                   ctypes.c_void_p).value),
+                                     POINTER(L.FesStruct)))
+        if not a.has_reference:
+            return FesResult(land, Comparison._from_c(a.halves))
+        return FesResult(land, Comparison._from_c(a.halves), None, Comparison._from_c(a.vs),
+                         a.floor, Matched._from_c(a.matched))
+    finally:
+        L.lib().cgdml_fes_reference_free(ref)
+        if owned:
+            t.close()
+        if r_owned:
+            r.close()

@@ -188,7 +188,8 @@ def simulate(model, data=None, *, replicas=None, steps, start="equilibrium", dt=
     ``cgdml simulate`` does, with its defaults.
 
     start: "equilibrium" (default), "strata", "alpha-r" or "beta" to draw ``replicas`` start frames
-    from ``data`` with ``seed`` (cgdml_simulate_start_frames), or an array
+    from ``data`` with ``seed`` (one call of cgdml_simulate_dataset, which draws them
+    by cgdml_simulate_start_frames and runs), or an array
     (replicas, beads, 3) of start coordinates in Å.
     integrator: "overdamped" (x += (D dt/kT) F + sqrt(2 D dt) ξ, D = diffusion Å²/ps)
     or "baoab" (friction 1/ps, masses in amu, default from the bead names of
@@ -208,12 +209,14 @@ def simulate(model, data=None, *, replicas=None, steps, start="equilibrium", dt=
     try:
         if ds is not None and ds.n_beads != nb:
             raise ValueError(f"the dataset has {ds.n_beads} beads but the model has {nb}")
+        x0 = None
         if isinstance(start, str):
             if ds is None:
                 raise ValueError("start: drawing start frames needs data")
             if replicas is None or replicas < 1:
                 raise ValueError("replicas: give the number of replicas (at least 1)")
-            x0 = start_frames(ds, replicas, start, seed)
+            if start not in L.STARTS:
+                raise ValueError(f"start {start!r}: expected one of {', '.join(L.STARTS)}")
         else:
             x0 = A.frames(start, "start", nb)
             if replicas is not None and replicas != x0.shape[0]:
@@ -246,8 +249,12 @@ def simulate(model, data=None, *, replicas=None, steps, start="equilibrium", dt=
         opt.resume = int(bool(resume))
         opt.force_tag = force_tag
         out = POINTER(L.TrajectoryStruct)()
-        L.call("cgdml_simulate_run", _model_forces(), ctypes.cast(model._ptr, c_void_p),
-               x0.shape[0], nb, A.ptr(x0), byref(opt), byref(out))
+        if x0 is None:  # start frames drawn from the data with seed, by the library
+            L.call("cgdml_simulate_dataset", model._ptr, ds._ptr, replicas, L.STARTS[start],
+                   byref(opt), byref(out))
+        else:
+            L.call("cgdml_simulate_run", _model_forces(), ctypes.cast(model._ptr, c_void_p),
+                   x0.shape[0], nb, A.ptr(x0), byref(opt), byref(out))
         del keep, ckpt
         if owned:  # save() needs the template: keep a dataset we loaded ourselves
             owned = False
