@@ -171,9 +171,9 @@ typedef struct {
                                     * NULL after a sharded layer 1 */
     cgdml_model *average;          /* layer 1's average, with the prior; NULL after a shard */
     cgdml_model **members;         /* [n_members], without prior (a shard: only its own) */
-    size_t n_trained;              /* members this call made or loaded (a shard's, or all) */
     size_t n_members;
     size_t n_resumed;              /* members taken from the checkpoint folder */
+    size_t n_trained;              /* members this call made or loaded (a shard's, or all) */
     cgdml_strata *strata;
     cgdml_prior *prior;            /* NULL without a prior */
     size_t *mean_set, n_mean_set;  /* layer-2 frames */
