@@ -187,7 +187,10 @@ typedef struct {
  * and the CV rows recorded in the distilled one, in memory; the same options give
  * the same models as `cgdml ensemble`.  The checkpoint folder (layer1.checkpoint)
  * is left for the caller to remove once it has saved what it needs
- * (cgdml_atomic_remove_tree).  *out is new (cgdml_ensemble_free); NULL on error. */
+ * (cgdml_atomic_remove_tree).  With layer1.n_shards > 0 the call stops after the
+ * shard's members (members[k] NULL for the others, no average, no distilled model,
+ * no mean set); a later call without shards and with resume collects them.
+ * *out is new (cgdml_ensemble_free); NULL on error. */
 cgdml_status cgdml_ensemble_build(const cgdml_dataset *data, const cgdml_ensemble_options *opt,
                                   cgdml_ensemble **out);
 void cgdml_ensemble_free(cgdml_ensemble *ensemble);

@@ -580,8 +580,11 @@ int cli_ensemble(const cli_options *opt, const cgdml_dataset *data, const char *
     eo.prior = prior != NULL;
     eo.layer1.progress_ctx = &ps;
     size_t stale = cgdml_atomic_clean(opt->output) + cgdml_atomic_clean(average_path) +
-                   (opt->resume && !opt->n_shards ? cgdml_atomic_clean(checkpoint) : 0);
-    /* (a shard leaves the folder's temporaries: they may be other shards' members) */
+                   (opt->resume && !cgdml_ensemble_checkpoint_has_shards(checkpoint)
+                        ? cgdml_atomic_clean(checkpoint)
+                        : 0);
+    /* (shards' folders keep their temporaries: they may be members other shards are
+     * writing; the collecting run removes the folder once it succeeds) */
     if (stale)
         cli_note("removed %zu temporary file(s) left by a killed run\n", stale);
     if (!s)
