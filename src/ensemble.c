@@ -1,11 +1,14 @@
-/* ensemble.c - layer 1 (K members, side by side or one at a time, checkpointed),
- * the averaged model, and layer 2 (the distilled model) of the two-layer ensemble
+/* ensemble.c - layer 1 (K members, side by side or one at a time, checkpointed,
+ * optionally one shard of them per process with a manifest guarding the shared
+ * folder, docs/cluster.md), the averaged model, and layer 2 (the distilled model) of the two-layer ensemble
  * (see cgdml/ensemble.h and docs/method.md §4).  Cross-validation is in crossval.c.
  */
 #include "cgdml/ensemble.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <omp.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,6 +104,255 @@ static cgdml_status train_member(const cgdml_dataset *data, const cgdml_strata *
     return s ? cgdml_error_wrap(s, "member %zu", k) : CGDML_OK;
 }
 
+/* ---- shards: the manifest of the shared members folder ---- */
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 1099511628211ull;
+    return h;
+}
+
+/* Identifies the prior the members' labels were taken relative to (0: none). */
+static uint64_t prior_hash(const cgdml_prior *p)
+{
+    if (!p)
+        return 0;
+    uint64_t h = 14695981039346656037ull;
+    h = fnv(h, &p->temperature, sizeof p->temperature);
+    h = fnv(h, &p->n_bonds, sizeof p->n_bonds);
+    h = fnv(h, p->bonds, 2 * p->n_bonds * sizeof *p->bonds);
+    h = fnv(h, p->bond_r0, p->n_bonds * sizeof *p->bond_r0);
+    h = fnv(h, p->bond_k, p->n_bonds * sizeof *p->bond_k);
+    h = fnv(h, &p->n_angles, sizeof p->n_angles);
+    h = fnv(h, p->angles, 3 * p->n_angles * sizeof *p->angles);
+    h = fnv(h, p->angle_theta0, p->n_angles * sizeof *p->angle_theta0);
+    h = fnv(h, p->angle_k, p->n_angles * sizeof *p->angle_k);
+    return h;
+}
+
+enum { MANIFEST_KEYS = 10, MANIFEST_VALUE = 64 };
+typedef struct {
+    char key[MANIFEST_KEYS][24];
+    char value[MANIFEST_KEYS][MANIFEST_VALUE];
+    size_t n;
+} manifest;
+
+static void manifest_add(manifest *m, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void manifest_add(manifest *m, const char *key, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    snprintf(m->key[m->n], sizeof m->key[m->n], "%s", key);
+    vsnprintf(m->value[m->n], sizeof m->value[m->n], fmt, ap);
+    va_end(ap);
+    m->n++;
+}
+
+/* Everything a member depends on, and the number of shards (the last key). */
+static void manifest_of(const cgdml_layer1_options *opt, const cgdml_dataset *data,
+                        const cgdml_prior *prior, size_t n_shards, manifest *m)
+{
+    m->n = 0;
+    manifest_add(m, "members", "%zu", opt->n_members);
+    manifest_add(m, "n-train", "%zu", opt->n_train);
+    manifest_add(m, "sigma1", "%.17g", opt->sigma1);
+    manifest_add(m, "lambda", "%.17g", opt->lambda);
+    manifest_add(m, "draw", "%s", opt->draw == CGDML_DRAW_RANDOM ? "random" : "stratified");
+    manifest_add(m, "seed", "%lu", opt->seed);
+    manifest_add(m, "precision", "%d", (int)opt->precision);
+    manifest_add(m, "dataset", "%016" PRIx64, cgdml_dataset_hash(data));
+    manifest_add(m, "prior", "%016" PRIx64, prior_hash(prior));
+    manifest_add(m, "shards", "%zu", n_shards);
+}
+
+/* Read a manifest; 0 when there is none (errno ENOENT), -1 on a bad file. */
+static int manifest_read(const char *path, manifest *m)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    m->n = 0;
+    char line[256];
+    int ok = fgets(line, sizeof line, f) && !strncmp(line, "cgdml shard manifest 1", 22);
+    while (ok && m->n < MANIFEST_KEYS && fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\n")] = '\0';
+        char *space = strchr(line, ' ');
+        if (!space) {
+            ok = 0;
+            break;
+        }
+        *space = '\0';
+        snprintf(m->key[m->n], sizeof m->key[m->n], "%.23s", line);
+        snprintf(m->value[m->n], sizeof m->value[m->n], "%s", space + 1);
+        m->n++;
+    }
+    fclose(f);
+    return ok && m->n > 0 ? 1 : -1;
+}
+
+static const char *manifest_get(const manifest *m, const char *key)
+{
+    for (size_t i = 0; i < m->n; i++)
+        if (!strcmp(m->key[i], key))
+            return m->value[i];
+    return NULL;
+}
+
+/* The first option (of the first `n` keys of `want`) that differs from the folder's. */
+static cgdml_status manifest_compare(const char *dir, const manifest *have, const manifest *want,
+                                     size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const char *v = manifest_get(have, want->key[i]);
+        if (!v || strcmp(v, want->value[i]))
+            return cgdml_error_set(CGDML_ERR_INVALID,
+                                   "the members folder %s was started with %s %s (its %s); this "
+                                   "run has %s %s: every shard and the collecting run need the "
+                                   "same options (or use another -o)",
+                                   dir, want->key[i], v ? v : "(none)", CGDML_SHARD_MANIFEST,
+                                   want->key[i], want->value[i]);
+    }
+    return CGDML_OK;
+}
+
+/* A shard: write the folder's manifest if it has none (link(): of shards starting
+ * together exactly one writes it), else check this run's options against it. */
+static cgdml_status shard_manifest(const cgdml_layer1_options *opt, const cgdml_dataset *data,
+                                   const cgdml_prior *prior)
+{
+    manifest want, have;
+    manifest_of(opt, data, prior, opt->n_shards, &want);
+    char path[CGDML_PATH_MAX], tmp[CGDML_PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/%s", opt->checkpoint, CGDML_SHARD_MANIFEST);
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return cgdml_error_set(CGDML_ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
+    int bad = fprintf(f, "cgdml shard manifest 1\n") < 0;
+    for (size_t i = 0; i < want.n; i++)
+        bad |= fprintf(f, "%s %s\n", want.key[i], want.value[i]) < 0;
+    bad |= fflush(f) != 0 || fsync(fileno(f)) != 0;
+    bad |= fclose(f) != 0;
+    int linked = !bad && link(tmp, path) == 0;
+    int link_errno = errno;
+    unlink(tmp);
+    if (bad)
+        return cgdml_error_set(CGDML_ERR_IO, "cannot write %s", tmp);
+    if (linked)
+        return CGDML_OK;
+    if (link_errno != EEXIST)
+        return cgdml_error_set(CGDML_ERR_IO, "cannot create %s: %s", path, strerror(link_errno));
+    if (manifest_read(path, &have) != 1)
+        return cgdml_error_set(CGDML_ERR_IO, "%s is not a cgdml shard manifest", path);
+    return manifest_compare(opt->checkpoint, &have, &want, want.n);
+}
+
+/* The number of shards of the folder's manifest (0: none), after checking that this
+ * run's options are the shards'. */
+static cgdml_status collect_manifest(const cgdml_layer1_options *opt, const cgdml_dataset *data,
+                                     const cgdml_prior *prior, size_t *n_shards)
+{
+    *n_shards = 0;
+    manifest want, have;
+    char path[CGDML_PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", opt->checkpoint, CGDML_SHARD_MANIFEST);
+    int r = manifest_read(path, &have);
+    if (r == 0)
+        return CGDML_OK;
+    const char *shards = r == 1 ? manifest_get(&have, "shards") : NULL;
+    if (!shards || sscanf(shards, "%zu", n_shards) != 1 || *n_shards == 0)
+        return cgdml_error_set(CGDML_ERR_IO, "%s is not a cgdml shard manifest", path);
+    manifest_of(opt, data, prior, 0, &want);
+    return manifest_compare(opt->checkpoint, &have, &want, want.n - 1);
+}
+
+int cgdml_ensemble_checkpoint_has_shards(const char *dir)
+{
+    char path[CGDML_PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", dir, CGDML_SHARD_MANIFEST);
+    return access(path, F_OK) == 0;
+}
+
+/* Append to buf the missing members of shard s as runs k, k+n, ..., e.g. "1-9 step 2". */
+static void list_missing(char *buf, size_t size, const unsigned char *missing, size_t n_members,
+                         size_t s, size_t n)
+{
+    size_t len = strlen(buf);
+    int first = 1;
+    for (size_t k = s; k < n_members && len + 40 < size; k += n) {
+        if (!missing[k])
+            continue;
+        size_t end = k;
+        while (end + n < n_members && missing[end + n])
+            end += n;
+        if (end == k)
+            snprintf(buf + len, size - len, "%s%zu", first ? "" : ", ", k);
+        else if (end == k + n)
+            snprintf(buf + len, size - len, "%s%zu, %zu", first ? "" : ", ", k, end);
+        else if (n == 1)
+            snprintf(buf + len, size - len, "%s%zu-%zu", first ? "" : ", ", k, end);
+        else
+            snprintf(buf + len, size - len, "%s%zu-%zu step %zu", first ? "" : ", ", k, end, n);
+        len = strlen(buf);
+        first = 0;
+        k = end;
+    }
+    if (len + 40 >= size)
+        snprintf(buf + len, size - len, ", ...");
+}
+
+/* Collecting the shards' members: load all of them, or refuse listing the missing. */
+static cgdml_status collect_members(const cgdml_dataset *data, const cgdml_strata *strata,
+                                    const cgdml_layer1_options *opt, size_t n_shards,
+                                    cgdml_model **members)
+{
+    size_t n_missing = 0;
+    unsigned char *missing = calloc(opt->n_members, 1);
+    if (!missing)
+        return cgdml_error_set(CGDML_ERR_NOMEM, "cannot allocate the members' list");
+    cgdml_status s = CGDML_OK;
+    for (size_t k = 0; !s && k < opt->n_members; k++) {
+        size_t *idx = NULL;
+        s = cgdml_ensemble_member_frames(strata, opt, k, &idx);
+        if (!s && !(members[k] = load_checkpoint(opt, k, data, idx))) {
+            missing[k] = 1;
+            n_missing++;
+        }
+        free(idx);
+    }
+    if (!s && n_missing) {
+        char list[1500] = "";
+        for (size_t sh = 0; sh < n_shards; sh++) {
+            int any = 0;
+            for (size_t k = sh; k < opt->n_members && !any; k += n_shards)
+                any = missing[k];
+            if (!any)
+                continue;
+            size_t len = strlen(list);
+            snprintf(list + len, sizeof list - len, "%sshard %zu/%zu: members ", len ? "; " : "",
+                     sh, n_shards);
+            list_missing(list, sizeof list, missing, opt->n_members, sh, n_shards);
+        }
+        s = cgdml_error_set(CGDML_ERR_INVALID,
+                            "cannot collect layer 1: %zu of %zu members are missing from %s (%s); "
+                            "run those shards (--shard i/n) and collect again - the folder is "
+                            "left as it is",
+                            n_missing, opt->n_members, opt->checkpoint, list);
+    }
+    free(missing);
+    if (s)
+        for (size_t k = 0; k < opt->n_members; k++) {
+            cgdml_model_free(members[k]);
+            members[k] = NULL;
+        }
+    else if (opt->n_resumed)
+        *opt->n_resumed = opt->n_members;
+    return s;
+}
+
 static cgdml_status make_checkpoint_folder(const char *dir)
 {
     if (mkdir(dir, 0777) != 0 && errno != EEXIST)
@@ -117,19 +369,34 @@ cgdml_status cgdml_ensemble_train_members(const cgdml_dataset *data, const cgdml
     if (opt->n_members == 0 || opt->n_train == 0)
         return cgdml_error_set(CGDML_ERR_INVALID, "an ensemble needs members (%zu) of frames (%zu)",
                                opt->n_members, opt->n_train);
+    if (opt->n_shards && (opt->shard >= opt->n_shards || !opt->checkpoint))
+        return cgdml_error_set(CGDML_ERR_INVALID,
+                               "shard %zu of %zu: %s", opt->shard, opt->n_shards,
+                               opt->checkpoint ? "the shard must be below the number of shards"
+                                               : "shards need a checkpoint folder to share");
     int side = choose_side_by_side(opt, data->n_beads);
     cgdml_status s = cgdml_memory_check(cgdml_ensemble_layer1_bytes(opt, data->n_beads, side),
                                         "layer 1 of the ensemble");
     if (!s && opt->checkpoint)
         s = make_checkpoint_folder(opt->checkpoint);
-    if (s)
-        return s;
     for (size_t k = 0; k < opt->n_members; k++)
         members[k] = NULL;
+    size_t n_shards = opt->n_shards ? opt->n_shards : 1, shard = opt->n_shards ? opt->shard : 0;
+    if (!s && opt->checkpoint && opt->n_shards)
+        s = shard_manifest(opt, data, prior);
+    else if (!s && opt->checkpoint) {
+        size_t collect_shards = 0;
+        s = collect_manifest(opt, data, prior, &collect_shards);
+        if (!s && collect_shards)
+            return collect_members(data, strata, opt, collect_shards, members);
+    }
+    if (s)
+        return s;
     size_t done = 0, resumed_total = 0;
+    size_t total = opt->n_members > shard ? (opt->n_members - shard + n_shards - 1) / n_shards : 0;
     cgdml_status first_error = CGDML_OK;
     if (opt->progress)
-        opt->progress(opt->progress_ctx, 0, opt->n_members);
+        opt->progress(opt->progress_ctx, 0, total);
     char message[1024] = "";
     /* Side by side: one member per thread, and BLAS inside runs single-threaded
      * because the OpenMP build of OpenBLAS does so inside a parallel region. */
@@ -138,7 +405,7 @@ cgdml_status cgdml_ensemble_train_members(const cgdml_dataset *data, const cgdml
         int skip;
 #pragma omp atomic read
         skip = first_error;
-        if (skip)
+        if (skip || k % n_shards != shard)
             continue;
         int resumed;
         cgdml_status sk = train_member(data, strata, prior, opt, k, &members[k], &resumed);
@@ -151,7 +418,7 @@ cgdml_status cgdml_ensemble_train_members(const cgdml_dataset *data, const cgdml
             }
             done++;
             if (opt->progress && !sk)
-                opt->progress(opt->progress_ctx, done, opt->n_members);
+                opt->progress(opt->progress_ctx, done, total);
         }
     }
     if (opt->n_resumed)

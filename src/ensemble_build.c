@@ -126,6 +126,17 @@ static cgdml_status check_options(const cgdml_dataset *d, const cgdml_ensemble_o
             return cgdml_error_set(CGDML_ERR_INVALID,
                                    "ensemble: lambda2 grid value %g must be finite and > 0",
                                    o->lambda2_grid[k]);
+    if (l1->n_shards && o->n_sigma1_grid)
+        return cgdml_error_set(CGDML_ERR_INVALID,
+                               "ensemble: shard %zu/%zu: a sharded layer 1 needs a fixed sigma1 "
+                               "(its cross-validation trains other members): choose sigma1 with "
+                               "a one-process run or a cross-validation first, then give it",
+                               l1->shard, l1->n_shards);
+    if (l1->n_shards && (l1->shard >= l1->n_shards || !l1->checkpoint))
+        return cgdml_error_set(CGDML_ERR_INVALID, "ensemble: shard %zu/%zu: %s", l1->shard,
+                               l1->n_shards,
+                               l1->checkpoint ? "the shard must be below the number of shards"
+                                              : "shards need a members folder (layer1.checkpoint)");
     if (o->folds < 2 && (o->n_sigma1_grid || o->n_sigma2_grid || o->n_lambda2_grid))
         return cgdml_error_set(CGDML_ERR_INVALID, "ensemble: cross-validation needs 2 folds or more");
     return CGDML_OK;
@@ -183,10 +194,14 @@ static cgdml_status layer1(const cgdml_dataset *d, const cgdml_ensemble_options 
     l1->n_resumed = &e->n_resumed;
     cgdml_status s = cgdml_ensemble_train_members(d, e->strata, e->prior, l1, e->members);
     l1->n_resumed = NULL;
+    for (size_t k = 0; !s && k < l1->n_members; k++)
+        e->n_trained += e->members[k] != NULL;
     if (!s && e->n_resumed)
         note(o, "layer 1: %zu of %zu members taken from %s (cross-validation or --resume)\n",
-             e->n_resumed, l1->n_members, l1->checkpoint);
-    return s ? s : cgdml_ensemble_average(e->members, l1->n_members, &e->average);
+             e->n_resumed, l1->n_shards ? e->n_trained : l1->n_members, l1->checkpoint);
+    if (s || l1->n_shards) /* a shard stops here: its members are in the folder */
+        return s;
+    return cgdml_ensemble_average(e->members, l1->n_members, &e->average);
 }
 
 /* λ₂ of a σ₂: lambda2 (times the kernel diagonal with lambda2_relative), or the
@@ -293,7 +308,13 @@ cgdml_status cgdml_ensemble_build(const cgdml_dataset *data, const cgdml_ensembl
         s = cgdml_prior_copy(opt->use_prior, &e->prior);
     else if (!s && opt->prior)
         s = cgdml_prior_fit_topology(data, opt->bonds, opt->n_bonds, opt->temperature, &e->prior);
-    if (s == CGDML_OK && l1.checkpoint && !opt->resume)
+    if (s == CGDML_OK && l1.checkpoint && !opt->resume && !l1.n_shards &&
+        cgdml_ensemble_checkpoint_has_shards(l1.checkpoint))
+        s = cgdml_error_set(CGDML_ERR_INVALID,
+                            "%s holds members trained by shards (%s): collect them with resume "
+                            "(--resume), or remove the folder to start again",
+                            l1.checkpoint, CGDML_SHARD_MANIFEST);
+    else if (s == CGDML_OK && l1.checkpoint && !opt->resume && !l1.n_shards)
         s = cgdml_atomic_remove_tree(l1.checkpoint);
     if (!s)
         s = choose_sigma1(data, opt, bins, e, &l1);
@@ -301,9 +322,9 @@ cgdml_status cgdml_ensemble_build(const cgdml_dataset *data, const cgdml_ensembl
     e->lambda = l1.lambda;
     if (!s)
         s = layer1(data, opt, e, &l1);
-    if (!s)
+    if (!s && !l1.n_shards)
         s = layer2(data, opt, e);
-    if (!s)
+    if (!s && !l1.n_shards)
         s = finish(e);
     cgdml_strata_free(bins);
     if (s)

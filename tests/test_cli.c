@@ -260,6 +260,60 @@ Test(cli, ensemble_resumes_to_the_same_model)
     cr_assert_eq(system(cmd), 0, "resumed and uninterrupted models predict identically");
 }
 
+/* Job arrays: shards 0/2 and 1/2 then the collecting run (--resume) give the
+ * one-process model bit for bit; collecting early, a shard with other options or
+ * a bad --shard is refused and writes nothing. */
+Test(cli, ensemble_shards_collect_to_the_one_process_model)
+{
+    cr_assert_eq(cgdml("synthetic --frames 1500 --noise 10 -o noisy.h5"), 0, "%s", output);
+    cr_assert_eq(cgdml(ENSEMBLE_ARGS " --sigma2 4 -o a.h5"), 0, "%s", output);
+    cr_assert_eq(cgdml(ENSEMBLE_ARGS " --sigma2 4 --shard 1/2 -o b.h5"), 0, "%s", output);
+    cr_assert(strstr(output, "shard 1/2: 3 of 6 members in b.h5.members (3 trained now"), "%s",
+              output);
+    cr_assert(exists("b.h5.members/manifest.txt") && !exists("b.h5") && !exists("b.average.h5"));
+    cr_assert(exists("b.h5.members/member-s8-l1e-06-m60-d0-seed1-00001.h5") &&
+              !exists("b.h5.members/member-s8-l1e-06-m60-d0-seed1-00000.h5"));
+    /* Collecting with shard 0 missing: refused, its members listed, the folder kept. */
+    assert_refused(cgdml(ENSEMBLE_ARGS " --sigma2 4 --resume -o b.h5"), 1,
+                   "3 of 6 members are missing from b.h5.members (shard 0/2: members 0-4 step 2)");
+    cr_assert(!exists("b.h5") && !exists("b.average.h5"));
+    cr_assert(exists("b.h5.members/member-s8-l1e-06-m60-d0-seed1-00003.h5"));
+    /* Without --resume the shards' folder is not emptied. */
+    assert_refused(cgdml(ENSEMBLE_ARGS " --sigma2 4 -o b.h5"), 1, "holds members trained by shards");
+    cr_assert(exists("b.h5.members/member-s8-l1e-06-m60-d0-seed1-00003.h5"));
+    /* A shard with another sigma1, or another number of shards, is refused by name. */
+    assert_refused(cgdml("ensemble --data noisy.h5 --kmeans 30 --members 6 --n-train 60 "
+                         "--sigma1 7 --mean-set 30 --lambda 1e-6 --sigma2 4 --shard 0/2 -o b.h5"),
+                   1, "started with sigma1 8 (its manifest.txt); this run has sigma1 7");
+    assert_refused(cgdml(ENSEMBLE_ARGS " --sigma2 4 --shard 0/3 -o b.h5"), 1,
+                   "started with shards 2");
+    cr_assert(!exists("b.h5.members/member-s7-l1e-06-m60-d0-seed1-00000.h5") &&
+              !exists("b.h5.members/member-s8-l1e-06-m60-d0-seed1-00000.h5"));
+    cr_assert_eq(cgdml(ENSEMBLE_ARGS " --sigma2 4 --shard 0/2 -o b.h5"), 0, "%s", output);
+    cr_assert_eq(cgdml(ENSEMBLE_ARGS " --sigma2 4 --resume -o b.h5"), 0, "%s", output);
+    cr_assert(strstr(output, "6 of 6 members taken from"), "%s", output);
+    cr_assert(!exists("b.h5.members"), "the members folder is removed after success");
+    cr_assert_eq(cgdml("predict --model a.h5 --data noisy.h5 -o fa.npy"), 0, "%s", output);
+    cr_assert_eq(cgdml("predict --model b.h5 --data noisy.h5 -o fb.npy"), 0, "%s", output);
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "cmp -s %s/fa.npy %s/fb.npy", dir, dir);
+    cr_assert_eq(system(cmd), 0, "sharded and one-process models predict identically");
+}
+
+Test(cli, ensemble_refuses_bad_shards)
+{
+    cr_assert_eq(cgdml("synthetic --frames 300 --noise 10 -o noisy.h5"), 0, "%s", output);
+    const char *bad[] = {"x", "2/2", "1/0", "0/0", "-1/2", "1/", "/2", "1/2x", "1.5/2"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        assert_refused(cgdml("ensemble --data noisy.h5 --members 4 --n-train 50 --sigma1 4 "
+                             "--sigma2 4 --shard '%s' -o e.h5", bad[i]),
+                       2, "--shard");
+    assert_refused(cgdml("ensemble --data noisy.h5 --members 4 --n-train 50 --sigma1-grid 2,4 "
+                         "--sigma2 4 --shard 0/2 -o e.h5"),
+                   1, "needs a fixed sigma1");
+    cr_assert(!exists("e.h5") && !exists("e.average.h5") && !exists("e.h5.members"));
+}
+
 Test(cli, ensemble_refuses_incomplete_or_impossible_requests)
 {
     cr_assert_eq(cgdml("synthetic --frames 300 --noise 10 -o noisy.h5"), 0, "%s", output);

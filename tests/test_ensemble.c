@@ -365,6 +365,64 @@ Test(ensemble, model_file_with_the_old_cv_table_loads)
 }
 
 /* The defaults of the options structs are the documented ones, not zero. */
+/* Job arrays in the library: shards 0 and 2 of 3 into one folder, a collect that
+ * names shard 1's members, then shard 1 and a collect giving the one-process
+ * members bit for bit; a shard with another lambda is refused by name. */
+Test(ensemble, shards_collect_to_the_one_process_members)
+{
+    char dir[] = "/tmp/cgdml-ens-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    cgdml_layer1_options opt = options(5, 20, 0.5);
+    cgdml_model *one[5], *got[5];
+    cr_assert_eq(cgdml_ensemble_train_members(train_data, strata, NULL, &opt, one), CGDML_OK);
+    opt.checkpoint = dir;
+    opt.n_shards = 3;
+    for (size_t s = 0; s < 3; s += 2) {
+        opt.shard = s;
+        cr_assert_eq(cgdml_ensemble_train_members(train_data, strata, NULL, &opt, got), CGDML_OK,
+                     "%s", cgdml_error_message());
+        for (size_t k = 0; k < 5; k++) {
+            cr_assert_eq(got[k] != NULL, k % 3 == s, "shard %zu holds member %zu", s, k);
+            cgdml_model_free(got[k]);
+        }
+    }
+    cgdml_layer1_options other = opt;
+    other.lambda = 1e-5;
+    cr_assert_eq(cgdml_ensemble_train_members(train_data, strata, NULL, &other, got),
+                 CGDML_ERR_INVALID);
+    cr_assert(strstr(cgdml_error_message(), "started with lambda 9.9999999999999995e-07"), "%s",
+              cgdml_error_message());
+    opt.n_shards = 0;
+    size_t resumed = 99;
+    opt.n_resumed = &resumed;
+    cr_assert_eq(cgdml_ensemble_train_members(train_data, strata, NULL, &opt, got),
+                 CGDML_ERR_INVALID);
+    cr_assert(strstr(cgdml_error_message(), "2 of 5 members are missing") &&
+                  strstr(cgdml_error_message(), "(shard 1/3: members 1, 4)"),
+              "%s", cgdml_error_message());
+    for (size_t k = 0; k < 5; k++)
+        cr_assert_null(got[k]);
+    opt.n_shards = 3;
+    opt.shard = 1;
+    cr_assert_eq(cgdml_ensemble_train_members(train_data, strata, NULL, &opt, got), CGDML_OK);
+    for (size_t k = 0; k < 5; k++)
+        cgdml_model_free(got[k]);
+    opt.n_shards = 0;
+    cr_assert_eq(cgdml_ensemble_train_members(train_data, strata, NULL, &opt, got), CGDML_OK,
+                 "%s", cgdml_error_message());
+    cr_assert_eq(resumed, 5);
+    for (size_t k = 0; k < 5; k++) {
+        cr_assert_eq(memcmp(one[k]->train_indices, got[k]->train_indices, 20 * sizeof(size_t)), 0);
+        cr_assert_eq(memcmp(one[k]->gamma, got[k]->gamma, 20 * one[k]->n_desc * sizeof(double)),
+                     0, "member %zu is the same whichever process trains it", k);
+        cgdml_model_free(one[k]);
+        cgdml_model_free(got[k]);
+    }
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    cr_assert_eq(system(cmd), 0);
+}
+
 Test(ensemble, options_init_sets_the_documented_defaults)
 {
     cgdml_ensemble_options o;
@@ -376,6 +434,8 @@ Test(ensemble, options_init_sets_the_documented_defaults)
     cr_assert_eq(o.layer1.seed, 1);
     cr_assert_eq(o.layer1.draw, CGDML_DRAW_STRATIFIED);
     cr_assert_null(o.layer1.checkpoint);
+    cr_assert_eq(o.layer1.n_shards, 0, "no shards: all members");
+    cr_assert_eq(o.layer1.shard, 0);
     cr_assert_eq(o.prior, 1);
     cr_assert_float_eq(o.temperature, 300.0, 0.0);
     cr_assert_eq(o.folds, CGDML_CROSSVAL_DEFAULT_FOLDS);

@@ -51,11 +51,27 @@ typedef struct {
                                  * each finished one (from one thread at a time) */
     void *progress_ctx;
     size_t *n_resumed;      /* if not NULL: set to the members loaded from the checkpoint */
+    /* Job arrays (docs/cluster.md): with n_shards > 0 only the members k with
+     * k mod n_shards == shard are trained (or loaded), the others left NULL; a
+     * checkpoint folder is then required and gets a manifest (CGDML_SHARD_MANIFEST)
+     * of the options members depend on.  A shard whose options differ from the
+     * folder's manifest is refused naming the difference.  With n_shards 0 (the
+     * default, all members) and a folder holding a shards' manifest, the options
+     * must match it and every member must be there already (collecting): missing
+     * members are refused, listed as ranges with the shard that owns them. */
+    size_t shard, n_shards;
 } cgdml_layer1_options;
+
+/* The manifest a sharded layer 1 keeps in its checkpoint folder. */
+#define CGDML_SHARD_MANIFEST "manifest.txt"
+/* 1 when the checkpoint folder dir holds a shards' manifest (members of a job array). */
+int cgdml_ensemble_checkpoint_has_shards(const char *dir);
+
 
 /* Defaults: n_members, n_train and sigma1 0 (the caller must set them), lambda
  * CGDML_ENSEMBLE_DEFAULT_LAMBDA, stratified draws, seed 1, side_by_side -1 (chosen
- * from the sizes), precision CGDML_PRECISION_AUTO, no checkpoint, no progress.  (A
+ * from the sizes), precision CGDML_PRECISION_AUTO, no checkpoint, no progress, no
+ * shards (n_shards 0: all members).  (A
  * zeroed struct is not the default: it means one at a time in double precision.) */
 void cgdml_layer1_options_init(cgdml_layer1_options *opt);
 
@@ -71,7 +87,8 @@ size_t cgdml_ensemble_layer1_bytes(const cgdml_layer1_options *opt, size_t n_bea
 /* Train the K members (members[k] allocated here; prior may be NULL).  With a
  * checkpoint folder, a member already saved there with the same frames and
  * hyperparameters is loaded instead of trained (resume), and every newly trained
- * member is saved there (atomically) as soon as it is done. */
+ * member is saved there (atomically) as soon as it is done.  With shards only the
+ * shard's members are made (the others stay NULL); see n_shards above. */
 cgdml_status cgdml_ensemble_train_members(const cgdml_dataset *data, const cgdml_strata *strata,
                                           const cgdml_prior *prior,
                                           const cgdml_layer1_options *opt,
@@ -103,7 +120,11 @@ typedef struct {
     double temperature;            /* of the prior's Boltzmann inversion, K (default 300) */
     const cgdml_prior *use_prior;  /* a prior fitted already (copied); NULL (default): fit one */
     cgdml_layer1_options layer1;   /* K, M, σ₁, λ, draws, seed, ... (cgdml_layer1_options_init) */
-    int resume;                    /* 0 (default): empty layer1.checkpoint first; 1: reuse it */
+    int resume;                    /* 0 (default): empty layer1.checkpoint first; 1: reuse it.
+                                    * A sharded run (layer1.n_shards > 0) always reuses it and
+                                    * stops after layer 1 (no average, no layer 2); a folder
+                                    * holding shards' members is never emptied: a run
+                                    * without resume is refused, one with it collects. */
     /* σ₁ and λ by cross-validation over folds of members when n_sigma1_grid > 0 (else
      * layer1.sigma1 and layer1.lambda): every σ₁ with every λ of lambda_grid (none:
      * layer1.lambda), λ taken times the kernel diagonal 5/(3σ₁²) with lambda_relative. */
@@ -146,11 +167,13 @@ void cgdml_ensemble_options_init(cgdml_ensemble_options *opt);
 /* What cgdml_ensemble_build made; everything is owned by the struct
  * (cgdml_ensemble_free releases it all). */
 typedef struct {
-    cgdml_model *distilled;        /* layer 2, with the prior and the CV table (cv_table) */
-    cgdml_model *average;          /* layer 1's average, with the prior */
-    cgdml_model **members;         /* [n_members], without prior */
+    cgdml_model *distilled;        /* layer 2, with the prior and the CV table (cv_table);
+                                    * NULL after a sharded layer 1 */
+    cgdml_model *average;          /* layer 1's average, with the prior; NULL after a shard */
+    cgdml_model **members;         /* [n_members], without prior (a shard: only its own) */
     size_t n_members;
     size_t n_resumed;              /* members taken from the checkpoint folder */
+    size_t n_trained;              /* members this call made or loaded (a shard's, or all) */
     cgdml_strata *strata;
     cgdml_prior *prior;            /* NULL without a prior */
     size_t *mean_set, n_mean_set;  /* layer-2 frames */
@@ -164,7 +187,10 @@ typedef struct {
  * and the CV rows recorded in the distilled one, in memory; the same options give
  * the same models as `cgdml ensemble`.  The checkpoint folder (layer1.checkpoint)
  * is left for the caller to remove once it has saved what it needs
- * (cgdml_atomic_remove_tree).  *out is new (cgdml_ensemble_free); NULL on error. */
+ * (cgdml_atomic_remove_tree).  With layer1.n_shards > 0 the call stops after the
+ * shard's members (members[k] NULL for the others, no average, no distilled model,
+ * no mean set); a later call without shards and with resume collects them.
+ * *out is new (cgdml_ensemble_free); NULL on error. */
 cgdml_status cgdml_ensemble_build(const cgdml_dataset *data, const cgdml_ensemble_options *opt,
                                   cgdml_ensemble **out);
 void cgdml_ensemble_free(cgdml_ensemble *ensemble);

@@ -111,7 +111,7 @@ class Layer1Options(ctypes.Structure):
                 ("lambda", c_double), ("draw", c_int), ("seed", c_ulong),
                 ("side_by_side", c_int), ("precision", c_int), ("checkpoint", c_char_p),
                 ("progress", c_void_p), ("progress_ctx", c_void_p),
-                ("n_resumed", POINTER(c_size_t))]
+                ("n_resumed", POINTER(c_size_t)), ("shard", c_size_t), ("n_shards", c_size_t)]
 
 
 class StrataOptions(ctypes.Structure):  # cgdml_strata_options
@@ -149,7 +149,7 @@ class EnsembleOptions(ctypes.Structure):  # cgdml_ensemble_options
 class EnsembleStruct(ctypes.Structure):  # cgdml_ensemble
     _fields_ = [("distilled", POINTER(ModelStruct)), ("average", POINTER(ModelStruct)),
                 ("members", POINTER(POINTER(ModelStruct))), ("n_members", c_size_t),
-                ("n_resumed", c_size_t), ("strata", POINTER(StrataStruct)),
+                ("n_resumed", c_size_t), ("n_trained", c_size_t), ("strata", POINTER(StrataStruct)),
                 ("prior", POINTER(PriorStruct)), ("mean_set", POINTER(c_size_t)),
                 ("n_mean_set", c_size_t), ("sigma1", c_double), ("lambda", c_double),
                 ("sigma2", c_double), ("lambda2", c_double), ("cv1", POINTER(CVPointStruct)),

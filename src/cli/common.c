@@ -531,6 +531,8 @@ cgdml_status cli_ensemble_options(const cli_options *opt, const char *checkpoint
     l1->side_by_side = opt->parallel;
     l1->precision = (cgdml_precision)opt->precision;
     l1->checkpoint = checkpoint;
+    l1->shard = opt->shard;
+    l1->n_shards = opt->n_shards;
     eo->resume = opt->resume;
     eo->sigma1_grid = opt->sigma1_grid;
     eo->n_sigma1_grid = opt->n_sigma1_grid;
@@ -555,7 +557,8 @@ cgdml_status cli_ensemble_options(const cli_options *opt, const char *checkpoint
 }
 
 /* Build the ensemble of the options; the stale temporaries of a killed run are
- * cleaned first, and the members' folder is removed once both models are saved. */
+ * cleaned first, and the members' folder is removed once both models are saved.
+ * A shard (--shard i/n) only trains its members into the folder and says so. */
 int cli_ensemble(const cli_options *opt, const cgdml_dataset *data, const char *checkpoint,
                  const char *average_path, cgdml_ensemble **out)
 {
@@ -577,11 +580,25 @@ int cli_ensemble(const cli_options *opt, const cgdml_dataset *data, const char *
     eo.prior = prior != NULL;
     eo.layer1.progress_ctx = &ps;
     size_t stale = cgdml_atomic_clean(opt->output) + cgdml_atomic_clean(average_path) +
-                   (opt->resume ? cgdml_atomic_clean(checkpoint) : 0);
+                   (opt->resume && !cgdml_ensemble_checkpoint_has_shards(checkpoint)
+                        ? cgdml_atomic_clean(checkpoint)
+                        : 0);
+    /* (shards' folders keep their temporaries: they may be members other shards are
+     * writing; the collecting run removes the folder once it succeeds) */
     if (stale)
         cli_note("removed %zu temporary file(s) left by a killed run\n", stale);
     if (!s)
         s = cgdml_ensemble_build(data, &eo, &e);
+    if (!s && opt->n_shards) {
+        cgdml_prior_free(prior);
+        cli_note("shard %zu/%zu: %zu of %zu members in %s (%zu trained now, %zu there "
+                 "already); no average, no layer 2 and no %s yet: when every shard is done, "
+                 "run the same command without --shard and with --resume\n",
+                 opt->shard, opt->n_shards, e->n_trained, opt->members, checkpoint,
+                 e->n_trained - e->n_resumed, e->n_resumed, opt->output);
+        cgdml_ensemble_free(e);
+        return CLI_OK;
+    }
     if (!s)
         s = cgdml_model_save(e->average, average_path);
     if (!s)

@@ -1,6 +1,7 @@
 /* main.c - the cgdml program: option parsing, help text and dispatch to the
  * commands in the other files of src/cli/.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -104,7 +105,7 @@ static const cli_command commands[] = {
      "data,group,members,n-train,sigma1,sigma2,lambda,mean-set,cv,sigma1-grid,sigma2-grid,"
      "lambda-grid,seed,draw,collective,kmeans,bonds,no-prior,temperature,memory,threads,"
      "parallel,resume,precision,lambda-rel-grid,select,lambda2,lambda2-rel,lambda2-rel-grid,"
-     "output",
+     "shard,output",
      "the two-layer ensemble: K members, their average, and the distilled model",
      "usage: cgdml ensemble --data D.h5 --members K --n-train M (--sigma1 S1 | --sigma1-grid\n"
      "                      a,b,..) (--sigma2 S2 | --sigma2-grid a,b,..) [--lambda L]\n"
@@ -138,7 +139,11 @@ static const cli_command commands[] = {
      "                     else alanine dipeptide); --no-prior to train without a prior\n"
      "  --temperature T    for the prior's Boltzmann inversion, K (default 300)\n"
      "  --parallel auto|members|blas  members side by side, or one at a time\n"
-     "  --resume           keep members finished by an interrupted run\n"
+     "  --resume           keep members finished by an interrupted run; after --shard\n"
+     "                     runs, collect their members and finish (refused, listing the\n"
+     "                     missing members and their shards, until all are there)\n"
+     "  --shard i/n        train only members k with k mod n == i into model.h5.members/\n"
+     "                     and stop (job arrays: docs/cluster.md); needs --sigma1\n"
      "  --precision auto|double|mixed  solves of members and distilled model (see\n"
      "                     train; default auto)\n"},
     {"simulate", cmd_simulate,
@@ -282,7 +287,7 @@ static const struct option long_options[] = {
     {"lambda-rel-grid", required_argument, 0, 1016}, {"select", required_argument, 0, 1019},
     {"prior", no_argument, 0, 1017},
     {"lambda2", required_argument, 0, 1020}, {"lambda2-rel", required_argument, 0, 1021},
-    {"lambda2-rel-grid", required_argument, 0, 1022},
+    {"lambda2-rel-grid", required_argument, 0, 1022}, {"shard", required_argument, 0, 1023},
     {"teacher", required_argument, 0, 1018},
     {"solver", required_argument, 0, 1300},  {"tolerance", required_argument, 0, 1301},
     {"max-iterations", required_argument, 0, 1302},
@@ -340,6 +345,23 @@ static int store_choice(const char *name, const char *arg, const char *const *ch
     return cli_usage_error("--%s '%s': not one of the choices (see --help)", name, arg);
 }
 
+/* --shard i/n: shard i (0 <= i < n) of n. */
+static int parse_shard(const char *text, size_t *shard, size_t *n)
+{
+    unsigned long long i, m;
+    int used = -1;
+    if (sscanf(text, "%llu/%llu%n", &i, &m, &used) != 2 || used < 0 || text[used] ||
+        !isdigit((unsigned char)text[0]) || !strchr(text, '/') ||
+        !isdigit((unsigned char)strchr(text, '/')[1]))
+        return cli_usage_error("--shard '%s': expected i/n, shard i of n (0 <= i < n), e.g. 0/4",
+                               text);
+    if (m == 0 || i >= m)
+        return cli_usage_error("--shard %s: the shard i must be 0 <= i < n and n >= 1", text);
+    *shard = (size_t)i;
+    *n = (size_t)m;
+    return CLI_OK;
+}
+
 static int store_ensemble_option(int c, const char *arg, cli_options *o)
 {
     static const char *const draws[] = {"stratified", "random", NULL};
@@ -384,6 +406,7 @@ static int store_ensemble_option(int c, const char *arg, cli_options *o)
         o->lambda2_rel = c == 1021;
         rc = parse_number(c == 1021 ? "lambda2-rel" : "lambda2", arg, &o->lambda2);
         break;
+    case 1023: rc = parse_shard(arg, &o->shard, &o->n_shards); break;
     case 1022:
         rc = cli_parse_list("lambda2-rel-grid", arg, o->lambda2_rel_grid, 16,
                             &o->n_lambda2_rel_grid);
