@@ -27,6 +27,8 @@ cgdml_status cgdml_ensemble_member_frames(const cgdml_strata *strata,
 
 static int choose_side_by_side(const cgdml_layer1_options *opt, size_t n_beads)
 {
+    if (opt->solver == CGDML_SOLVER_CG) /* its products are threaded; one member at a time */
+        return 0;
     if (opt->side_by_side >= 0)
         return opt->side_by_side;
     return 3 * n_beads * opt->n_train <= CGDML_ENSEMBLE_SIDE_BY_SIDE_MAX_ORDER &&
@@ -38,8 +40,11 @@ size_t cgdml_ensemble_layer1_bytes(const cgdml_layer1_options *opt, size_t n_bea
 {
     size_t at_once = side_by_side ? (size_t)omp_get_max_threads() : 1;
     size_t d = n_beads * (n_beads - 1) / 2;
-    return at_once * cgdml_model_train_peak_bytes(opt->n_train, n_beads, opt->sigma1, opt->lambda,
-                                                  opt->precision) +
+    size_t one = opt->solver == CGDML_SOLVER_CG
+                     ? cgdml_model_train_cg_bytes(opt->n_train, n_beads, &opt->cg)
+                     : cgdml_model_train_peak_bytes(opt->n_train, n_beads, opt->sigma1,
+                                                    opt->lambda, opt->precision);
+    return at_once * one +
            opt->n_members * opt->n_train * d * 2 * sizeof(double); /* finished members */
 }
 
@@ -71,6 +76,33 @@ static cgdml_model *load_checkpoint(const cgdml_layer1_options *opt, size_t k,
     return m;
 }
 
+/* A member solved by CG: its frames' strata are the preconditioner's keys, and with
+ * a checkpoint folder its iterations are kept beside the member's file (path, "":
+ * none) and continued by a resumed run (a folder is emptied unless resuming, so a
+ * CG checkpoint found there belongs to this member's interrupted solve). */
+static cgdml_status train_member_cg(const cgdml_dataset *data, const cgdml_strata *strata,
+                                    const cgdml_layer1_options *opt, const size_t *idx,
+                                    const double *labels, const char *path, cgdml_model **out)
+{
+    cgdml_cg_options cg = opt->cg;
+    char cg_path[CGDML_PATH_MAX + 8];
+    snprintf(cg_path, sizeof cg_path, "%s.cg.h5", path);
+    cg.checkpoint = path[0] ? cg_path : NULL;
+    cg.resume = 1;
+    size_t *keys = malloc(opt->n_train * sizeof *keys);
+    if (!keys)
+        return cgdml_error_set(CGDML_ERR_NOMEM, "cannot allocate the member's strata");
+    for (size_t t = 0; t < opt->n_train; t++)
+        keys[t] = strata->stratum_of[idx[t]];
+    cg.keys = keys;
+    cgdml_status s = cgdml_model_train_cg(data, idx, opt->n_train, labels, opt->sigma1,
+                                          opt->lambda, &cg, NULL, out);
+    free(keys);
+    if (!s && cg.checkpoint)
+        unlink(cg_path);
+    return s;
+}
+
 /* Train member k (or load it from the checkpoint folder). */
 static cgdml_status train_member(const cgdml_dataset *data, const cgdml_strata *strata,
                                  const cgdml_prior *prior, const cgdml_layer1_options *opt,
@@ -91,14 +123,16 @@ static cgdml_status train_member(const cgdml_dataset *data, const cgdml_strata *
         s = cgdml_error_set(CGDML_ERR_NOMEM, "cannot allocate member labels");
     if (!s && prior)
         s = cgdml_prior_subtract(prior, data, idx, opt->n_train, labels);
-    if (!s)
+    char path[CGDML_PATH_MAX] = "";
+    if (opt->checkpoint)
+        checkpoint_path(opt, k, path, sizeof path);
+    if (!s && opt->solver == CGDML_SOLVER_CG)
+        s = train_member_cg(data, strata, opt, idx, prior ? labels : NULL, path, out);
+    else if (!s)
         s = cgdml_model_train_precision(data, idx, opt->n_train, prior ? labels : NULL,
                                         opt->sigma1, opt->lambda, opt->precision, NULL, out);
-    if (!s && opt->checkpoint) {
-        char path[CGDML_PATH_MAX];
-        checkpoint_path(opt, k, path, sizeof path);
+    if (!s && opt->checkpoint)
         s = cgdml_model_save(*out, path);
-    }
     free(labels);
     free(idx);
     return s ? cgdml_error_wrap(s, "member %zu", k) : CGDML_OK;
@@ -132,7 +166,8 @@ static uint64_t prior_hash(const cgdml_prior *p)
     return h;
 }
 
-enum { MANIFEST_KEYS = 10, MANIFEST_VALUE = 64 };
+/* Room for every key manifest_of writes (11 today) and a few more. */
+enum { MANIFEST_KEYS = 16, MANIFEST_VALUE = 64 };
 typedef struct {
     char key[MANIFEST_KEYS][24];
     char value[MANIFEST_KEYS][MANIFEST_VALUE];
@@ -143,6 +178,8 @@ static void manifest_add(manifest *m, const char *key, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void manifest_add(manifest *m, const char *key, const char *fmt, ...)
 {
+    if (m->n == MANIFEST_KEYS) /* a key added without room: the compare then fails loudly */
+        return;
     va_list ap;
     va_start(ap, fmt);
     snprintf(m->key[m->n], sizeof m->key[m->n], "%s", key);
@@ -163,6 +200,7 @@ static void manifest_of(const cgdml_layer1_options *opt, const cgdml_dataset *da
     manifest_add(m, "draw", "%s", opt->draw == CGDML_DRAW_RANDOM ? "random" : "stratified");
     manifest_add(m, "seed", "%lu", opt->seed);
     manifest_add(m, "precision", "%d", (int)opt->precision);
+    manifest_add(m, "solver", "%s", opt->solver == CGDML_SOLVER_CG ? "cg" : "cholesky");
     manifest_add(m, "dataset", "%016" PRIx64, cgdml_dataset_hash(data));
     manifest_add(m, "prior", "%016" PRIx64, prior_hash(prior));
     manifest_add(m, "shards", "%zu", n_shards);

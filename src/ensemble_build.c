@@ -24,6 +24,7 @@ void cgdml_layer1_options_init(cgdml_layer1_options *o)
     o->seed = 1;
     o->side_by_side = -1;
     o->precision = CGDML_PRECISION_AUTO;
+    cgdml_cg_options_init(&o->cg);
 }
 
 void cgdml_ensemble_options_init(cgdml_ensemble_options *o)
@@ -137,6 +138,8 @@ static cgdml_status check_options(const cgdml_dataset *d, const cgdml_ensemble_o
                                l1->n_shards,
                                l1->checkpoint ? "the shard must be below the number of shards"
                                               : "shards need a members folder (layer1.checkpoint)");
+    if (l1->solver == CGDML_SOLVER_CG && cgdml_cg_options_check(&l1->cg, l1->n_train, d->n_beads))
+        return cgdml_error_wrap(CGDML_ERR_INVALID, "ensemble: members by CG");
     if (o->folds < 2 && (o->n_sigma1_grid || o->n_sigma2_grid || o->n_lambda2_grid))
         return cgdml_error_set(CGDML_ERR_INVALID, "ensemble: cross-validation needs 2 folds or more");
     return CGDML_OK;
@@ -189,8 +192,9 @@ static cgdml_status layer1(const cgdml_dataset *d, const cgdml_ensemble_options 
     if (!e->members)
         return cgdml_error_set(CGDML_ERR_NOMEM, "cannot allocate members");
     e->n_members = l1->n_members;
-    note(o, "layer 1: %zu members of %zu frames, sigma1 %g, lambda %g\n", l1->n_members,
-         l1->n_train, l1->sigma1, l1->lambda);
+    note(o, "layer 1: %zu member%s of %zu frames%s, sigma1 %g, lambda %g\n", l1->n_members,
+         l1->n_members == 1 ? "" : "s", l1->n_train,
+         l1->solver == CGDML_SOLVER_CG ? " (conjugate gradients)" : "", l1->sigma1, l1->lambda);
     l1->n_resumed = &e->n_resumed;
     cgdml_status s = cgdml_ensemble_train_members(d, e->strata, e->prior, l1, e->members);
     l1->n_resumed = NULL;

@@ -17,14 +17,17 @@ void cgdml_pipeline_options_init(cgdml_pipeline_options *o)
     cgdml_ensemble_options_init(&o->ensemble);
     o->sigma1_grid[0] = CGDML_PIPELINE_SIGMA1;
     o->lambda_grid[0] = CGDML_PIPELINE_LAMBDA_REL;
-    o->ensemble.layer1.n_members = CGDML_PIPELINE_MEMBERS;
-    o->ensemble.layer1.n_train = CGDML_PIPELINE_N_TRAIN;
-    o->ensemble.sigma1_grid = o->sigma1_grid;
-    o->ensemble.n_sigma1_grid = 1;
-    o->ensemble.lambda_grid = o->lambda_grid;
-    o->ensemble.n_lambda_grid = 1;
-    o->ensemble.lambda_relative = 1;
+    cgdml_layer1_options *l1 = &o->ensemble.layer1;
+    l1->n_members = CGDML_PIPELINE_MEMBERS;
+    l1->n_train = CGDML_PIPELINE_N_TRAIN;
+    l1->solver = CGDML_PIPELINE_SOLVER;
+    l1->draw = CGDML_PIPELINE_DRAW;
+    l1->sigma1 = CGDML_PIPELINE_SIGMA1;
+    l1->lambda = CGDML_PIPELINE_LAMBDA_REL * cgdml_crossval_kernel_diagonal(l1->sigma1);
+    o->ensemble.lambda_relative = 1; /* for a grid, if the caller sets one */
     o->ensemble.sigma2_same = 1;
+    o->ensemble.lambda2 = CGDML_PIPELINE_LAMBDA2_REL;
+    o->ensemble.lambda2_relative = 1;
     o->ensemble.mean_set = CGDML_PIPELINE_MEAN_SET;
     o->replicas = CGDML_PIPELINE_REPLICAS;
     o->start = CGDML_START_EQUILIBRIUM;

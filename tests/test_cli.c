@@ -377,8 +377,23 @@ Test(cli, run_writes_models_trajectory_landscapes_and_report)
     report[n] = '\0';
     fclose(f);
     cr_assert(strstr(report, "MSE vs all-atom reference") && strstr(report, "cgdml simulate") &&
-                  strstr(report, "| 1 | 0.25 |"),
+                  strstr(report, "4 members of 80 frames (drawn with the data's weights, "
+                                 "solved by conjugate gradients)"),
               "%s", report);
+    /* The report's ensemble command makes the run's model. */
+    char *cmd = strstr(report, "cgdml ensemble "), *o = cmd ? strstr(cmd, " -o out/model.h5") : 0;
+    cr_assert(cmd && o, "%s", report);
+    *o = '\0';
+    cr_assert_eq(cgdml("%s -o again.h5", cmd + strlen("cgdml ")), 0, "%s", output);
+    cgdml_model *m1, *m2;
+    snprintf(path, sizeof path, "%s/out/model.h5", dir);
+    cr_assert_eq(cgdml_model_load(path, &m1), CGDML_OK, "%s", cgdml_error_message());
+    snprintf(path, sizeof path, "%s/again.h5", dir);
+    cr_assert_eq(cgdml_model_load(path, &m2), CGDML_OK, "%s", cgdml_error_message());
+    cr_assert_eq(m1->n_train, m2->n_train);
+    cr_assert_eq(memcmp(m1->gamma, m2->gamma, m1->n_train * m1->n_desc * sizeof(double)), 0);
+    cgdml_model_free(m1);
+    cgdml_model_free(m2);
     /* The default burn-in of a run shorter than 3 x 100,000 steps is a third of it. */
     cr_assert(strstr(report, "after a burn-in of 333 steps"), "%s", report);
     /* The stages also run alone on the run's files. */
@@ -490,6 +505,34 @@ Test(cli, ensemble_selects_by_binned_or_raw_error_and_sigma2_follows)
  * --lambda2-rel-grid cross-validates it (layer-2 rows of the table, one per value,
  * and the model takes the best row's); two of the three, or a ridge <= 0, are usage
  * errors. */
+/* ensemble --solver cg: members by conjugate gradients (train's CG options apply),
+ * the Cholesky model to the tolerance; CG options without it are refused. */
+Test(cli, ensemble_members_by_cg)
+{
+    cr_assert_eq(cgdml("synthetic --frames 600 --noise 10 -o noisy.h5"), 0, "%s", output);
+    const char *base = "ensemble --data noisy.h5 --kmeans 20 --members 2 --n-train 100 --sigma1 2 "
+                       "--lambda 0.01 --sigma2 same --mean-set 20 --precision double";
+    cr_assert_eq(cgdml("%s -o chol.h5", base), 0, "%s", output);
+    cr_assert_eq(cgdml("%s --solver cg --tolerance 1e-12 -o cg.h5", base), 0, "%s", output);
+    cr_assert(strstr(output, "CG iteration"), "%s", output);
+    cgdml_model *a, *b;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/chol.average.h5", dir);
+    cr_assert_eq(cgdml_model_load(path, &a), CGDML_OK, "%s", cgdml_error_message());
+    snprintf(path, sizeof path, "%s/cg.average.h5", dir);
+    cr_assert_eq(cgdml_model_load(path, &b), CGDML_OK, "%s", cgdml_error_message());
+    double amax = 0, dmax = 0;
+    for (size_t i = 0; i < a->n_train * a->n_desc; i++) {
+        amax = fmax(amax, fabs(a->gamma[i]));
+        dmax = fmax(dmax, fabs(a->gamma[i] - b->gamma[i]));
+    }
+    cr_assert(amax > 0 && dmax < 1e-6 * amax, "coefficients differ by %g of %g", dmax, amax);
+    cgdml_model_free(a);
+    cgdml_model_free(b);
+    assert_refused(cgdml("%s --tolerance 1e-8 -o e.h5", base), 2, "applies to --solver cg");
+    assert_refused(cgdml("%s --solver cg --tolerance 3 -o e.h5", base), 1, "tolerance");
+}
+
 Test(cli, ensemble_lambda2_fixed_or_cross_validated)
 {
     cr_assert_eq(cgdml("synthetic --frames 600 --noise 10 -o noisy.h5"), 0, "%s", output);

@@ -622,3 +622,87 @@ Test(ensemble, lambda2_refuses_bad_values)
     cr_assert(strstr(cgdml_error_message(), "lambda2 grid"), "%s", cgdml_error_message());
     cr_assert_null(e);
 }
+
+/* Members solved by CG (layer1.solver) are the Cholesky members to the tolerance;
+ * a member whose CG solve stops early leaves its iterations in the members' folder,
+ * and the resumed run continues them to the same model. */
+static cgdml_layer1_options cg_options(void)
+{
+    cgdml_layer1_options opt = options(2, 150, 0.5);
+    opt.lambda = 1e-2;
+    opt.draw = CGDML_DRAW_RANDOM;
+    opt.side_by_side = 0;
+    opt.solver = CGDML_SOLVER_CG;
+    cgdml_cg_options_init(&opt.cg);
+    opt.cg.tolerance = 1e-11;
+    return opt;
+}
+
+static size_t count_cg_checkpoints(const char *dir)
+{
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "ls %s | grep -c '\\.cg\\.h5$'", dir);
+    FILE *p = popen(cmd, "r");
+    size_t n = 0;
+    cr_assert(p && fscanf(p, "%zu", &n) == 1);
+    pclose(p);
+    return n;
+}
+
+Test(ensemble, cg_members_equal_cholesky_members_and_resume_inside_a_member)
+{
+    cgdml_layer1_options chol = cg_options();
+    chol.solver = CGDML_SOLVER_CHOLESKY;
+    chol.precision = CGDML_PRECISION_DOUBLE;
+    cgdml_layer1_options cg = cg_options();
+    char dir[] = "/tmp/cgdml-ens-cg-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    cg.checkpoint = dir;
+    cgdml_model *a[2], *b[2], *avg_a, *avg_b;
+    cr_assert_eq(cgdml_ensemble_train_members(train_data, strata, NULL, &chol, a), CGDML_OK);
+    /* killed inside member 0's solve: it stops unconverged after 3 iterations */
+    cg.cg.max_iterations = 3;
+    cr_assert_eq(cgdml_ensemble_train_members(train_data, strata, NULL, &cg, b), CGDML_ERR_NUMERIC,
+                 "%s", cgdml_error_message());
+    cr_assert_geq(count_cg_checkpoints(dir), 1);
+    cg.cg.max_iterations = CGDML_CG_DEFAULT_MAX_ITERATIONS;
+    cr_assert_eq(cgdml_ensemble_train_members(train_data, strata, NULL, &cg, b), CGDML_OK, "%s",
+                 cgdml_error_message());
+    cr_assert_eq(count_cg_checkpoints(dir), 0, "a finished member removes its CG checkpoint");
+    cr_assert_eq(cgdml_ensemble_average(a, 2, &avg_a), CGDML_OK);
+    cr_assert_eq(cgdml_ensemble_average(b, 2, &avg_b), CGDML_OK);
+    size_t n = test_data->n_frames * N3;
+    double *fa = malloc(n * sizeof(double)), *fb = malloc(n * sizeof(double)), da = 0, dab = 0;
+    cr_assert(fa && fb);
+    cr_assert_eq(cgdml_model_predict(avg_a, test_data->n_frames, test_data->coords, fa, NULL), 0);
+    cr_assert_eq(cgdml_model_predict(avg_b, test_data->n_frames, test_data->coords, fb, NULL), 0);
+    for (size_t i = 0; i < n; i++) {
+        da = fmax(da, fabs(fa[i]));
+        dab = fmax(dab, fabs(fa[i] - fb[i]));
+    }
+    free(fa);
+    free(fb);
+    cr_assert_gt(da, 1.0);
+    cr_assert_lt(dab / da, 1e-6, "CG members differ from Cholesky ones by %g (relative)", dab / da);
+    for (size_t k = 0; k < 2; k++) {
+        cgdml_model_free(a[k]);
+        cgdml_model_free(b[k]);
+    }
+    cgdml_model_free(avg_a);
+    cgdml_model_free(avg_b);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    cr_assert_eq(system(cmd), 0);
+    /* CG's memory grows with M, not M²: a 30,000-frame member fits in a few GB */
+    cg.n_train = 30000;
+    chol.n_train = 30000;
+    cr_assert_lt(cgdml_ensemble_layer1_bytes(&cg, NB, 0), 1e9);
+    cr_assert_gt(cgdml_ensemble_layer1_bytes(&chol, NB, 0), 1e11);
+    cg.cg.tolerance = 2.0;
+    cgdml_ensemble_options o;
+    cgdml_ensemble_options_init(&o);
+    o.layer1 = cg;
+    cgdml_ensemble *e = NULL;
+    cr_assert_eq(cgdml_ensemble_build(train_data, &o, &e), CGDML_ERR_INVALID);
+    cr_assert(strstr(cgdml_error_message(), "tolerance"), "%s", cgdml_error_message());
+}

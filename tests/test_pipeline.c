@@ -217,10 +217,16 @@ Test(pipeline_call, runs_the_stages_in_order_and_stops_on_a_failed_stage, .timeo
 
     cgdml_pipeline_options o;
     cgdml_pipeline_options_init(&o);
-    cr_assert_eq(o.ensemble.layer1.n_members, 8);
+    cr_assert_eq(o.ensemble.layer1.n_members, 1);
+    cr_assert_eq(o.ensemble.layer1.n_train, 30000);
+    cr_assert_eq(o.ensemble.layer1.solver, CGDML_SOLVER_CG);
+    cr_assert_eq(o.ensemble.layer1.draw, CGDML_DRAW_RANDOM);
     cr_assert_eq(o.simulate.n_steps, 300000);
-    cr_assert_float_eq(o.ensemble.sigma1_grid[0], 0.25, 0.0);
-    cr_assert(o.ensemble.lambda_relative && o.ensemble.sigma2_same);
+    cr_assert_eq(o.ensemble.n_sigma1_grid, 0, "sigma1 and lambda fixed");
+    cr_assert_float_eq(o.ensemble.layer1.sigma1, 0.25, 0.0);
+    cr_assert_float_eq(o.ensemble.layer1.lambda, 1e-3 * 5.0 / (3.0 * 0.0625), 1e-15);
+    cr_assert(o.ensemble.lambda2_relative && o.ensemble.sigma2_same);
+    cr_assert_float_eq(o.ensemble.lambda2, 1e-4, 0.0);
     o.ensemble.layer1.n_train = 100;
     o.ensemble.layer1.n_members = 2;
     o.ensemble.mean_set = 100;
@@ -239,7 +245,8 @@ Test(pipeline_call, runs_the_stages_in_order_and_stops_on_a_failed_stage, .timeo
     cr_assert_eq(cgdml_fes_reference_compute(part, NULL, NULL, 60, &ref), CGDML_OK);
     cr_assert_float_eq(p->reference->halves.mse, ref->halves.mse, 0.0);
     cr_assert_float_eq(p->landscape.floor, ref->halves.mse, 0.0);
-    cr_assert_eq(p->ensemble->distilled->cv_rows, 1, "the fixed sigma1's CV row");
+    cr_assert_eq(p->ensemble->distilled->cv_rows, 0, "sigma1 and lambda fixed: no CV");
+    cr_assert_float_eq(p->ensemble->lambda2, 1e-4 * 5.0 / (3.0 * 0.0625), 1e-15);
     cr_assert_eq(p->ensemble->n_members, 2);
     cr_assert_eq(p->trajectory->n_replicas, 4);
     cr_assert(p->landscape.has_reference && isfinite(p->landscape.vs.mse) &&

@@ -60,6 +60,15 @@ typedef struct {
      * must match it and every member must be there already (collecting): missing
      * members are refused, listed as ranges with the shard that owns them. */
     size_t shard, n_shards;
+    /* How each member's system is solved: CGDML_SOLVER_CHOLESKY (default) in
+     * `precision`, or CGDML_SOLVER_CG, matrix-free conjugate gradients (solve.h) for
+     * members too large to factorise (make run's one member of 30,000 frames).  A CG
+     * member takes its frames' strata as the preconditioner's keys, and with a
+     * checkpoint folder keeps its iterations there, so a killed run resumes inside
+     * the member too. */
+    cgdml_solver solver;
+    cgdml_cg_options cg; /* CG's options (default cgdml_cg_options_init's); keys,
+                          * checkpoint and resume are set per member */
 } cgdml_layer1_options;
 
 /* The manifest a sharded layer 1 keeps in its checkpoint folder. */
@@ -71,7 +80,7 @@ int cgdml_ensemble_checkpoint_has_shards(const char *dir);
 /* Defaults: n_members, n_train and sigma1 0 (the caller must set them), lambda
  * CGDML_ENSEMBLE_DEFAULT_LAMBDA, stratified draws, seed 1, side_by_side -1 (chosen
  * from the sizes), precision CGDML_PRECISION_AUTO, no checkpoint, no progress, no
- * shards (n_shards 0: all members).  (A
+ * shards (n_shards 0: all members), Cholesky solves (CG options at their defaults).  (A
  * zeroed struct is not the default: it means one at a time in double precision.) */
 void cgdml_layer1_options_init(cgdml_layer1_options *opt);
 

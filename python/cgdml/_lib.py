@@ -106,12 +106,21 @@ class StrataStruct(ctypes.Structure):
 PROGRESS_FN = ctypes.CFUNCTYPE(None, c_void_p, c_size_t, c_size_t)
 
 
+class CGOptions(ctypes.Structure):  # cgdml_cg_options (solve.h)
+    _fields_ = [("tolerance", c_double), ("max_iterations", c_size_t),
+                ("preconditioner", c_int), ("layout", c_int), ("block_frames", c_size_t),
+                ("landmarks", c_size_t), ("keys", POINTER(c_size_t)), ("progress", c_void_p),
+                ("progress_ctx", c_void_p), ("checkpoint", c_char_p),
+                ("checkpoint_interval_s", c_double), ("resume", c_int)]
+
+
 class Layer1Options(ctypes.Structure):
     _fields_ = [("n_members", c_size_t), ("n_train", c_size_t), ("sigma1", c_double),
                 ("lambda", c_double), ("draw", c_int), ("seed", c_ulong),
                 ("side_by_side", c_int), ("precision", c_int), ("checkpoint", c_char_p),
                 ("progress", c_void_p), ("progress_ctx", c_void_p),
-                ("n_resumed", POINTER(c_size_t)), ("shard", c_size_t), ("n_shards", c_size_t)]
+                ("n_resumed", POINTER(c_size_t)), ("shard", c_size_t), ("n_shards", c_size_t),
+                ("solver", c_int), ("cg", CGOptions)]
 
 
 class StrataOptions(ctypes.Structure):  # cgdml_strata_options
@@ -277,7 +286,7 @@ STRUCTS = {"cgdml_observable": Observable, "cgdml_dataset": DatasetStruct,
            "cgdml_ensemble": EnsembleStruct, "cgdml_fes_reference": FesReferenceStruct,
            "cgdml_fes_assessment": FesAssessmentStruct, "cgdml_study_row": StudyRowStruct,
            "cgdml_study_options": StudyOptions, "cgdml_pipeline": PipelineStruct,
-           "cgdml_pipeline_options": PipelineOptions}
+           "cgdml_pipeline_options": PipelineOptions, "cgdml_cg_options": CGOptions}
 
 # ---- prototypes ------------------------------------------------------------------
 

@@ -213,12 +213,15 @@ def _detach(p, struct):
 
 def run(data, *, members=None, n_train=None, mean_set=None, replicas=None, steps=None,
         save_every=None, burn_in=None, bins=None, seed=1, start="equilibrium",
-        precision="auto", stage=None):
+        precision="auto", solver=None, draw=None, stage=None):
     """The whole pipeline, as ``cgdml run`` runs it (one call of the library's
     ``cgdml_pipeline_run``, with the run's defaults from
-    ``cgdml_pipeline_options_init``: ``members`` 8 of ``n_train`` 1000 frames, σ₁
-    0.25 with λ at 1e-2 of the kernel diagonal, the distilled model at the members'
-    σ on a ``mean_set`` of 1500, ``replicas`` 100 x ``steps`` 300,000 saved every
+    ``cgdml_pipeline_options_init``: ``members`` 1 of ``n_train`` 30,000 frames
+    (``draw`` "random": with the data's weights) solved by ``solver`` "cg", σ₁ 0.25
+    with λ at 1e-3 of the kernel diagonal, the distilled model at the members' σ
+    and λ₂ 1e-4 of the diagonal on a ``mean_set`` of 1500 frames (``solver``
+    "cholesky" and ``draw`` "stratified" with ``members`` 8 and ``n_train`` 1000
+    are the paper's small members), ``replicas`` 100 x ``steps`` 300,000 saved every
     ``save_every`` 500, ``burn_in`` 100,000 steps or a third of shorter runs,
     ``bins`` 60; ``seed`` seeds every stage): reference landscape and its floor ->
     two-layer ensemble -> CG simulation with the distilled model from the data's
@@ -246,6 +249,14 @@ def run(data, *, members=None, n_train=None, mean_set=None, replicas=None, steps
                 raise ValueError(f"{name}: must be non-negative")
             setattr(target, name, int(v))
     l1.precision = _precision(precision)
+    if solver is not None:
+        if solver not in ("cholesky", "cg"):
+            raise ValueError(f"solver {solver!r}: expected cholesky or cg")
+        l1.solver = ("cholesky", "cg").index(solver)
+    if draw is not None:
+        if draw not in ("stratified", "random"):
+            raise ValueError(f"draw {draw!r}: expected stratified or random")
+        l1.draw = L.DRAWS[draw]
     o.start = L.STARTS[start]
     keep = None
     if stage is not None:

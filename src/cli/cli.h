@@ -39,6 +39,7 @@ typedef struct {
     size_t members, mean_set, folds, kmeans, n_cv_specs;
     double sigma1, sigma2, temperature;
     int have_sigma1, have_sigma2, no_prior, resume, draw_random, parallel;
+    int have_draw, have_solver; /* given on the command line (run's defaults differ) */
     size_t shard, n_shards; /* --shard i/n (n_shards 0: all members) */
     int select_raw;  /* --select raw: layer-1 CV by raw held-out MSE, not binned error */
     int sigma2_same; /* --sigma2 same: the distilled model takes the chosen sigma1 */
@@ -170,6 +171,10 @@ typedef struct {
     const char *what;
     size_t last_tenth;
 } cli_members_progress;
+/* The CG options of the command line (--tolerance, --max-iterations,
+ * --preconditioner, --landmarks, --block-frames, --block-layout), progress lines on
+ * stderr; no checkpoint, keys or resume. */
+void cli_cg_options(const cli_options *opt, cgdml_cg_options *cg);
 /* The library's ensemble options from the command line's: strata, members, grids,
  * σ₂, the members' folder `checkpoint`; notes and CV tables printed, the members'
  * progress shown (set layer1.progress_ctx to a cli_members_progress). */

@@ -32,6 +32,8 @@ static int check_ensemble_options(const cli_options *opt)
                                "(relative to the kernel diagonal), not both");
     if (opt->members < 1 || !opt->have_n_train || opt->n_train < 1)
         return cli_usage_error("ensemble: give --members K (>= 1) and --n-train M (>= 1)");
+    if (opt->solver != CGDML_SOLVER_CG && opt->cg_option)
+        return cli_usage_error("ensemble: --%s applies to --solver cg", opt->cg_option);
     size_t len = strlen(opt->output ? opt->output : "");
     if (len < 4 || strcmp(opt->output + len - 3, ".h5"))
         return cli_usage_error("ensemble: -o must name a .h5 file (the distilled model)");

@@ -57,13 +57,6 @@ static void report_training(const cgdml_model *m, const cgdml_train_stats *st)
              (double)cgdml_memory_peak_rss() / 1e9, (double)st->peak_bytes / 1e9);
 }
 
-static void show_cg_progress(void *ctx, const cgdml_cg_progress *p)
-{
-    (void)ctx;
-    cli_note("  CG iteration %zu: relative residual %.3g (tolerance %g), %.0f s\n", p->iteration,
-             p->relative_residual, p->tolerance, p->seconds);
-}
-
 /* CG-only options need --solver cg, and --precision does not apply to it; values
  * are checked once the frames are known (cg_options). */
 static int check_solver_options(const cli_options *opt)
@@ -93,14 +86,7 @@ static int check_solver_options(const cli_options *opt)
 static int cg_options(const cli_options *opt, const char *checkpoint, size_t n, size_t n_beads,
                       cgdml_cg_options *cg)
 {
-    cgdml_cg_options_init(cg);
-    cg->tolerance = opt->tolerance;
-    cg->max_iterations = opt->max_iterations;
-    cg->preconditioner = (cgdml_cg_preconditioner)opt->preconditioner;
-    cg->layout = (cgdml_cg_layout)opt->layout;
-    cg->block_frames = opt->block_frames;
-    cg->landmarks = opt->landmarks;
-    cg->progress = show_cg_progress;
+    cli_cg_options(opt, cg);
     cg->checkpoint = checkpoint;
     cg->checkpoint_interval_s = opt->checkpoint_interval;
     cg->resume = opt->resume;

@@ -19,15 +19,13 @@
 
 #include "cli.h"
 
-/* Defaults chosen by measurement on the shipped data (README, "How make run's
- * defaults were chosen"), sized to finish well under 15 minutes on 2 cores; each
- * can be changed on the command line.  Members of the paper's 1000 frames: σ₁ = 1
- * with 300-frame members smoothed the β basin away (α_R 85 % against 41 %); σ₁ =
- * 0.25 with λ at 1e-2 of the kernel diagonal 5/(3σ²) halved the landscape error.
- * Neither the raw nor the binned CV error picks that point out of a σ x λ grid, so
- * it is fixed (a grid of one value: its CV row is still reported).  The distilled
- * model takes the members' σ.  Burn-in: cli_default_burn_in.  The values are the
- * library's CGDML_PIPELINE_* (pipeline.h). */
+/* The defaults are the library's CGDML_PIPELINE_* (pipeline.h), chosen by
+ * measurement on the shipped data (README, "How make run's defaults were chosen")
+ * and sized to finish well under 15 minutes on 2 cores: one member of 30,000 frames
+ * solved by CG at λ = 1e-3 of the kernel diagonal 5/(3σ²), σ₁ = 0.25, distilled at
+ * λ₂ = 1e-4 of the diagonal.  --members, --n-train, --solver and --draw change
+ * layer 1 (e.g. --members 8 --n-train 1000 --solver cholesky --draw stratified,
+ * the paper's members).  Burn-in: cli_default_burn_in. */
 typedef struct {
     char dir[CGDML_PATH_MAX];
     char reference[CGDML_PATH_MAX], model[CGDML_PATH_MAX], average[CGDML_PATH_MAX];
@@ -65,15 +63,18 @@ static void stage_options(const cli_options *run, const run_state *r, cli_option
     o->members = run->members;
     o->have_n_train = 1;
     o->n_train = run->n_train;
-    o->lambda_rel_grid[0] = CGDML_PIPELINE_LAMBDA_REL;
-    o->n_lambda_rel_grid = 1;
-    o->sigma1_grid[0] = CGDML_PIPELINE_SIGMA1;
-    o->n_sigma1_grid = 1;
+    o->solver = run->solver;
+    o->draw_random = run->draw_random;
+    o->have_sigma1 = 1;
+    o->sigma1 = CGDML_PIPELINE_SIGMA1;
+    o->lambda = CGDML_PIPELINE_LAMBDA_REL * cgdml_crossval_kernel_diagonal(o->sigma1);
+    o->have_lambda = 1;
     o->have_sigma2 = 1;
     o->sigma2_same = 1;
+    o->have_lambda2 = 1;
+    o->lambda2 = CGDML_PIPELINE_LAMBDA2_REL;
+    o->lambda2_rel = 1;
     o->mean_set = run->mean_set;
-    o->folds = run->members < CGDML_CROSSVAL_DEFAULT_FOLDS ? run->members
-                                                           : CGDML_CROSSVAL_DEFAULT_FOLDS;
     o->model = r->model;
     o->replicas = run->replicas;
     o->steps = run->steps;
@@ -102,15 +103,16 @@ static void stage_plot(run_state *r)
 /* The model's CV table and hyperparameters, as a Markdown table. */
 static void report_model(FILE *f, const cgdml_model *m)
 {
-    fprintf(f, "| layer | sigma (1/Å) | lambda | held-out force MSE (kcal/mol/Å)² | ± | "
-               "binned error (kcal/mol/Å)² |\n"
-               "| --- | --- | --- | --- | --- | --- |\n");
+    if (m->cv_rows)
+        fprintf(f, "| layer | sigma (1/Å) | lambda | held-out force MSE (kcal/mol/Å)² | ± | "
+                   "binned error (kcal/mol/Å)² |\n"
+                   "| --- | --- | --- | --- | --- | --- |\n");
     for (size_t i = 0; i < m->cv_rows; i++) {
         const double *row = m->cv_table + i * CGDML_CV_COLUMNS;
-        fprintf(f, "| %.0f | %.4g | %.3g | %.3f | %.3f | %.4g |\n", row[0], row[1], row[2],
-                row[3], row[4], row[6]);
+        fprintf(f, "| %.0f | %.4g | %.3g | %.3f | %.3f | %.4g |\n%s", row[0], row[1], row[2],
+                row[3], row[4], row[6], i + 1 == m->cv_rows ? "\n" : "");
     }
-    fprintf(f, "\nDistilled model: %zu training frames, sigma2 %.4g, lambda %.3g; prior: %zu "
+    fprintf(f, "Distilled model: %zu training frames, sigma2 %.4g, lambda %.3g; prior: %zu "
                "bonds, %zu angles.\n",
             m->n_train, m->sigma, m->lambda, m->prior ? m->prior->n_bonds : 0,
             m->prior ? m->prior->n_angles : 0);
@@ -120,11 +122,13 @@ static void report_commands(FILE *f, const cli_options *run, const run_state *r)
 {
     fprintf(f, "```sh\n");
     fprintf(f, "cgdml fes-reference --data %s -o %s\n", run->data, r->reference);
-    fprintf(f, "cgdml ensemble --data %s --members %zu --n-train %zu --sigma1-grid ", run->data,
-            run->members, run->n_train);
-    fprintf(f, "%g", CGDML_PIPELINE_SIGMA1);
-    fprintf(f, " --lambda-rel-grid %g --sigma2 same --mean-set %zu --seed %lu -o %s\n",
-            CGDML_PIPELINE_LAMBDA_REL, run->mean_set, run->seed, r->model);
+    fprintf(f, "cgdml ensemble --data %s --members %zu --n-train %zu --draw %s --solver %s "
+               "--sigma1 %g --lambda %.17g --sigma2 same --lambda2-rel %g --mean-set %zu "
+               "--seed %lu -o %s\n",
+            run->data, run->members, run->n_train, run->draw_random ? "random" : "stratified",
+            run->solver == CGDML_SOLVER_CG ? "cg" : "cholesky", CGDML_PIPELINE_SIGMA1,
+            CGDML_PIPELINE_LAMBDA_REL * cgdml_crossval_kernel_diagonal(CGDML_PIPELINE_SIGMA1),
+            CGDML_PIPELINE_LAMBDA2_REL, run->mean_set, run->seed, r->model);
     fprintf(f, "cgdml simulate --model %s --data %s --replicas %zu --steps %zu --save-every %zu "
                "--seed %lu --start %s -o %s\n",
             r->model, run->data, run->replicas, run->steps, run->save_every, run->seed,
@@ -171,8 +175,11 @@ static int write_report(const cli_options *run, const run_state *r, const cgdml_
             run->start == CGDML_START_STRATA ? "one data frame per phi/psi stratum"
                                              : "data frames drawn with the data's weights",
             r->sim.stopped, r->sim.evaluations_per_s);
-    fprintf(f, "## Ensemble\n\n%zu members of %zu frames; cross-validation:\n\n",
-            run->members, run->n_train);
+    fprintf(f, "## Ensemble\n\n%zu member%s of %zu frames (%s, solved by %s)",
+            run->members, run->members == 1 ? "" : "s", run->n_train,
+            run->draw_random ? "drawn with the data's weights" : "drawn over the phi/psi strata",
+            run->solver == CGDML_SOLVER_CG ? "conjugate gradients" : "Cholesky");
+    fprintf(f, m->cv_rows ? "; cross-validation:\n\n" : ".\n\n");
     report_model(f, m);
     fprintf(f, "\n## Commands\n\nThe same run, stage by stage:\n\n");
     report_commands(f, run, r);
@@ -212,8 +219,8 @@ static cgdml_status stage_end(void *ctx, cgdml_pipeline_stage stage, const cgdml
         if (!s)
             s = cgdml_atomic_remove_tree(e->n_members ? r->checkpoint : NULL);
         if (!s)
-            cli_note("wrote %s (distilled) and %s (average of %zu members)\n", r->model,
-                     r->average, e->n_members);
+            cli_note("wrote %s (distilled) and %s (average of %zu member%s)\n", r->model,
+                     r->average, e->n_members, e->n_members == 1 ? "" : "s");
         return s;
     case CGDML_STAGE_SIMULATION:
         cli_report_simulation(p->trajectory, p->seconds[stage], &r->sim);
@@ -284,6 +291,8 @@ int cmd_run(const cli_options *given)
     if (!run.members) run.members = CGDML_PIPELINE_MEMBERS;
     if (!run.have_n_train) run.n_train = CGDML_PIPELINE_N_TRAIN;
     if (!run.mean_set) run.mean_set = CGDML_PIPELINE_MEAN_SET;
+    if (!run.have_solver) run.solver = CGDML_PIPELINE_SOLVER;
+    if (!run.have_draw) run.draw_random = CGDML_PIPELINE_DRAW == CGDML_DRAW_RANDOM;
     if (!run.replicas) run.replicas = CGDML_PIPELINE_REPLICAS;
     if (!run.steps) run.steps = CGDML_PIPELINE_STEPS;
     if (!run.have_save_every) run.save_every = CGDML_PIPELINE_SAVE_EVERY;

@@ -516,6 +516,35 @@ static void crossval_done(void *ctx, int layer, const cgdml_crossval_point *t, s
 }
 
 /* The library's options from the command line's. */
+/* A CG solve's progress: a line every CLI_CG_PROGRESS_S seconds and at the end (the
+ * library reports about once a second; a make run log needs fewer). */
+#define CLI_CG_PROGRESS_S 10.0
+static void show_cg_progress(void *ctx, const cgdml_cg_progress *p)
+{
+    static double last = -1.0; /* called from one thread, one solve at a time */
+    (void)ctx;
+    int end = p->relative_residual <= p->tolerance || p->iteration >= p->max_iterations;
+    if (p->seconds < last) /* a new solve */
+        last = -1.0;
+    if (!end && last >= 0 && p->seconds - last < CLI_CG_PROGRESS_S)
+        return;
+    last = p->seconds;
+    cli_note("  CG iteration %zu: relative residual %.3g (tolerance %g), %.0f s\n", p->iteration,
+             p->relative_residual, p->tolerance, p->seconds);
+}
+
+void cli_cg_options(const cli_options *opt, cgdml_cg_options *cg)
+{
+    cgdml_cg_options_init(cg);
+    cg->tolerance = opt->tolerance;
+    cg->max_iterations = opt->max_iterations;
+    cg->preconditioner = (cgdml_cg_preconditioner)opt->preconditioner;
+    cg->layout = (cgdml_cg_layout)opt->layout;
+    cg->block_frames = opt->block_frames;
+    cg->landmarks = opt->landmarks;
+    cg->progress = show_cg_progress;
+}
+
 cgdml_status cli_ensemble_options(const cli_options *opt, const char *checkpoint,
                                      cgdml_ensemble_options *eo)
 {
@@ -533,6 +562,8 @@ cgdml_status cli_ensemble_options(const cli_options *opt, const char *checkpoint
     l1->checkpoint = checkpoint;
     l1->shard = opt->shard;
     l1->n_shards = opt->n_shards;
+    l1->solver = (cgdml_solver)opt->solver;
+    cli_cg_options(opt, &l1->cg);
     eo->resume = opt->resume;
     eo->sigma1_grid = opt->sigma1_grid;
     eo->n_sigma1_grid = opt->n_sigma1_grid;
@@ -614,8 +645,8 @@ int cli_ensemble(const cli_options *opt, const cgdml_dataset *data, const char *
         *out = e;
     else
         cgdml_ensemble_free(e);
-    cli_note("wrote %s (distilled) and %s (average of %zu members)\n", opt->output,
-             average_path, opt->members);
+    cli_note("wrote %s (distilled) and %s (average of %zu member%s)\n", opt->output,
+             average_path, opt->members, opt->members == 1 ? "" : "s");
     return CLI_OK;
 }
 

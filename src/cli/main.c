@@ -105,7 +105,8 @@ static const cli_command commands[] = {
      "data,group,members,n-train,sigma1,sigma2,lambda,mean-set,cv,sigma1-grid,sigma2-grid,"
      "lambda-grid,seed,draw,collective,kmeans,bonds,no-prior,temperature,memory,threads,"
      "parallel,resume,precision,lambda-rel-grid,select,lambda2,lambda2-rel,lambda2-rel-grid,"
-     "shard,output",
+     "shard,solver,tolerance,max-iterations,preconditioner,landmarks,block-frames,block-layout,"
+     "output",
      "the two-layer ensemble: K members, their average, and the distilled model",
      "usage: cgdml ensemble --data D.h5 --members K --n-train M (--sigma1 S1 | --sigma1-grid\n"
      "                      a,b,..) (--sigma2 S2 | --sigma2-grid a,b,..) [--lambda L]\n"
@@ -145,7 +146,14 @@ static const cli_command commands[] = {
      "  --shard i/n        train only members k with k mod n == i into model.h5.members/\n"
      "                     and stop (job arrays: docs/cluster.md); needs --sigma1\n"
      "  --precision auto|double|mixed  solves of members and distilled model (see\n"
-     "                     train; default auto)\n"},
+     "                     train; default auto)\n"
+     "  --solver cholesky|cg  how each member is solved: cholesky (default), or\n"
+     "                     conjugate gradients with the matrix-free product for members\n"
+     "                     too large to factorise (make run: one member of 30,000\n"
+     "                     frames); train's CG options apply to it (--tolerance,\n"
+     "                     --max-iterations, --preconditioner, --landmarks,\n"
+     "                     --block-frames, --block-layout), and --resume continues a\n"
+     "                     member's interrupted CG solve\n"},
     {"simulate", cmd_simulate,
      "model,data,group,replicas,steps,dt,temperature,save-every,seed,integrator,diffusion,"
      "friction,checkpoint-interval,resume,start,memory,threads,output",
@@ -189,18 +197,24 @@ static const cli_command commands[] = {
      "  80% of available).\n"},
     {"run", cmd_run,
      "data,members,n-train,mean-set,replicas,steps,save-every,seed,start,burn-in,precision,"
-     "memory,threads,output",
+     "solver,draw,tolerance,max-iterations,preconditioner,landmarks,memory,threads,output",
      "the whole pipeline into one folder: ensemble, simulation, landscapes, report",
-     "usage: cgdml run --data datasets/ala2_cg6.h5 -o run/ [--members 8] [--n-train 1000]\n"
-     "                 [--mean-set 1500] [--replicas 100] [--steps 300000]\n"
-     "                 [--save-every 500] [--seed 1] [--start equilibrium|strata|...]\n"
-     "                 [--burn-in 100000]\n\n"
-     "  reference landscape -> two-layer ensemble (sigma1 0.25 with its CV row, lambda\n"
-     "  1e-2 of the kernel diagonal 5/(3 sigma1^2), sigma2 = sigma1) -> overdamped CG\n"
-     "  simulation with the distilled model, replicas started from data frames ->\n"
-     "  landscape after the burn-in (default 100000 steps, a third of shorter runs)\n"
-     "  with its convergence check and comparison -> landscapes.png -> report.md.  The defaults, chosen by measurement (README),\n"
-     "  finish in well under 15 minutes on 2 cores.\n"},
+     "usage: cgdml run --data datasets/ala2_cg6.h5 -o run/ [--members 1] [--n-train 30000]\n"
+     "                 [--solver cg|cholesky] [--draw random|stratified] [--mean-set 1500]\n"
+     "                 [--replicas 100] [--steps 300000] [--save-every 500] [--seed 1]\n"
+     "                 [--start equilibrium|strata|...] [--burn-in 100000]\n\n"
+     "  reference landscape -> layer 1: one member of 30,000 frames drawn with the\n"
+     "  data's weights, solved by conjugate gradients (sigma1 0.25, lambda 1e-3 of the\n"
+     "  kernel diagonal 5/(3 sigma1^2), the harmonic prior subtracted) -> layer 2: the\n"
+     "  member distilled onto --mean-set frames (sigma2 = sigma1, lambda2 1e-4 of the\n"
+     "  diagonal) -> overdamped CG simulation with the distilled model, replicas\n"
+     "  started from data frames -> landscape after the burn-in (default 100000\n"
+     "  steps, a third of shorter runs) with its convergence check and comparison ->\n"
+     "  landscapes.png -> report.md.  The defaults, chosen by measurement (README),\n"
+     "  finish in well under 15 minutes on 2 cores.  --members 8 --n-train 1000\n"
+     "  --solver cholesky --draw stratified trains the paper's small members instead\n"
+     "  (same sigma1, lambda and lambda2); train's CG options (--tolerance,\n"
+     "  --max-iterations, --preconditioner, --landmarks) apply to --solver cg.\n"},
     {"study", cmd_study,
      "data,group,sizes,repeats,methods,members,mean-set,replicas,steps,save-every,sigma-grid,"
      "lambda,n-train,bins,temperature,seed,export-splits,start,burn-in,precision,memory,threads,"
@@ -380,7 +394,10 @@ static int store_ensemble_option(int c, const char *arg, cli_options *o)
     case 1005: rc = cli_parse_list("sigma1-grid", arg, o->sigma1_grid, 16, &o->n_sigma1_grid); break;
     case 1006: rc = cli_parse_list("sigma2-grid", arg, o->sigma2_grid, 16, &o->n_sigma2_grid); break;
     case 1007: rc = cli_parse_list("lambda-grid", arg, o->lambda_grid, 16, &o->n_lambda_grid); break;
-    case 1008: rc = store_choice("draw", arg, draws, &o->draw_random); break;
+    case 1008:
+        rc = store_choice("draw", arg, draws, &o->draw_random);
+        o->have_draw = 1;
+        break;
     case 1009:
         if (o->n_cv_specs == 4)
             return cli_usage_error("--collective: at most 4 collective variables");
@@ -474,7 +491,7 @@ static int store_train_option(int c, const char *arg, cli_options *o)
     if (c > 1300 && !o->cg_option)
         o->cg_option = names[c - 1300];
     switch (c) {
-    case 1300: return store_choice("solver", arg, solvers, &o->solver);
+    case 1300: o->have_solver = 1; return store_choice("solver", arg, solvers, &o->solver);
     case 1301: return parse_number("tolerance", arg, &o->tolerance);
     case 1302: return parse_positive("max-iterations", arg, &o->max_iterations);
     case 1303: return parse_positive("block-frames", arg, &o->block_frames);

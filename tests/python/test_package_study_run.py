@@ -168,6 +168,24 @@ class RunMatchesProgram(unittest.TestCase):
             np.testing.assert_array_equal(prog.predict(d.positions[:5]),
                                           res.ensemble.distilled.predict(d.positions[:5]))
 
+    def test_small_members_by_cholesky_as_the_program(self):
+        """solver/draw reach layer 1 as --solver/--draw do: the paper's stratified
+        members by Cholesky give the program's model, and another one than CG's."""
+        out = os.path.join(self.tmp, "chol")
+        run_cgdml("run", "--data", self.data, *RUN_ARGS, "--solver", "cholesky",
+                  "--draw", "stratified", "-o", out)
+        with cgdml.run(self.data, solver="cholesky", draw="stratified", **RUN) as res, \
+                cgdml.Dataset.load(self.data) as d:
+            prog = cgdml.Model.load(os.path.join(out, "model.h5"))
+            mine = res.ensemble.distilled.predict(d.positions[:5])
+            np.testing.assert_array_equal(prog.predict(d.positions[:5]), mine)
+            cg = self.result.ensemble.distilled.predict(d.positions[:5])
+            self.assertGreater(np.abs(mine - cg).max(), 1e-3)
+        with self.assertRaises(ValueError):
+            cgdml.run(self.data, solver="lu", **RUN)
+        with self.assertRaises(ValueError):
+            cgdml.run(self.data, draw="sorted", **RUN)
+
 
 if __name__ == "__main__":
     unittest.main()
