@@ -62,7 +62,8 @@ LIBS = $(PKG_LIBS) -lgsl -llapacke -lm
 ALL_LDFLAGS := -fopenmp $(SANFLAGS) $(LDFLAGS)
 
 LIB_SRC := $(wildcard src/*.c)
-CLI_SRC := $(wildcard src/cli/*.c)
+# The program's ranks (src/cli/ranks.h): mpirun's in the MPI build, one process otherwise.
+CLI_SRC := $(wildcard src/cli/*.c) src/cli/ranks/$(if $(filter 1,$(MPI)),mpi,none).c
 TEST_SRC := $(wildcard tests/*.c)
 BENCH_SRC := $(wildcard bench/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
@@ -209,7 +210,7 @@ install: all
 		'$(PREFIX)/lib' > $(DESTDIR)$(PYTHON_SITE)/cgdml/_installed.py
 
 format:
-	clang-format -i src/*.c src/cli/*.c include/*.h include/cgdml/*.h tests/*.c bench/*.c \
+	clang-format -i src/*.c src/cli/*.c src/cli/ranks/*.c include/*.h include/cgdml/*.h tests/*.c bench/*.c \
 		src/mpi/*.c tests/mpi/*.c bench/mpi/*.c
 
 clean:

@@ -38,7 +38,7 @@ static const cli_command commands[] = {
     {"train", cmd_train,
      "data,group,indices,n-train,seed,sigma,lambda,precision,output,memory,threads,solver,"
      "tolerance,max-iterations,block-frames,preconditioner,landmarks,block-layout,"
-     "checkpoint-interval,resume,collective,kmeans,prior,bonds,temperature,teacher",
+     "checkpoint-interval,resume,collective,kmeans,prior,bonds,temperature,teacher,distributed",
      "train one GDML model (Cholesky, or conjugate gradients for large sets)",
      "usage: cgdml train --data D.h5 (--indices FILE | --n-train M [--seed S])\n"
      "                   --sigma S [--lambda L] -o model.h5 [--memory 8G] [--threads N]\n"
@@ -105,7 +105,7 @@ static const cli_command commands[] = {
      "data,group,members,n-train,sigma1,sigma2,lambda,mean-set,cv,sigma1-grid,sigma2-grid,"
      "lambda-grid,seed,draw,collective,kmeans,bonds,no-prior,temperature,memory,threads,"
      "parallel,resume,precision,lambda-rel-grid,select,lambda2,lambda2-rel,lambda2-rel-grid,"
-     "shard,output",
+     "shard,distributed,output",
      "the two-layer ensemble: K members, their average, and the distilled model",
      "usage: cgdml ensemble --data D.h5 --members K --n-train M (--sigma1 S1 | --sigma1-grid\n"
      "                      a,b,..) (--sigma2 S2 | --sigma2-grid a,b,..) [--lambda L]\n"
@@ -288,7 +288,7 @@ static const struct option long_options[] = {
     {"prior", no_argument, 0, 1017},
     {"lambda2", required_argument, 0, 1020}, {"lambda2-rel", required_argument, 0, 1021},
     {"lambda2-rel-grid", required_argument, 0, 1022}, {"shard", required_argument, 0, 1023},
-    {"teacher", required_argument, 0, 1018},
+    {"teacher", required_argument, 0, 1018}, {"distributed", no_argument, 0, 1024},
     {"solver", required_argument, 0, 1300},  {"tolerance", required_argument, 0, 1301},
     {"max-iterations", required_argument, 0, 1302},
     {"block-frames", required_argument, 0, 1303},
@@ -407,6 +407,7 @@ static int store_ensemble_option(int c, const char *arg, cli_options *o)
         rc = parse_number(c == 1021 ? "lambda2-rel" : "lambda2", arg, &o->lambda2);
         break;
     case 1023: rc = parse_shard(arg, &o->shard, &o->n_shards); break;
+    case 1024: o->distributed = 1; break;
     case 1022:
         rc = cli_parse_list("lambda2-rel-grid", arg, o->lambda2_rel_grid, 16,
                             &o->n_lambda2_rel_grid);
