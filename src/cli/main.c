@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "ranks.h"
 
 static const cli_command commands[] = {
     {"import", cmd_import, "coords,forces,npz,output,names,memory",
@@ -81,6 +82,10 @@ static const cli_command commands[] = {
      "  --teacher M.h5  distil: train on M's kernel forces at the selected frames (its\n"
      "                  prior left out, then carried over), as layer 2 of ensemble does\n"
      "                  with the average; e.g. a CG model of many frames onto a mean set\n"
+     "  --distributed   (MPI build: mpirun -np P cgdml train ...) the Cholesky solve with\n"
+     "                  ScaLAPACK across the ranks, in double precision; rank 0 reads,\n"
+     "                  labels and writes.  Refused without MPI, and with --solver cg or\n"
+     "                  --precision\n"
      "  --memory SIZE   memory budget, e.g. 8G or 50% (default 80% of available)\n"
      "  --threads N     OpenMP/BLAS threads (default: all cores)\n"},
     {"predict", cmd_predict,
@@ -144,6 +149,20 @@ static const cli_command commands[] = {
      "                     missing members and their shards, until all are there)\n"
      "  --shard i/n        train only members k with k mod n == i into model.h5.members/\n"
      "                     and stop (job arrays: docs/cluster.md); needs --sigma1\n"
+     "  MPI build (make MPI=1), mpirun -np P cgdml ensemble ...: rank r trains the\n"
+     "                     members k with k mod P == r into model.h5.members/ (a folder\n"
+     "                     every rank sees), then rank 0 collects them and trains layer 2\n"
+     "                     and alone writes the files: the models of one process, bit\n"
+     "                     for bit.  Each rank checks its own --memory budget for its\n"
+     "                     members (give each rank its share of a node) and runs\n"
+     "                     --threads threads.  A rank that dies fails the run (nothing\n"
+     "                     written but members); --resume continues it.  Needs --sigma1;\n"
+     "                     --shard is refused with more than one rank.\n"
+     "  --distributed      (MPI build) solve layer 2 with ScaLAPACK across all ranks, no\n"
+     "                     rank holding the whole matrix (each checks its piece against\n"
+     "                     its budget); double precision, agrees with the one-process\n"
+     "                     solve to rounding; the sigma2/lambda2 cross-validation's\n"
+     "                     folds still run on rank 0.  Refused without MPI\n"
      "  --precision auto|double|mixed  solves of members and distilled model (see\n"
      "                     train; default auto)\n"},
     {"simulate", cmd_simulate,
@@ -575,7 +594,7 @@ int main(int argc, char **argv)
         return argc < 2 ? CLI_USAGE : CLI_OK;
     }
     if (!strcmp(argv[1], "--version")) {
-        printf("cgdml %s\n", CGDML_VERSION);
+        printf("cgdml %s%s\n", CGDML_VERSION, cli_ranks_build());
         return CLI_OK;
     }
     for (int i = 0; i < N_COMMANDS; i++)

@@ -18,6 +18,8 @@
  * command divides its work among ranks (ensemble); the others refuse more than one
  * rank unless --distributed.  Returns an exit code. */
 int cli_ranks_start(const cli_options *opt, int shares_work);
+/* What `cgdml --version` adds: "" (default build) or " (MPI build)". */
+const char *cli_ranks_build(void);
 /* This process's rank: 0 without MPI. */
 int cli_ranks_rank(void);
 /* The first failure of any rank, on every rank (cgdml_dist_agree); s without MPI. */

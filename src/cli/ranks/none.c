@@ -12,6 +12,11 @@ int cli_ranks_start(const cli_options *opt, int shares_work)
     return CLI_OK;
 }
 
+const char *cli_ranks_build(void)
+{
+    return "";
+}
+
 int cli_ranks_rank(void)
 {
     return 0;

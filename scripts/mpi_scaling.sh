@@ -1,0 +1,47 @@
+#!/bin/bash
+# mpi_scaling.sh - members per minute of `mpirun -np P cgdml ensemble` (make MPI=1) on
+# 1 and 2 ranks of one thread each, and of one process with 2 threads, on the
+# shipped data (README, "Beyond one machine").  Each run is the whole command
+# (loading, strata, prior, K members, a 100-frame layer 2), timed by the wall
+# clock; the load average before each run is printed beside it.  The three runs
+# must give the same distilled model: their forces on 200 frames are compared
+# byte for byte.
+#
+#   scripts/mpi_scaling.sh [K members (8)] [M frames (1000)]
+set -euo pipefail
+K=${1:-8}
+M=${2:-1000}
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+BIN=$SRC/build-mpi/cgdml
+[ -x "$BIN" ] || { echo "build it first: make MPI=1" >&2; exit 2; }
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+OPTS="--data $SRC/datasets/ala2_cg6.h5 --members $K --n-train $M --sigma1 0.25 --lambda 0.2667
+      --sigma2 same --mean-set 100"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+run() { # label, threads per process, command...
+    local label=$1 threads=$2
+    shift 2
+    local load start end
+    load=$(cut -d' ' -f1-3 /proc/loadavg)
+    start=$(date +%s.%N)
+    OMP_NUM_THREADS=$threads "$@" $OPTS -o "$tmp/$label.h5" > "$tmp/$label.log" 2>&1 ||
+        { cat "$tmp/$label.log" >&2; exit 1; }
+    end=$(date +%s.%N)
+    "$BIN" predict --model "$tmp/$label.h5" --data "$SRC/datasets/ala2_cg6.h5" --n-train 200 \
+        -o "$tmp/$label.npy" > /dev/null 2>&1
+    awk -v l="$label" -v s="$start" -v e="$end" -v k="$K" -v load="$load" 'BEGIN {
+        printf "  %-28s %7.1f s  %6.2f members/min  (load before: %s)\n", l, e - s,
+               k * 60 / (e - s), load }'
+}
+
+echo "cgdml ensemble: $K members of $M frames, sigma1 0.25, lambda 0.2667 ($(nproc) cores)"
+run "1 rank, 1 thread" 1 mpirun -np 1 "$BIN" ensemble
+run "2 ranks, 1 thread each" 1 mpirun --oversubscribe -np 2 "$BIN" ensemble
+run "1 process, 2 threads" 2 "$BIN" ensemble
+for label in "2 ranks, 1 thread each" "1 process, 2 threads"; do
+    cmp -s "$tmp/1 rank, 1 thread.npy" "$tmp/$label.npy" ||
+        { echo "forces of '$label' differ from 1 rank's" >&2; exit 1; }
+done
+echo "  the three distilled models predict identical forces (200 frames)"
