@@ -18,8 +18,8 @@
 
 #include "../kernel_private.h"
 #include "cgdml/clock.h"
-#include "distributed_private.h"
 #include "cgdml/memory.h"
+#include "distributed_private.h"
 
 /* The BLACS (C interface) and ScaLAPACK (Fortran: arguments by reference, hidden
  * lengths of character arguments last) as libscalapack-openmpi exports them. */
@@ -163,11 +163,13 @@ cgdml_status cgdml_dist_matrix_alloc(MPI_Comm comm, size_t n, const cgdml_dist_o
     cgdml_dist_options defaults;
     cgdml_dist_options_init(&defaults);
     int nprow, npcol, nb;
-    cgdml_status s = cgdml_dist_agree(comm, check_shape(comm, n, opt ? opt : &defaults, &nprow, &npcol, &nb));
+    cgdml_status s =
+        cgdml_dist_agree(comm, check_shape(comm, n, opt ? opt : &defaults, &nprow, &npcol, &nb));
     if (s)
         return s;
     cgdml_dist_matrix *m = calloc(1, sizeof *m);
-    s = cgdml_dist_agree(comm, m ? CGDML_OK : cgdml_error_set(CGDML_ERR_NOMEM, "cannot allocate a matrix"));
+    s = cgdml_dist_agree(comm, m ? CGDML_OK
+                                 : cgdml_error_set(CGDML_ERR_NOMEM, "cannot allocate a matrix"));
     if (s) {
         free(m);
         return s;

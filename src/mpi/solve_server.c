@@ -81,13 +81,13 @@ static cgdml_status solve_together(cgdml_dist_solver *solver, size_t n_frames, s
         MPI_Bcast(buf[a], (int)counts[a], MPI_DOUBLE, 0, solver->comm);
     double *alpha = !s ? malloc(n * sizeof(double)) : NULL;
     if (!s)
-        s = cgdml_dist_agree(solver->comm,
-                             alpha ? CGDML_OK
-                                   : cgdml_error_set(CGDML_ERR_NOMEM,
-                                                     "cannot allocate the coefficients"));
+        s = cgdml_dist_agree(
+            solver->comm,
+            alpha ? CGDML_OK
+                  : cgdml_error_set(CGDML_ERR_NOMEM, "cannot allocate the coefficients"));
     if (!s)
-        s = cgdml_dist_solve_kernel(solver->comm, n_frames, n_beads, buf[0], buf[1], sigma,
-                                    lambda, buf[2], alpha, &solver->options, &solver->stats);
+        s = cgdml_dist_solve_kernel(solver->comm, n_frames, n_beads, buf[0], buf[1], sigma, lambda,
+                                    buf[2], alpha, &solver->options, &solver->stats);
     if (!s && rank == 0)
         memcpy(rhs, alpha, n * sizeof(double));
     free(alpha);

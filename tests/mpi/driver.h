@@ -52,8 +52,7 @@ static int driver_finish(const char *name)
     int counts[2] = {passed, failed};
     MPI_Allreduce(MPI_IN_PLACE, counts, 2, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
     if (rank == 0)
-        printf("%s on %d rank(s): %d checks passed, %d failed\n", name, size, counts[0],
-               counts[1]);
+        printf("%s on %d rank(s): %d checks passed, %d failed\n", name, size, counts[0], counts[1]);
     MPI_Finalize();
     return counts[1] || counts[0] == 0 ? 1 : 0;
 }

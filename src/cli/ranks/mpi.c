@@ -21,7 +21,7 @@ static cgdml_dist_solver solver;
 static struct {
     cgdml_progress_fn show; /* rank 0's bar; NULL on the others */
     void *show_ctx;
-    size_t dies_after;      /* members after which this rank dies; 0: never */
+    size_t dies_after; /* members after which this rank dies; 0: never */
 } progress;
 
 static int under_mpirun(void)
@@ -107,8 +107,8 @@ cgdml_status cli_ranks_train(const cgdml_dataset *data, const size_t *idx, size_
                              const double *labels, double sigma, double lambda,
                              cgdml_train_stats *stats, cgdml_model **out)
 {
-    return cgdml_model_train_with(data, idx, n, labels, sigma, lambda, cgdml_dist_solve_fn,
-                                  &solver, stats, out);
+    return cgdml_model_train_with(data, idx, n, labels, sigma, lambda, cgdml_dist_solve_fn, &solver,
+                                  stats, out);
 }
 
 int cli_ranks_serve(void)
@@ -119,8 +119,8 @@ int cli_ranks_serve(void)
 int cli_ranks_release(int rc)
 {
     if (started && rank == 0)
-        cgdml_dist_serve_end(&solver, rc ? cgdml_error_set(CGDML_ERR_INVALID, "rank 0 failed")
-                                         : CGDML_OK);
+        cgdml_dist_serve_end(&solver,
+                             rc ? cgdml_error_set(CGDML_ERR_INVALID, "rank 0 failed") : CGDML_OK);
     return rc;
 }
 

@@ -20,7 +20,7 @@
 
 #define MPIRUN "mpirun --oversubscribe -np 2"
 #define ENSEMBLE_ARGS                                                                              \
-    "ensemble --data noisy.h5 --kmeans 30 --members 6 --n-train 60 --sigma1 8 --mean-set 30 "     \
+    "ensemble --data noisy.h5 --kmeans 30 --members 6 --n-train 60 --sigma1 8 --mean-set 30 "      \
     "--lambda 1e-6 --sigma2 4"
 /* Parity of the distributed solve with the one-process one, relative (the issue's). */
 #define PARITY 1e-10
@@ -37,9 +37,9 @@ TestSuite(mpi_cli, .init = setup_data, .fini = teardown, .timeout = 300);
 /* Forces of `model` on the first 200 frames of noisy.h5 (new array of *n values). */
 static double *forces(const char *model, size_t *n)
 {
-    cr_assert_eq(cgdml("predict --model %s --data noisy.h5 --indices idx.txt -o %s.npy", model,
-                       model),
-                 0, "%s", output);
+    cr_assert_eq(
+        cgdml("predict --model %s --data noisy.h5 --indices idx.txt -o %s.npy", model, model), 0,
+        "%s", output);
     char path[128];
     snprintf(path, sizeof path, "%s/%s.npy", dir, model);
     double *f;
