@@ -493,14 +493,14 @@ cgdml_status cgdml_ensemble_distill(const cgdml_model *average, const cgdml_data
                                     const size_t *idx, size_t n, double sigma2, double lambda,
                                     cgdml_precision precision, cgdml_model **out)
 {
-    return cgdml_ensemble_distill_with(average, data, idx, n, sigma2, lambda, precision, NULL,
-                                       NULL, out);
+    return cgdml_ensemble_distill_with(average, data, idx, n, sigma2, lambda, precision, NULL, NULL,
+                                       out);
 }
 
 cgdml_status cgdml_ensemble_distill_with(const cgdml_model *average, const cgdml_dataset *data,
-                                         const size_t *idx, size_t n, double sigma2,
-                                         double lambda, cgdml_precision precision,
-                                         cgdml_solve_fn solve, void *ctx, cgdml_model **out)
+                                         const size_t *idx, size_t n, double sigma2, double lambda,
+                                         cgdml_precision precision, cgdml_solve_fn solve, void *ctx,
+                                         cgdml_model **out)
 {
     *out = NULL;
     double *labels = malloc(n * 3 * data->n_beads * sizeof(double));

@@ -265,9 +265,10 @@ static cgdml_status layer2(const cgdml_dataset *d, const cgdml_ensemble_options 
     if (!s)
         s = choose_layer2(d, o, e);
     if (!s && o->layer2_solve)
-        note(o, "layer 2: mean set of %zu frames, sigma2 %g, lambda2 %g: order %zu, by the "
-             "given solve (MPI build: ScaLAPACK across the ranks)\n", e->n_mean_set, e->sigma2, e->lambda2,
-             3 * d->n_beads * e->n_mean_set);
+        note(o,
+             "layer 2: mean set of %zu frames, sigma2 %g, lambda2 %g: order %zu, by the "
+             "given solve (MPI build: ScaLAPACK across the ranks)\n",
+             e->n_mean_set, e->sigma2, e->lambda2, 3 * d->n_beads * e->n_mean_set);
     else if (!s)
         note(o, "layer 2: mean set of %zu frames, sigma2 %g, lambda2 %g: training needs %.2f GB\n",
              e->n_mean_set, e->sigma2, e->lambda2,

@@ -522,8 +522,11 @@ cgdml_status cgdml_model_train_with(const cgdml_dataset *data, const size_t *idx
     *out = NULL;
     if (!solve)
         return cgdml_error_set(CGDML_ERR_INVALID, "cgdml_model_train_with: no solve given");
-    train_plan plan = {.n_beads = data->n_beads, .sigma = sigma, .lambda = lambda,
-                       .solve = solve, .solve_ctx = ctx};
+    train_plan plan = {.n_beads = data->n_beads,
+                       .sigma = sigma,
+                       .lambda = lambda,
+                       .solve = solve,
+                       .solve_ctx = ctx};
     return train(data, idx, n, labels, &plan, stats, out);
 }
 

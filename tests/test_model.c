@@ -225,21 +225,18 @@ Test(model, train_with_a_callers_solve)
     cr_assert_eq(cgdml_model_train_precision(d, idx, 40, NULL, 0.5, 1e-6, CGDML_PRECISION_DOUBLE,
                                              NULL, &ref),
                  CGDML_OK);
-    cr_assert_eq(cgdml_model_train_with(d, idx, 40, NULL, 0.5, 1e-6, rfp_solve, &fault, NULL,
-                                        &got),
+    cr_assert_eq(cgdml_model_train_with(d, idx, 40, NULL, 0.5, 1e-6, rfp_solve, &fault, NULL, &got),
                  CGDML_OK, "%s", cgdml_error_message());
     cr_assert_eq(memcmp(ref->gamma, got->gamma, 40 * ref->n_desc * sizeof(double)), 0);
     cr_assert_eq(memcmp(ref->train_indices, got->train_indices, sizeof idx), 0);
     cr_assert_eq(got->sigma, 0.5);
     cgdml_model_free(got);
     fault = 1;
-    cr_assert_eq(cgdml_model_train_with(d, idx, 40, NULL, 0.5, 1e-6, rfp_solve, &fault, NULL,
-                                        &got),
+    cr_assert_eq(cgdml_model_train_with(d, idx, 40, NULL, 0.5, 1e-6, rfp_solve, &fault, NULL, &got),
                  CGDML_ERR_IO);
     cr_assert_null(got);
     fault = 2;
-    cr_assert_eq(cgdml_model_train_with(d, idx, 40, NULL, 0.5, 1e-6, rfp_solve, &fault, NULL,
-                                        &got),
+    cr_assert_eq(cgdml_model_train_with(d, idx, 40, NULL, 0.5, 1e-6, rfp_solve, &fault, NULL, &got),
                  CGDML_ERR_NUMERIC);
     cr_assert(strstr(cgdml_error_message(), "coefficients came out nan"), "%s",
               cgdml_error_message());

@@ -109,9 +109,9 @@ cgdml_status cgdml_ensemble_distill(const cgdml_model *average, const cgdml_data
                                     cgdml_precision precision, cgdml_model **out);
 /* The same solved by the caller's `solve` (cgdml_model_train_with; NULL: as above). */
 cgdml_status cgdml_ensemble_distill_with(const cgdml_model *average, const cgdml_dataset *data,
-                                         const size_t *idx, size_t n, double sigma2,
-                                         double lambda, cgdml_precision precision,
-                                         cgdml_solve_fn solve, void *ctx, cgdml_model **out);
+                                         const size_t *idx, size_t n, double sigma2, double lambda,
+                                         cgdml_precision precision, cgdml_solve_fn solve, void *ctx,
+                                         cgdml_model **out);
 
 /* ---- the whole stage: cgdml_ensemble_build ---- */
 

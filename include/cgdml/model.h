@@ -176,9 +176,8 @@ cgdml_status cgdml_model_train_cg(const cgdml_dataset *data, const size_t *idx, 
  * descriptors D[M][d] and Jacobians g[M][d][3] of M training frames of N beads;
  * rhs[M][3N] holds F on entry and α on return.  The MPI build's distributed solve
  * (cgdml/distributed.h, cgdml_dist_solve_fn) is one. */
-typedef cgdml_status (*cgdml_solve_fn)(void *ctx, size_t n_frames, size_t n_beads,
-                                       const double *D, const double *g, double sigma,
-                                       double lambda, double *rhs);
+typedef cgdml_status (*cgdml_solve_fn)(void *ctx, size_t n_frames, size_t n_beads, const double *D,
+                                       const double *g, double sigma, double lambda, double *rhs);
 
 /* The same with the system solved by `solve` (ctx passed on).  The budget is
  * checked for what training holds besides the solve (descriptors, Jacobians,

@@ -40,7 +40,7 @@ typedef struct {
     double sigma1, sigma2, temperature;
     int have_sigma1, have_sigma2, no_prior, resume, draw_random, parallel;
     size_t shard, n_shards; /* --shard i/n (n_shards 0: all members) */
-    int distributed; /* --distributed: layer 2 (train: the solve) across MPI ranks */
+    int distributed;        /* --distributed: layer 2 (train: the solve) across MPI ranks */
     int select_raw;  /* --select raw: layer-1 CV by raw held-out MSE, not binned error */
     int sigma2_same; /* --sigma2 same: the distilled model takes the chosen sigma1 */
     double sigma1_grid[16], sigma2_grid[16], lambda_grid[16], lambda_rel_grid[16];

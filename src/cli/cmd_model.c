@@ -196,7 +196,8 @@ static int train_selected(const cli_options *opt, const cgdml_dataset *data, con
                  n, data->n_frames, data->n_beads, opt->sigma, opt->lambda);
     else
         cli_note("training on %zu of %zu frames (%zu beads), sigma %g, lambda %g, %s: needs "
-                 "%.2f GB\n", n, data->n_frames, data->n_beads, opt->sigma, opt->lambda,
+                 "%.2f GB\n",
+                 n, data->n_frames, data->n_beads, opt->sigma, opt->lambda,
                  cg_solver ? "conjugate gradients" : "Cholesky", need / 1e9);
     cgdml_status s = cgdml_model_check_duplicates(data, idx, n);
     if (!s)

@@ -590,11 +590,12 @@ int cli_ensemble(const cli_options *opt, const cgdml_dataset *data, const char *
     eo.use_prior = prior;
     eo.prior = prior != NULL;
     eo.layer1.progress_ctx = &ps;
-    size_t stale = cli_ranks_rank() > 0 ? 0 /* rank 0 cleans, before any rank starts */
-                   : cgdml_atomic_clean(opt->output) + cgdml_atomic_clean(average_path) +
-                         (opt->resume && !cgdml_ensemble_checkpoint_has_shards(checkpoint)
-                              ? cgdml_atomic_clean(checkpoint)
-                              : 0);
+    size_t stale = cli_ranks_rank() > 0
+                       ? 0 /* rank 0 cleans, before any rank starts */
+                       : cgdml_atomic_clean(opt->output) + cgdml_atomic_clean(average_path) +
+                             (opt->resume && !cgdml_ensemble_checkpoint_has_shards(checkpoint)
+                                  ? cgdml_atomic_clean(checkpoint)
+                                  : 0);
     /* (shards' folders keep their temporaries: they may be members other shards are
      * writing; the collecting run removes the folder once it succeeds) */
     if (stale)
