@@ -3,7 +3,10 @@
 # 1 and 2 ranks of one thread each, and of one process with 2 threads, on the
 # shipped data (README, "Beyond one machine").  Each run is the whole command
 # (loading, strata, prior, K members, a 100-frame layer 2), timed by the wall
-# clock; the load average before each run is printed beside it.  The ranks' model
+# clock and by the CPU time of all its processes: on a machine shared with other
+# jobs the wall clock says what the run got, CPU seconds per member what a member
+# costs, and CPU over wall how many cores the run actually had.  The load average
+# before each run is printed beside it.  The ranks' model
 # must be the one rank's byte for byte (forces on 200 frames); the 2-thread
 # process differs in rounding only (threaded BLAS sums in another order), and its
 # largest relative force difference is printed.
@@ -24,17 +27,16 @@ trap 'rm -rf "$tmp"' EXIT
 run() { # label, threads per process, command...
     local label=$1 threads=$2
     shift 2
-    local load start end
+    local load times TIMEFORMAT='%R %U %S'
     load=$(cut -d' ' -f1-3 /proc/loadavg)
-    start=$(date +%s.%N)
-    OMP_NUM_THREADS=$threads "$@" $OPTS -o "$tmp/$label.h5" > "$tmp/$label.log" 2>&1 ||
-        { cat "$tmp/$label.log" >&2; exit 1; }
-    end=$(date +%s.%N)
+    times=$( { time OMP_NUM_THREADS=$threads "$@" $OPTS -o "$tmp/$label.h5" \
+        > "$tmp/$label.log" 2>&1; } 2>&1) || { cat "$tmp/$label.log" >&2; exit 1; }
     "$BIN" predict --model "$tmp/$label.h5" --data "$SRC/datasets/ala2_cg6.h5" --n-train 200 \
         -o "$tmp/$label.npy" > /dev/null 2>&1
-    awk -v l="$label" -v s="$start" -v e="$end" -v k="$K" -v load="$load" 'BEGIN {
-        printf "  %-28s %7.1f s  %6.2f members/min  (load before: %s)\n", l, e - s,
-               k * 60 / (e - s), load }'
+    echo "$times" | awk -v l="$label" -v k="$K" -v load="$load" '{
+        wall = $1; cpu = $2 + $3
+        printf "  %-24s %6.1f s wall %6.2f members/min | %5.1f CPU s per member, %4.2f cores | load %s\n",
+               l, wall, k * 60 / wall, cpu / k, cpu / wall, load }'
 }
 
 echo "cgdml ensemble: $K members of $M frames, sigma1 0.25, lambda 0.2667 ($(nproc) cores)"
