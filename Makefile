@@ -62,7 +62,8 @@ LIBS = $(PKG_LIBS) -lgsl -llapacke -lm
 ALL_LDFLAGS := -fopenmp $(SANFLAGS) $(LDFLAGS)
 
 LIB_SRC := $(wildcard src/*.c)
-CLI_SRC := $(wildcard src/cli/*.c)
+# The program's ranks (src/cli/ranks.h): mpirun's in the MPI build, one process otherwise.
+CLI_SRC := $(wildcard src/cli/*.c) src/cli/ranks/$(if $(filter 1,$(MPI)),mpi,none).c
 TEST_SRC := $(wildcard tests/*.c)
 BENCH_SRC := $(wildcard bench/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
@@ -209,8 +210,8 @@ install: all
 		'$(PREFIX)/lib' > $(DESTDIR)$(PYTHON_SITE)/cgdml/_installed.py
 
 format:
-	clang-format -i src/*.c src/cli/*.c include/*.h include/cgdml/*.h tests/*.c bench/*.c \
-		src/mpi/*.c tests/mpi/*.c bench/mpi/*.c
+	clang-format -i src/*.c src/cli/*.c src/cli/ranks/*.c include/*.h include/cgdml/*.h tests/*.c \
+		bench/*.c src/mpi/*.c tests/mpi/*.c tests/mpi/cli/*.c bench/mpi/*.c
 
 clean:
 	rm -rf build build-san build-fuzz build-mpi build-mpi-san
@@ -231,6 +232,9 @@ ifeq ($(MPI),1)
 MPI_LIB_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard src/mpi/*.c))
 MPI_TEST_BIN := $(patsubst tests/mpi/%.c,$(BUILD)/tests/mpi/%,$(wildcard tests/mpi/*.c))
 MPI_BENCH_BIN := $(patsubst bench/mpi/%.c,$(BUILD)/bench/mpi/%,$(wildcard bench/mpi/*.c))
+# Criterion tests of the program under mpirun (tests/mpi/cli/): run once, each
+# test starting mpirun itself.
+MPI_CLI_TEST_BIN := $(patsubst tests/mpi/cli/%.c,$(BUILD)/tests/mpi/cli/%,$(wildcard tests/mpi/cli/*.c))
 MPI_RANKS ?= 1 2
 MPI_TIMEOUT ?= 900
 MPIRUN ?= mpirun --oversubscribe
@@ -248,14 +252,22 @@ $(BUILD)/tests/mpi/%: tests/mpi/%.c $(BUILD)/libcgdml.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(BUILD)/libcgdml.a $(LIBS)
 
+$(BUILD)/tests/mpi/cli/%: tests/mpi/cli/%.c tests/cli_helpers.h $(BUILD)/libcgdml.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(BUILD)/libcgdml.a $(LIBS) -lcriterion
+
 # A hang (a rank left waiting) fails after MPI_TIMEOUT seconds instead of blocking CI.
 test: test-mpi
-test-mpi: all $(MPI_TEST_BIN)
+test-mpi: all $(MPI_TEST_BIN) $(MPI_CLI_TEST_BIN)
 	@for np in $(MPI_RANKS); do for t in $(MPI_TEST_BIN); do \
 		echo "== mpirun -np $$np $$t"; \
 		$(MPI_ENV) CGDML_SRC=$(CURDIR) OMP_NUM_THREADS=1 timeout $(MPI_TIMEOUT) \
 			$(MPIRUN) -np $$np $$t || exit 1; \
 	done; done
+	@for t in $(MPI_CLI_TEST_BIN); do echo "== $$t"; \
+		$(MPI_ENV) CGDML_BIN=$(CURDIR)/$(BUILD)/cgdml CGDML_SRC=$(CURDIR) OMP_NUM_THREADS=1 \
+			timeout $(MPI_TIMEOUT) $$t --jobs 1 || exit 1; \
+	done
 
 bench: bench-mpi
 bench-mpi: all $(MPI_BENCH_BIN)

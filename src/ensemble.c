@@ -531,12 +531,23 @@ cgdml_status cgdml_ensemble_distill(const cgdml_model *average, const cgdml_data
                                     const size_t *idx, size_t n, double sigma2, double lambda,
                                     cgdml_precision precision, cgdml_model **out)
 {
+    return cgdml_ensemble_distill_with(average, data, idx, n, sigma2, lambda, precision, NULL, NULL,
+                                       out);
+}
+
+cgdml_status cgdml_ensemble_distill_with(const cgdml_model *average, const cgdml_dataset *data,
+                                         const size_t *idx, size_t n, double sigma2, double lambda,
+                                         cgdml_precision precision, cgdml_solve_fn solve, void *ctx,
+                                         cgdml_model **out)
+{
     *out = NULL;
     double *labels = malloc(n * 3 * data->n_beads * sizeof(double));
     if (!labels)
         return cgdml_error_set(CGDML_ERR_NOMEM, "cannot allocate the mean-set labels");
     cgdml_status s = cgdml_ensemble_label(average, data, idx, n, labels);
-    if (!s)
+    if (!s && solve)
+        s = cgdml_model_train_with(data, idx, n, labels, sigma2, lambda, solve, ctx, NULL, out);
+    else if (!s)
         s = cgdml_model_train_precision(data, idx, n, labels, sigma2, lambda, precision, NULL,
                                         out);
     if (!s)

@@ -268,14 +268,20 @@ static cgdml_status layer2(const cgdml_dataset *d, const cgdml_ensemble_options 
                                        o->layer1.seed + o->layer1.n_members + 1, &e->mean_set);
     if (!s)
         s = choose_layer2(d, o, e);
-    if (!s)
+    if (!s && o->layer2_solve)
+        note(o,
+             "layer 2: mean set of %zu frames, sigma2 %g, lambda2 %g: order %zu, by the "
+             "given solve (MPI build: ScaLAPACK across the ranks)\n",
+             e->n_mean_set, e->sigma2, e->lambda2, 3 * d->n_beads * e->n_mean_set);
+    else if (!s)
         note(o, "layer 2: mean set of %zu frames, sigma2 %g, lambda2 %g: training needs %.2f GB\n",
              e->n_mean_set, e->sigma2, e->lambda2,
              (double)cgdml_model_train_peak_bytes(e->n_mean_set, d->n_beads, e->sigma2,
                                                   e->lambda2, o->layer1.precision) / 1e9);
     if (!s)
-        s = cgdml_ensemble_distill(e->average, d, e->mean_set, e->n_mean_set, e->sigma2,
-                                   e->lambda2, o->layer1.precision, &e->distilled);
+        s = cgdml_ensemble_distill_with(e->average, d, e->mean_set, e->n_mean_set, e->sigma2,
+                                        e->lambda2, o->layer1.precision, o->layer2_solve,
+                                        o->layer2_ctx, &e->distilled);
     return s;
 }
 

@@ -133,11 +133,15 @@ typedef struct {
     double sigma, lambda;
     cgdml_precision precision;
     const cgdml_cg_options *cg; /* the CG solve's options; NULL: Cholesky */
+    cgdml_solve_fn solve;       /* the caller's solve; NULL: ours */
+    void *solve_ctx;
 } train_plan;
 
 static size_t train_need(size_t n_train, const void *plan)
 {
     const train_plan *p = plan;
+    if (p->solve) /* the caller's solve checks its own need */
+        return training_arrays_bytes(n_train, p->n_beads);
     return p->cg ? cgdml_model_train_cg_bytes(n_train, p->n_beads, p->cg)
                  : cgdml_model_train_peak_bytes(n_train, p->n_beads, p->sigma, p->lambda,
                                                 p->precision);
@@ -182,7 +186,7 @@ static cgdml_status check_train_arguments(const cgdml_dataset *data, const size_
         s = check_labels(labels, idx, n, n3);
     if (s)
         return s;
-    if (!plan->cg && n3 * n > CGDML_SOLVE_MAX_ORDER)
+    if (!plan->cg && !plan->solve && n3 * n > CGDML_SOLVE_MAX_ORDER)
         return cgdml_error_set(CGDML_ERR_INVALID,
                                "%zu training frames of %zu beads make a system of order %zu; the "
                                "largest the Cholesky solver handles is %d (%zu frames): use the "
@@ -353,6 +357,18 @@ static cgdml_status solve_mixed(const cgdml_model *m, const double *g, double *r
     return s;
 }
 
+/* Coefficients that came out non-finite: a matrix too ill-conditioned to solve. */
+static cgdml_status check_coefficients(const cgdml_model *m, const double *alpha)
+{
+    for (size_t a = 0, order = 3 * m->n_beads * m->n_train; a < order; a++)
+        if (!isfinite(alpha[a]))
+            return cgdml_error_set(CGDML_ERR_NUMERIC,
+                                   "sigma = %g, lambda = %g: the coefficients came out %g; the "
+                                   "kernel matrix is too ill-conditioned (increase lambda)",
+                                   m->sigma, m->lambda, alpha[a]);
+    return CGDML_OK;
+}
+
 /* Solve for α in the precision asked for; a mixed solve that single precision
  * cannot carry falls back to double by itself and says so in the stats. */
 static cgdml_status solve_coefficients(const cgdml_model *m, const double *g, double *rhs,
@@ -376,13 +392,19 @@ static cgdml_status solve_coefficients(const cgdml_model *m, const double *g, do
         st->precision = CGDML_PRECISION_DOUBLE;
         s = solve_double(m, g, rhs, st);
     }
-    for (size_t a = 0, order = 3 * m->n_beads * m->n_train; !s && a < order; a++)
-        if (!isfinite(rhs[a]))
-            s = cgdml_error_set(CGDML_ERR_NUMERIC,
-                                "sigma = %g, lambda = %g: the coefficients came out %g; the "
-                                "kernel matrix is too ill-conditioned (increase lambda)",
-                                m->sigma, m->lambda, rhs[a]);
-    return s;
+    return s ? s : check_coefficients(m, rhs);
+}
+
+/* α by the caller's solve: rhs holds the labels on entry, α on return. */
+static cgdml_status solve_with(const cgdml_model *m, const double *g, double *rhs,
+                               const train_plan *plan, cgdml_train_stats *st)
+{
+    st->precision = CGDML_PRECISION_DOUBLE;
+    double t0 = cgdml_clock_wall_seconds();
+    cgdml_status s = plan->solve(plan->solve_ctx, m->n_train, m->n_beads, m->train_desc, g,
+                                 m->sigma, m->lambda, rhs);
+    st->solve_s = cgdml_clock_wall_seconds() - t0;
+    return s ? s : check_coefficients(m, rhs);
 }
 
 static void fill_model(cgdml_model *m, const cgdml_dataset *data, const size_t *idx,
@@ -461,7 +483,9 @@ static cgdml_status train(const cgdml_dataset *data, const size_t *idx, size_t n
                n3 * sizeof(double));
     local.solver = plan->cg ? CGDML_SOLVER_CG : CGDML_SOLVER_CHOLESKY;
     local.peak_bytes = train_need(n, plan);
-    if (!s)
+    if (!s && plan->solve)
+        s = solve_with(m, g, rhs, plan, &local);
+    else if (!s)
         s = plan->cg ? solve_cg(m, g, rhs, plan->cg, &local)
                      : solve_coefficients(m, g, rhs, plan->precision, &local);
     if (!s)
@@ -487,6 +511,22 @@ cgdml_status cgdml_model_train_precision(const cgdml_dataset *data, const size_t
 {
     train_plan plan = {.n_beads = data->n_beads, .sigma = sigma, .lambda = lambda,
                        .precision = precision};
+    return train(data, idx, n, labels, &plan, stats, out);
+}
+
+cgdml_status cgdml_model_train_with(const cgdml_dataset *data, const size_t *idx, size_t n,
+                                    const double *labels, double sigma, double lambda,
+                                    cgdml_solve_fn solve, void *ctx, cgdml_train_stats *stats,
+                                    cgdml_model **out)
+{
+    *out = NULL;
+    if (!solve)
+        return cgdml_error_set(CGDML_ERR_INVALID, "cgdml_model_train_with: no solve given");
+    train_plan plan = {.n_beads = data->n_beads,
+                       .sigma = sigma,
+                       .lambda = lambda,
+                       .solve = solve,
+                       .solve_ctx = ctx};
     return train(data, idx, n, labels, &plan, stats, out);
 }
 

@@ -31,16 +31,12 @@ __attribute__((unused)) static void teardown(void)
     cr_assert_eq(system(cmd), 0);
 }
 
-/* Run `cgdml ARGS` in the test folder; returns the exit code, output in `output`. */
-static int cgdml(const char *fmt, ...) __attribute__((format(printf, 1, 2), unused));
-static int cgdml(const char *fmt, ...)
+/* Run `LAUNCHER cgdml ARGS` in the test folder (launcher: "" or e.g. "mpirun -np 2");
+ * returns the exit code, output in `output`. */
+static int run_cgdml(const char *launcher, const char *args)
 {
-    char args[2048], cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(cmd, sizeof cmd, "cd %s && OMP_NUM_THREADS=1 %s %s > out.txt 2>&1", dir,
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "cd %s && OMP_NUM_THREADS=1 %s %s %s > out.txt 2>&1", dir, launcher,
              getenv("CGDML_BIN"), args);
     int status = system(cmd);
     snprintf(cmd, sizeof cmd, "%s/out.txt", dir);
@@ -50,6 +46,18 @@ static int cgdml(const char *fmt, ...)
     if (f)
         fclose(f);
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* Run `cgdml ARGS` in the test folder; returns the exit code, output in `output`. */
+static int cgdml(const char *fmt, ...) __attribute__((format(printf, 1, 2), unused));
+static int cgdml(const char *fmt, ...)
+{
+    char args[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    return run_cgdml("", args);
 }
 
 __attribute__((unused)) static int exists(const char *name)

@@ -300,6 +300,21 @@ Test(cli, ensemble_shards_collect_to_the_one_process_model)
     cr_assert_eq(system(cmd), 0, "sharded and one-process models predict identically");
 }
 
+/* --distributed needs the MPI build (make MPI=1); the default one says so. */
+Test(cli, distributed_needs_the_mpi_build)
+{
+    cr_assert_eq(cgdml("--version"), 0, "%s", output);
+    if (strstr(output, "MPI build"))
+        cr_skip_test("this program is the MPI build: tests/mpi/cli/ tests --distributed");
+    cr_assert_eq(cgdml("synthetic --frames 300 --noise 10 -o noisy.h5"), 0, "%s", output);
+    assert_refused(cgdml("ensemble --data noisy.h5 --members 4 --n-train 50 --sigma1 4 "
+                         "--sigma2 4 --distributed -o e.h5"),
+                   2, "built without MPI: make MPI=1");
+    assert_refused(cgdml("train --data noisy.h5 --n-train 50 --sigma 4 --distributed -o t.h5"), 2,
+                   "built without MPI: make MPI=1");
+    cr_assert(!exists("e.h5") && !exists("e.h5.members") && !exists("t.h5"));
+}
+
 Test(cli, ensemble_refuses_bad_shards)
 {
     cr_assert_eq(cgdml("synthetic --frames 300 --noise 10 -o noisy.h5"), 0, "%s", output);

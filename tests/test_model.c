@@ -10,9 +10,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cgdml/model.h"
-#include "cgdml/synthetic.h"
+#include "cgdml/kernel.h"
 #include "cgdml/memory.h"
+#include "cgdml/model.h"
+#include "cgdml/solve.h"
+#include "cgdml/synthetic.h"
 
 enum { NB = 6, N3 = 3 * NB };
 
@@ -185,6 +187,62 @@ Test(model, singular_kernel_is_reported_with_sigma_lambda_and_advice)
               cgdml_error_message());
     cr_assert(strstr(cgdml_error_message(), "--lambda"), "%s", cgdml_error_message());
     cr_assert_null(m);
+    cgdml_dataset_free(d);
+}
+
+/* A caller's solve (cgdml_solve_fn) doing what the one-process double solve does:
+ * RFP assembly, dpftrf, dpftrs.  ctx: an int that, if not 0, makes it fail, or
+ * (2) return coefficients that are not finite. */
+static cgdml_status rfp_solve(void *ctx, size_t n_frames, size_t n_beads, const double *D,
+                              const double *g, double sigma, double lambda, double *rhs)
+{
+    int fault = *(const int *)ctx;
+    if (fault == 1)
+        return cgdml_error_set(CGDML_ERR_IO, "the caller's solve failed");
+    size_t n = 3 * n_beads * n_frames;
+    double *arf = malloc(cgdml_kernel_rfp_size(n) * sizeof(double));
+    cgdml_status s = cgdml_kernel_assemble(n_frames, n_beads, D, g, sigma, lambda, arf);
+    if (!s)
+        s = cgdml_solve_factor(n, arf);
+    if (!s)
+        s = cgdml_solve_apply(n, arf, rhs, 1);
+    free(arf);
+    if (fault == 2)
+        rhs[n / 2] = NAN;
+    return s;
+}
+
+/* The same solve given by the caller makes the same model bit for bit; its failure
+ * and non-finite coefficients are reported. */
+Test(model, train_with_a_callers_solve)
+{
+    cgdml_dataset *d = sample(60, 0.5, 9);
+    size_t idx[40];
+    for (size_t t = 0; t < 40; t++)
+        idx[t] = t + 10;
+    cgdml_model *ref, *got;
+    int fault = 0;
+    cr_assert_eq(cgdml_model_train_precision(d, idx, 40, NULL, 0.5, 1e-6, CGDML_PRECISION_DOUBLE,
+                                             NULL, &ref),
+                 CGDML_OK);
+    cr_assert_eq(cgdml_model_train_with(d, idx, 40, NULL, 0.5, 1e-6, rfp_solve, &fault, NULL, &got),
+                 CGDML_OK, "%s", cgdml_error_message());
+    cr_assert_eq(memcmp(ref->gamma, got->gamma, 40 * ref->n_desc * sizeof(double)), 0);
+    cr_assert_eq(memcmp(ref->train_indices, got->train_indices, sizeof idx), 0);
+    cr_assert_eq(got->sigma, 0.5);
+    cgdml_model_free(got);
+    fault = 1;
+    cr_assert_eq(cgdml_model_train_with(d, idx, 40, NULL, 0.5, 1e-6, rfp_solve, &fault, NULL, &got),
+                 CGDML_ERR_IO);
+    cr_assert_null(got);
+    fault = 2;
+    cr_assert_eq(cgdml_model_train_with(d, idx, 40, NULL, 0.5, 1e-6, rfp_solve, &fault, NULL, &got),
+                 CGDML_ERR_NUMERIC);
+    cr_assert(strstr(cgdml_error_message(), "coefficients came out nan"), "%s",
+              cgdml_error_message());
+    cr_assert_eq(cgdml_model_train_with(d, idx, 40, NULL, 0.5, 1e-6, NULL, NULL, NULL, &got),
+                 CGDML_ERR_INVALID);
+    cgdml_model_free(ref);
     cgdml_dataset_free(d);
 }
 

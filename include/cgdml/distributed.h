@@ -42,6 +42,7 @@
 #include <mpi.h>
 #include <stddef.h>
 
+#include "cgdml/ensemble.h"
 #include "cgdml/error.h"
 
 /* Rows and columns per block by default.  Measured with bench/mpi/bench_scalapack
@@ -130,5 +131,70 @@ cgdml_status cgdml_dist_solve_kernel(MPI_Comm comm, size_t n_frames, size_t n_be
                                      const double *D, const double *g, double sigma, double lambda,
                                      const double *F, double *alpha, const cgdml_dist_options *opt,
                                      cgdml_dist_stats *stats);
+
+/* Collective.  The failure of the lowest failing rank, on every rank: its status,
+ * and its message prefixed with its rank ("rank R: ").  CGDML_OK on every rank if
+ * none failed.  Every collective function here agrees this way before the next
+ * collective step; a caller does the same with its own steps. */
+cgdml_status cgdml_dist_agree(MPI_Comm comm, cgdml_status local);
+
+/* ---- one rank's solves served by all (layer 2 of mpirun cgdml ensemble) ----
+ *
+ * Rank 0 runs a one-process computation (the ensemble's layer 2, `train
+ * --teacher`) that calls a cgdml_solve_fn; the other ranks wait in
+ * cgdml_dist_serve, without spinning, and join each solve rank 0 sends until rank
+ * 0 ends the service with cgdml_dist_serve_end.  Only the descriptors, Jacobians
+ * and labels travel (O(M d) doubles); the matrix is assembled in pieces as by
+ * cgdml_dist_solve_kernel. */
+typedef struct {
+    MPI_Comm comm;              /* every rank of it serves */
+    cgdml_dist_options options; /* grid and block of every solve */
+    cgdml_dist_stats stats;     /* of the last solve */
+} cgdml_dist_solver;
+
+/* Defaults: comm, cgdml_dist_options_init, zero stats. */
+void cgdml_dist_solver_init(cgdml_dist_solver *solver, MPI_Comm comm);
+
+/* A cgdml_solve_fn for rank 0 (ctx: a cgdml_dist_solver): sends the system to the
+ * ranks in cgdml_dist_serve and solves it with them (cgdml_dist_solve_kernel);
+ * rhs holds F on entry, α on return.  A failure on any rank is the same on all. */
+cgdml_status cgdml_dist_solve_fn(void *ctx, size_t n_frames, size_t n_beads, const double *D,
+                                 const double *g, double sigma, double lambda, double *rhs);
+
+/* Ranks other than 0: take part in every solve rank 0 sends until it calls
+ * cgdml_dist_serve_end; returns the status rank 0 ended with (its message set). */
+cgdml_status cgdml_dist_serve(cgdml_dist_solver *solver);
+
+/* Rank 0: release the serving ranks with status s (and the current message when s
+ * is a failure).  Returns s. */
+cgdml_status cgdml_dist_serve_end(cgdml_dist_solver *solver, cgdml_status s);
+
+/* ---- the ensemble across ranks (mpirun cgdml ensemble) ---- */
+
+/* Collective.  cgdml_ensemble_build with layer 1 divided among the P ranks of comm:
+ * rank r trains the members k with k mod P == r (a shard of layer1's job-array
+ * mechanism, threaded inside the rank) into the members folder layer1.checkpoint,
+ * which every rank must see (one machine, or a filesystem shared by the nodes).
+ * When every rank is done, rank 0 collects the members, averages them and trains
+ * layer 2, while the others wait - or, with distributed_layer2, join the
+ * distilled model's solve (cgdml_dist_solve_fn; the σ₂/λ₂ cross-validation's folds
+ * are solved on rank 0 alone).  The models are those of cgdml_ensemble_build with
+ * the same options, bit for bit (predictions identical); with distributed_layer2
+ * the distilled model agrees to rounding (1e-10 relative tested).
+ *
+ * Each rank checks its own memory budget for its members (and rank 0 for layer 2,
+ * or each rank for its piece when distributed).  resume as for
+ * cgdml_ensemble_build: 0 empties the folder first (refused if it holds shards'
+ * members, e.g. of a killed run of this function: resume then continues it); a
+ * folder of members trained by a one-process run or by P ranks is reused with 1.
+ * With P > 1: layer1.n_shards (the ranks are the shards), a σ₁ grid (its
+ * cross-validation trains other members) and no members folder are refused.  The
+ * callbacks (note, crossval_done, layer1.progress) are called on every rank that
+ * runs the step: the caller quiets ranks other than 0 if it wishes.  dist: the
+ * grid and block of the distributed solve (NULL: defaults).  *out on rank 0 (NULL
+ * on the others and on error); every rank returns the same status. */
+cgdml_status cgdml_dist_ensemble_build(MPI_Comm comm, const cgdml_dataset *data,
+                                       const cgdml_ensemble_options *opt, int distributed_layer2,
+                                       const cgdml_dist_options *dist, cgdml_ensemble **out);
 
 #endif

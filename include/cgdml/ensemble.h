@@ -116,6 +116,11 @@ cgdml_status cgdml_ensemble_label(const cgdml_model *average, const cgdml_datase
 cgdml_status cgdml_ensemble_distill(const cgdml_model *average, const cgdml_dataset *data,
                                     const size_t *idx, size_t n, double sigma2, double lambda,
                                     cgdml_precision precision, cgdml_model **out);
+/* The same solved by the caller's `solve` (cgdml_model_train_with; NULL: as above). */
+cgdml_status cgdml_ensemble_distill_with(const cgdml_model *average, const cgdml_dataset *data,
+                                         const size_t *idx, size_t n, double sigma2, double lambda,
+                                         cgdml_precision precision, cgdml_solve_fn solve, void *ctx,
+                                         cgdml_model **out);
 
 /* ---- the whole stage: cgdml_ensemble_build ---- */
 
@@ -160,6 +165,12 @@ typedef struct {
     const double *lambda2_grid;
     size_t n_lambda2_grid;
     int lambda2_relative;
+    /* The distilled model's solve: NULL (default) the one-process Cholesky in
+     * layer1.precision; else this one (cgdml_model_train_with, ctx layer2_ctx), e.g.
+     * the MPI build's ScaLAPACK solve (cgdml/distributed.h).  The σ₂/λ₂
+     * cross-validation's fold models are solved by the one-process Cholesky. */
+    cgdml_solve_fn layer2_solve;
+    void *layer2_ctx;
     /* Reports, all optional (NULL, the default): a line of progress or a warning
      * ("warning: the best sigma1 is ..."), and each finished CV table with its
      * chosen row. */

@@ -172,6 +172,22 @@ cgdml_status cgdml_model_train_cg(const cgdml_dataset *data, const size_t *idx, 
                                   const cgdml_cg_options *cg, cgdml_train_stats *stats,
                                   cgdml_model **out);
 
+/* A solve of the training system supplied by the caller: (K + λI) α = F for the
+ * descriptors D[M][d] and Jacobians g[M][d][3] of M training frames of N beads;
+ * rhs[M][3N] holds F on entry and α on return.  The MPI build's distributed solve
+ * (cgdml/distributed.h, cgdml_dist_solve_fn) is one. */
+typedef cgdml_status (*cgdml_solve_fn)(void *ctx, size_t n_frames, size_t n_beads, const double *D,
+                                       const double *g, double sigma, double lambda, double *rhs);
+
+/* The same with the system solved by `solve` (ctx passed on).  The budget is
+ * checked for what training holds besides the solve (descriptors, Jacobians,
+ * labels, the model); the solve checks its own need.  Without the one-process
+ * Cholesky's order limit.  stats: descriptor_s and the solve's time as solve_s. */
+cgdml_status cgdml_model_train_with(const cgdml_dataset *data, const size_t *idx, size_t n,
+                                    const double *labels, double sigma, double lambda,
+                                    cgdml_solve_fn solve, void *ctx, cgdml_train_stats *stats,
+                                    cgdml_model **out);
+
 /* CGDML_ERR_INVALID naming the first pair of frames among idx[0..n-1] that are
  * duplicates: one index selected twice, or two frames of the same geometry up to
  * rotation and translation (inverse distances equal to 1e-10 of the largest).  A

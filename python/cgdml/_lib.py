@@ -152,6 +152,7 @@ class EnsembleOptions(ctypes.Structure):  # cgdml_ensemble_options
                 ("sigma2_grid", POINTER(c_double)), ("n_sigma2_grid", c_size_t),
                 ("lambda2", c_double), ("lambda2_grid", POINTER(c_double)),
                 ("n_lambda2_grid", c_size_t), ("lambda2_relative", c_int),
+                ("layer2_solve", c_void_p), ("layer2_ctx", c_void_p),
                 ("note", c_void_p), ("crossval_done", c_void_p), ("ctx", c_void_p)]
 
 

@@ -41,6 +41,7 @@ typedef struct {
     int have_sigma1, have_sigma2, no_prior, resume, draw_random, parallel;
     int have_draw, have_solver; /* given on the command line (run's defaults differ) */
     size_t shard, n_shards; /* --shard i/n (n_shards 0: all members) */
+    int distributed;        /* --distributed: layer 2 (train: the solve) across MPI ranks */
     int select_raw;  /* --select raw: layer-1 CV by raw held-out MSE, not binned error */
     int sigma2_same; /* --sigma2 same: the distilled model takes the chosen sigma1 */
     double sigma1_grid[16], sigma2_grid[16], lambda_grid[16], lambda_rel_grid[16];
@@ -198,6 +199,9 @@ int cli_parse_methods(const char *text, cli_options *o);
 /* Parse "a,b,c,d" into four bead indices (--phi, --psi). */
 int cli_parse_quad(const char *name, const char *text, int *q);
 
+/* Quiet (1): cli_note and cli_fail print nothing (the MPI ranks other than 0,
+ * whose failures rank 0 reports). */
+void cli_quiet(int on);
 /* Print "cgdml: error: <library message>" to stderr and return CLI_FAILED. */
 int cli_fail(cgdml_status status);
 /* Print a usage problem and return CLI_USAGE. */

@@ -3,6 +3,7 @@
  * checkpointed for --resume -> average -> mean set -> [σ₂ cross-validation] ->
  * distilled model).  Writes the distilled model to -o FILE and the averaged
  * ensemble beside it (FILE with .average.h5); prints the CV tables and progress.
+ * Under mpirun (MPI build) the ranks share layer 1 and rank 0 writes (ranks.h).
  */
 #include <math.h>
 #include <omp.h>
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "ranks.h"
 
 static int check_ensemble_options(const cli_options *opt)
 {
@@ -48,6 +50,8 @@ int cmd_ensemble(const cli_options *opt)
         rc = cli_check_output(opt->output, inputs, 1);
     if (!rc)
         rc = cli_apply_resources(opt);
+    if (!rc)
+        rc = cli_ranks_start(opt, 1);
     if (rc)
         return rc;
     char checkpoint[CGDML_PATH_MAX], average_path[CGDML_PATH_MAX];
@@ -55,8 +59,8 @@ int cmd_ensemble(const cli_options *opt)
     snprintf(average_path, sizeof average_path, "%.*s.average.h5", (int)strlen(opt->output) - 3,
              opt->output);
     cgdml_dataset *data = NULL;
-    cgdml_status s = cli_load_dataset(opt->data, opt->group, &data);
+    cgdml_status s = cli_ranks_agree(cli_load_dataset(opt->data, opt->group, &data));
     rc = s ? cli_fail(s) : cli_ensemble(opt, data, checkpoint, average_path, NULL);
     cgdml_dataset_free(data);
-    return rc;
+    return cli_ranks_stop(rc);
 }

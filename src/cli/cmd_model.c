@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "ranks.h"
 
 static void report_cholesky(const cgdml_model *m, const cgdml_train_stats *st)
 {
@@ -74,6 +75,10 @@ static int check_solver_options(const cli_options *opt)
         return cli_usage_error("train: --landmarks applies to --preconditioner nystrom");
     if (opt->teacher && opt->train_prior)
         return cli_usage_error("train: --teacher brings the teacher's prior; --prior does not "
+                               "apply");
+    if (opt->distributed && (opt->solver == CGDML_SOLVER_CG || opt->have_precision))
+        return cli_usage_error("train: --distributed solves the dense system in double "
+                               "precision with ScaLAPACK; --solver cg and --precision do not "
                                "apply");
     if (opt->solver != CGDML_SOLVER_CG && opt->resume)
         return cli_usage_error("train: --resume applies to --solver cg (a Cholesky solve has no "
@@ -171,16 +176,24 @@ static int train_selected(const cli_options *opt, const cgdml_dataset *data, con
                             : (double)cgdml_model_train_peak_bytes(
                                   n, data->n_beads, opt->sigma, opt->lambda,
                                   (cgdml_precision)opt->precision);
-    cli_note("training on %zu of %zu frames (%zu beads), sigma %g, lambda %g, %s: needs %.2f GB\n",
-             n, data->n_frames, data->n_beads, opt->sigma, opt->lambda,
-             cg_solver ? "conjugate gradients" : "Cholesky", need / 1e9);
+    if (opt->distributed)
+        cli_note("training on %zu of %zu frames (%zu beads), sigma %g, lambda %g, Cholesky "
+                 "across the MPI ranks (ScaLAPACK; each rank checks its piece)\n",
+                 n, data->n_frames, data->n_beads, opt->sigma, opt->lambda);
+    else
+        cli_note("training on %zu of %zu frames (%zu beads), sigma %g, lambda %g, %s: needs "
+                 "%.2f GB\n",
+                 n, data->n_frames, data->n_beads, opt->sigma, opt->lambda,
+                 cg_solver ? "conjugate gradients" : "Cholesky", need / 1e9);
     cgdml_status s = cgdml_model_check_duplicates(data, idx, n);
     if (!s)
         s = prior_labels(opt, data, idx, n, &prior, &labels);
     if (!s && cg_solver)
         s = frame_keys(opt, data, idx, n, &keys);
     cg.keys = keys;
-    if (!s)
+    if (!s && opt->distributed)
+        s = cli_ranks_train(data, idx, n, labels, opt->sigma, opt->lambda, st, m);
+    else if (!s)
         s = cg_solver ? cgdml_model_train_cg(data, idx, n, labels, opt->sigma, opt->lambda, &cg, st,
                                              m)
                       : cgdml_model_train_precision(data, idx, n, labels, opt->sigma, opt->lambda,
@@ -207,24 +220,10 @@ static int check_checkpoint(const cli_options *opt, const char *checkpoint)
     return CLI_FAILED;
 }
 
-int cmd_train(const cli_options *opt)
+/* Rank 0's (the only process's) part of `train`: data, frames, training, file. */
+static int train_and_save(const cli_options *opt, const char *checkpoint)
 {
-    if (!opt->data)
-        return cli_usage_error("train: give the dataset with --data FILE");
-    if (!opt->have_sigma)
-        return cli_usage_error("train: give the kernel length scale with --sigma S");
-    const char *inputs[] = {opt->data, opt->indices, opt->teacher};
-    char checkpoint[CGDML_PATH_MAX + 16];
-    snprintf(checkpoint, sizeof checkpoint, "%s.checkpoint", opt->output ? opt->output : "");
-    int rc = cli_check_output(opt->output, inputs, 3);
-    if (!rc)
-        rc = check_solver_options(opt);
-    if (!rc)
-        rc = check_checkpoint(opt, checkpoint);
-    if (!rc)
-        rc = cli_apply_resources(opt);
-    if (rc)
-        return rc;
+    int rc;
     if (opt->solver == CGDML_SOLVER_CG && cgdml_atomic_clean(checkpoint))
         cli_note("removed a temporary file left by a killed run\n");
     cgdml_dataset *data;
@@ -250,6 +249,32 @@ int cmd_train(const cli_options *opt)
     free(idx);
     cgdml_dataset_free(data);
     return rc;
+}
+
+int cmd_train(const cli_options *opt)
+{
+    if (!opt->data)
+        return cli_usage_error("train: give the dataset with --data FILE");
+    if (!opt->have_sigma)
+        return cli_usage_error("train: give the kernel length scale with --sigma S");
+    const char *inputs[] = {opt->data, opt->indices, opt->teacher};
+    char checkpoint[CGDML_PATH_MAX + 16];
+    snprintf(checkpoint, sizeof checkpoint, "%s.checkpoint", opt->output ? opt->output : "");
+    int rc = cli_check_output(opt->output, inputs, 3);
+    if (!rc)
+        rc = check_solver_options(opt);
+    if (!rc)
+        rc = check_checkpoint(opt, checkpoint);
+    if (!rc)
+        rc = cli_apply_resources(opt);
+    if (!rc)
+        rc = cli_ranks_start(opt, 0);
+    if (rc)
+        return rc;
+    if (cli_ranks_rank() > 0) /* --distributed: the other ranks serve rank 0's solve */
+        return cli_ranks_stop(cli_ranks_serve());
+    rc = cli_ranks_release(train_and_save(opt, checkpoint));
+    return cli_ranks_stop(rc);
 }
 
 /* Load the model and the dataset, check they fit, and choose the frames. */

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "ranks.h"
 
 const char *const cli_start_names[] = {"equilibrium", "strata", "alpha-r", "beta", NULL};
 const char *const cli_method_names[] = {"single", "average", "distilled", "prior-only", NULL};
@@ -30,15 +31,25 @@ int cli_usage_error(const char *fmt, ...)
     return CLI_USAGE;
 }
 
+static int quiet;
+
+void cli_quiet(int on)
+{
+    quiet = on;
+}
+
 int cli_fail(cgdml_status status)
 {
-    fprintf(stderr, "cgdml: error: %s\n", cgdml_error_message());
+    if (!quiet)
+        fprintf(stderr, "cgdml: error: %s\n", cgdml_error_message());
     (void)status;
     return CLI_FAILED;
 }
 
 void cli_note(const char *fmt, ...)
 {
+    if (quiet)
+        return;
     va_list ap;
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
@@ -610,16 +621,22 @@ int cli_ensemble(const cli_options *opt, const cgdml_dataset *data, const char *
     eo.use_prior = prior;
     eo.prior = prior != NULL;
     eo.layer1.progress_ctx = &ps;
-    size_t stale = cgdml_atomic_clean(opt->output) + cgdml_atomic_clean(average_path) +
-                   (opt->resume && !cgdml_ensemble_checkpoint_has_shards(checkpoint)
-                        ? cgdml_atomic_clean(checkpoint)
-                        : 0);
+    size_t stale = cli_ranks_rank() > 0
+                       ? 0 /* rank 0 cleans, before any rank starts */
+                       : cgdml_atomic_clean(opt->output) + cgdml_atomic_clean(average_path) +
+                             (opt->resume && !cgdml_ensemble_checkpoint_has_shards(checkpoint)
+                                  ? cgdml_atomic_clean(checkpoint)
+                                  : 0);
     /* (shards' folders keep their temporaries: they may be members other shards are
      * writing; the collecting run removes the folder once it succeeds) */
     if (stale)
         cli_note("removed %zu temporary file(s) left by a killed run\n", stale);
-    if (!s)
-        s = cgdml_ensemble_build(data, &eo, &e);
+    s = cli_ranks_ensemble_build(opt, data, &eo, s, &e);
+    if (cli_ranks_rank() > 0) { /* rank 0 writes the models and reports */
+        cgdml_prior_free(prior);
+        cgdml_ensemble_free(e);
+        return s ? CLI_FAILED : CLI_OK;
+    }
     if (!s && opt->n_shards) {
         cgdml_prior_free(prior);
         cli_note("shard %zu/%zu: %zu of %zu members in %s (%zu trained now, %zu there "

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "ranks.h"
 
 static const cli_command commands[] = {
     {"import", cmd_import, "coords,forces,npz,output,names,memory",
@@ -38,7 +39,7 @@ static const cli_command commands[] = {
     {"train", cmd_train,
      "data,group,indices,n-train,seed,sigma,lambda,precision,output,memory,threads,solver,"
      "tolerance,max-iterations,block-frames,preconditioner,landmarks,block-layout,"
-     "checkpoint-interval,resume,collective,kmeans,prior,bonds,temperature,teacher",
+     "checkpoint-interval,resume,collective,kmeans,prior,bonds,temperature,teacher,distributed",
      "train one GDML model (Cholesky, or conjugate gradients for large sets)",
      "usage: cgdml train --data D.h5 (--indices FILE | --n-train M [--seed S])\n"
      "                   --sigma S [--lambda L] -o model.h5 [--memory 8G] [--threads N]\n"
@@ -81,6 +82,10 @@ static const cli_command commands[] = {
      "  --teacher M.h5  distil: train on M's kernel forces at the selected frames (its\n"
      "                  prior left out, then carried over), as layer 2 of ensemble does\n"
      "                  with the average; e.g. a CG model of many frames onto a mean set\n"
+     "  --distributed   (MPI build: mpirun -np P cgdml train ...) the Cholesky solve with\n"
+     "                  ScaLAPACK across the ranks, in double precision; rank 0 reads,\n"
+     "                  labels and writes.  Refused without MPI, and with --solver cg or\n"
+     "                  --precision\n"
      "  --memory SIZE   memory budget, e.g. 8G or 50% (default 80% of available)\n"
      "  --threads N     OpenMP/BLAS threads (default: all cores)\n"},
     {"predict", cmd_predict,
@@ -105,8 +110,8 @@ static const cli_command commands[] = {
      "data,group,members,n-train,sigma1,sigma2,lambda,mean-set,cv,sigma1-grid,sigma2-grid,"
      "lambda-grid,seed,draw,collective,kmeans,bonds,no-prior,temperature,memory,threads,"
      "parallel,resume,precision,lambda-rel-grid,select,lambda2,lambda2-rel,lambda2-rel-grid,"
-     "shard,solver,tolerance,max-iterations,preconditioner,landmarks,block-frames,block-layout,"
-     "output",
+     "shard,distributed,solver,tolerance,max-iterations,preconditioner,landmarks,block-frames,"
+     "block-layout,output",
      "the two-layer ensemble: K members, their average, and the distilled model",
      "usage: cgdml ensemble --data D.h5 --members K --n-train M (--sigma1 S1 | --sigma1-grid\n"
      "                      a,b,..) (--sigma2 S2 | --sigma2-grid a,b,..) [--lambda L]\n"
@@ -145,6 +150,21 @@ static const cli_command commands[] = {
      "                     missing members and their shards, until all are there)\n"
      "  --shard i/n        train only members k with k mod n == i into model.h5.members/\n"
      "                     and stop (job arrays: docs/cluster.md); needs --sigma1\n"
+     "  MPI build (make MPI=1), mpirun -np P cgdml ensemble ...: rank r trains the\n"
+     "                     members k with k mod P == r into model.h5.members/ (a folder\n"
+     "                     every rank sees), then rank 0 collects them and trains layer 2\n"
+     "                     and alone writes the files: the models of one process with\n"
+     "                     as many threads as each rank, bit for bit (threaded BLAS\n"
+     "                     rounds differently).  Each rank checks its own --memory\n"
+     "                     budget for its members (give each rank its share of a node)\n"
+     "                     and runs --threads threads.  A rank that dies fails the\n"
+     "                     run (nothing written but members); --resume continues it.\n"
+     "                     Needs --sigma1; --shard is refused with more than one rank.\n"
+     "  --distributed      (MPI build) solve layer 2 with ScaLAPACK across all ranks, no\n"
+     "                     rank holding the whole matrix (each checks its piece against\n"
+     "                     its budget); double precision, agrees with the one-process\n"
+     "                     solve to rounding; the sigma2/lambda2 cross-validation's\n"
+     "                     folds still run on rank 0.  Refused without MPI\n"
      "  --precision auto|double|mixed  solves of members and distilled model (see\n"
      "                     train; default auto)\n"
      "  --solver cholesky|cg  how each member is solved: cholesky (default), or\n"
@@ -302,7 +322,7 @@ static const struct option long_options[] = {
     {"prior", no_argument, 0, 1017},
     {"lambda2", required_argument, 0, 1020}, {"lambda2-rel", required_argument, 0, 1021},
     {"lambda2-rel-grid", required_argument, 0, 1022}, {"shard", required_argument, 0, 1023},
-    {"teacher", required_argument, 0, 1018},
+    {"teacher", required_argument, 0, 1018}, {"distributed", no_argument, 0, 1024},
     {"solver", required_argument, 0, 1300},  {"tolerance", required_argument, 0, 1301},
     {"max-iterations", required_argument, 0, 1302},
     {"block-frames", required_argument, 0, 1303},
@@ -424,6 +444,7 @@ static int store_ensemble_option(int c, const char *arg, cli_options *o)
         rc = parse_number(c == 1021 ? "lambda2-rel" : "lambda2", arg, &o->lambda2);
         break;
     case 1023: rc = parse_shard(arg, &o->shard, &o->n_shards); break;
+    case 1024: o->distributed = 1; break;
     case 1022:
         rc = cli_parse_list("lambda2-rel-grid", arg, o->lambda2_rel_grid, 16,
                             &o->n_lambda2_rel_grid);
@@ -591,7 +612,7 @@ int main(int argc, char **argv)
         return argc < 2 ? CLI_USAGE : CLI_OK;
     }
     if (!strcmp(argv[1], "--version")) {
-        printf("cgdml %s\n", CGDML_VERSION);
+        printf("cgdml %s%s\n", CGDML_VERSION, cli_ranks_build());
         return CLI_OK;
     }
     for (int i = 0; i < N_COMMANDS; i++)

@@ -4,7 +4,7 @@
  * Each rank lists the frames whose 3N rows (columns) touch its process row
  * (column), has cgdml_kernel_visit_blocks evaluate the frame blocks of the lower
  * triangle among them, and keeps the entries it owns.  Every collective step is
- * preceded by an agreement on failures (agree), so that an error on one rank
+ * preceded by an agreement on failures (cgdml_dist_agree), so that an error on one rank
  * reaches all of them instead of leaving the others waiting in ScaLAPACK.
  */
 #include "cgdml/distributed.h"
@@ -19,6 +19,7 @@
 #include "../kernel_private.h"
 #include "cgdml/clock.h"
 #include "cgdml/memory.h"
+#include "distributed_private.h"
 
 /* The BLACS (C interface) and ScaLAPACK (Fortran: arguments by reference, hidden
  * lengths of character arguments last) as libscalapack-openmpi exports them. */
@@ -79,9 +80,7 @@ static size_t global_index(size_t l, size_t nb, size_t proc, size_t procs)
     return (l / nb * procs + proc) * nb + l % nb;
 }
 
-/* The failure of the lowest failing rank, on every rank: its status, and its
- * message prefixed with its rank.  CGDML_OK on every rank if none failed. */
-static cgdml_status agree(MPI_Comm comm, cgdml_status local)
+cgdml_status cgdml_dist_agree(MPI_Comm comm, cgdml_status local)
 {
     int rank, first;
     MPI_Comm_rank(comm, &rank);
@@ -164,11 +163,13 @@ cgdml_status cgdml_dist_matrix_alloc(MPI_Comm comm, size_t n, const cgdml_dist_o
     cgdml_dist_options defaults;
     cgdml_dist_options_init(&defaults);
     int nprow, npcol, nb;
-    cgdml_status s = agree(comm, check_shape(comm, n, opt ? opt : &defaults, &nprow, &npcol, &nb));
+    cgdml_status s =
+        cgdml_dist_agree(comm, check_shape(comm, n, opt ? opt : &defaults, &nprow, &npcol, &nb));
     if (s)
         return s;
     cgdml_dist_matrix *m = calloc(1, sizeof *m);
-    s = agree(comm, m ? CGDML_OK : cgdml_error_set(CGDML_ERR_NOMEM, "cannot allocate a matrix"));
+    s = cgdml_dist_agree(comm, m ? CGDML_OK
+                                 : cgdml_error_set(CGDML_ERR_NOMEM, "cannot allocate a matrix"));
     if (s) {
         free(m);
         return s;
@@ -183,7 +184,7 @@ cgdml_status cgdml_dist_matrix_alloc(MPI_Comm comm, size_t n, const cgdml_dist_o
     Cblacs_gridinfo(m->context, &m->nprow, &m->npcol, &m->myrow, &m->mycol);
     m->local_rows = local_count(n, (size_t)nb, (size_t)m->myrow, (size_t)m->nprow);
     m->local_cols = local_count(n, (size_t)nb, (size_t)m->mycol, (size_t)m->npcol);
-    s = agree(comm, alloc_piece(m));
+    s = cgdml_dist_agree(comm, alloc_piece(m));
     if (s) {
         release(m);
         return s;
@@ -297,7 +298,7 @@ cgdml_status cgdml_dist_kernel_assemble(cgdml_dist_matrix *m, size_t n_frames, s
                                         const double *D, const double *g, double sigma,
                                         double lambda)
 {
-    return agree(m->comm, assemble_local(m, n_frames, n_beads, D, g, sigma, lambda));
+    return cgdml_dist_agree(m->comm, assemble_local(m, n_frames, n_beads, D, g, sigma, lambda));
 }
 
 /* The status of a ScaLAPACK info, worded as the one-process solve words it. */
@@ -321,7 +322,7 @@ cgdml_status cgdml_dist_factor_solve(cgdml_dist_matrix *m, double *rhs, double *
     pdpotrf_("L", &order, m->local, &one, &one, m->desc, &info, 1);
     /* INFO is global output of pdpotrf; agreeing on it costs one reduction and
      * keeps every rank's answer the same even if a rank's were not. */
-    cgdml_status s = agree(m->comm, scalapack_status(info, "pdpotrf", m->n));
+    cgdml_status s = cgdml_dist_agree(m->comm, scalapack_status(info, "pdpotrf", m->n));
     if (factor_s)
         *factor_s = cgdml_clock_wall_seconds() - t0;
     if (s)
@@ -339,10 +340,10 @@ cgdml_status cgdml_dist_factor_solve(cgdml_dist_matrix *m, double *rhs, double *
     size_t nb = (size_t)m->block, pr = (size_t)m->nprow;
     for (size_t l = 0; !s && m->mycol == 0 && l < m->local_rows; l++)
         b[l] = rhs[global_index(l, nb, (size_t)m->myrow, pr)];
-    s = agree(m->comm, s);
+    s = cgdml_dist_agree(m->comm, s);
     if (!s) {
         pdpotrs_("L", &order, &one, m->local, &one, &one, m->desc, b, &one, &one, descb, &info, 1);
-        s = agree(m->comm, scalapack_status(info, "pdpotrs", m->n));
+        s = cgdml_dist_agree(m->comm, scalapack_status(info, "pdpotrs", m->n));
     }
     if (!s) { /* every entry from its one owner, zeros from the rest: an exact sum */
         memset(rhs, 0, m->n * sizeof(double));

@@ -1,10 +1,7 @@
 /* test_distributed.c - the distributed layer-2 solve (cgdml/distributed.h) against
  * the one-process solve, run under mpirun by `make test MPI=1` with 1 and 2 ranks.
  *
- * Criterion forks a process per test, which MPI does not survive, so this is a
- * plain driver: every check is made on every rank, failures are printed with the
- * rank, and rank 0 prints the counts summed over ranks.  Exit status 0 only if no
- * check failed on any rank.
+ * A plain driver (driver.h): exit status 0 only if no check failed on any rank.
  *
  * What it checks: the block-cyclic layout against ScaLAPACK's own NUMROC and
  * each element owned exactly once; the assembled entries bit for bit against the
@@ -24,36 +21,12 @@
 #include "../compare.h"
 #include "cgdml.h"
 #include "cgdml/distributed.h"
+#include "driver.h"
 
 int numroc_(const int *n, const int *nb, const int *iproc, const int *isrcproc, const int *nprocs);
 
 /* Parity the issue asks for: distributed against one process, relative. */
 #define PARITY 1e-10
-
-static int rank, size, passed, failed;
-
-static void check(int ok, const char *fmt, ...)
-{
-    if (ok) {
-        passed++;
-        return;
-    }
-    failed++;
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "FAIL [rank %d/%d] ", rank, size);
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n");
-    va_end(ap);
-}
-
-/* 1 if every rank says 1. */
-static int all_ranks(int mine)
-{
-    int all;
-    MPI_Allreduce(&mine, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
-    return all;
-}
 
 /* A training system: descriptors, Jacobians and labels of M frames. */
 typedef struct {
@@ -327,11 +300,7 @@ static void test_refusals(void)
 
 int main(int argc, char **argv)
 {
-    MPI_Init(&argc, &argv);
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &size);
-    if (rank == 0)
-        printf("test_distributed on %d rank(s)\n", size);
+    driver_start(&argc, &argv, "test_distributed");
 
     test_layout();
     test_refusals();
@@ -385,11 +354,5 @@ int main(int argc, char **argv)
         cgdml_dataset_free(ala2);
     }
 
-    int counts[2] = {passed, failed};
-    MPI_Allreduce(MPI_IN_PLACE, counts, 2, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
-    if (rank == 0)
-        printf("test_distributed on %d rank(s): %d checks passed, %d failed\n", size, counts[0],
-               counts[1]);
-    MPI_Finalize();
-    return counts[1] ? 1 : 0;
+    return driver_finish("test_distributed");
 }
