@@ -335,6 +335,9 @@ PROTOTYPES = {
     "cgdml_strata_kmeans": (ST, [P(DatasetStruct), c_size_t, c_ulong, P(P(StrataStruct))]),
     "cgdml_strata_free": (None, [P(StrataStruct)]),
     "cgdml_strata_draw": (ST, [P(StrataStruct), c_int, c_size_t, c_ulong, PP_SIZE]),
+    "cgdml_strata_exclude": (ST, [P(StrataStruct), P(c_size_t), c_size_t]),
+    "cgdml_strata_partition_block": (ST, [P(StrataStruct), c_size_t, c_size_t, c_ulong,
+                                          PP_SIZE]),
     # prior.h
     "cgdml_prior_default_bonds": (ST, [c_size_t, P(c_size_t), P(P(c_int))]),
     "cgdml_prior_fit": (ST, [P(DatasetStruct), P(c_size_t), c_size_t, c_size_t, P(c_int),
