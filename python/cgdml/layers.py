@@ -511,9 +511,6 @@ def ensemble(data, *, members, n_train, sigma1=None, sigma2=None, lambda_=1e-10,
         for i, spec in enumerate(specs):
             L.call("cgdml_collective_parse", spec.encode(), byref(o.strata.collective[i]))
         o.strata.n_collective = 0 if kmeans else len(specs)
-        excluded = A.indices([] if exclude is None else exclude, "exclude")
-        o.strata.exclude = A.size_ptr(excluded) if excluded.size else None
-        o.strata.n_exclude = excluded.size
         o.prior = int(prior_obj is not None)
         o.use_prior = prior_obj._ptr if prior_obj is not None else None
         l1 = _Layer1(members, n_train, sigma1 if sigma1 is not None else 0.0, lambda_, draw,
@@ -521,6 +518,9 @@ def ensemble(data, *, members, n_train, sigma1=None, sigma2=None, lambda_=1e-10,
         o.layer1 = l1.c
         o.resume = int(bool(resume))
         keep = []  # arrays the C options point into, alive for the call
+        if exclude is not None and len(exclude):
+            keep.append(A.indices(exclude, "exclude"))
+            o.strata.exclude, o.strata.n_exclude = A.size_ptr(keep[-1]), keep[-1].size
 
         def grid(values, ptr_name, n_name):
             if values:
