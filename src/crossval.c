@@ -190,8 +190,16 @@ static cgdml_status members_binned_error(const cgdml_dataset *data, const cgdml_
     for (size_t i = 0; !s && i < k; i++)
         for (size_t t = 0; t < members[i]->n_train; t++)
             used[members[i]->train_indices[t]] = 1;
-    for (size_t f = 0; !s && f < data->n_frames; f++)
+    for (size_t f = 0; !s && f < data->n_frames; f++) {
+        used[f] |= bins->stratum_of[f] == CGDML_STRATUM_NONE; /* excluded frames stay unseen */
         n_free += !used[f];
+    }
+    if (!s && n_free < 2)
+        s = cgdml_error_set(CGDML_ERR_INVALID,
+                            "binned error: the members leave %zu frame(s) of the pool to judge "
+                            "(a partition of the whole pool leaves none): select by the raw "
+                            "held-out error, or use fewer members or frames per member",
+                            n_free);
     size_t stride = n_free / CGDML_CROSSVAL_BINNED_MAX_FRAMES + 1;
     for (size_t f = 0, seen = 0; !s && f < data->n_frames; f++)
         if (!used[f] && seen++ % stride == 0)

@@ -18,11 +18,29 @@
 #include "cgdml/atomic.h"
 #include "cgdml/memory.h"
 
+/* A partition draw needs K M distinct frames of the pool. */
+static cgdml_status check_partition(const cgdml_strata *strata, const cgdml_layer1_options *opt)
+{
+    if (opt->draw != CGDML_DRAW_PARTITION || !strata || opt->n_train == 0 ||
+        opt->n_members <= strata->n_pool / opt->n_train)
+        return CGDML_OK;
+    return cgdml_error_set(CGDML_ERR_INVALID,
+                           "a partition of the pool into %zu members of %zu frames needs %zu "
+                           "frames; the pool has %zu (%zu frames, %zu excluded): use fewer "
+                           "members or frames per member",
+                           opt->n_members, opt->n_train, opt->n_members * opt->n_train,
+                           strata->n_pool, strata->n_frames, strata->n_frames - strata->n_pool);
+}
+
 cgdml_status cgdml_ensemble_member_frames(const cgdml_strata *strata,
                                           const cgdml_layer1_options *opt, size_t k,
                                           size_t **idx)
 {
-    return cgdml_strata_draw(strata, opt->draw, opt->n_train, opt->seed + k + 1, idx);
+    *idx = NULL;
+    if (opt->draw != CGDML_DRAW_PARTITION)
+        return cgdml_strata_draw(strata, opt->draw, opt->n_train, opt->seed + k + 1, idx);
+    cgdml_status s = check_partition(strata, opt);
+    return s ? s : cgdml_strata_partition_block(strata, opt->n_train, k, opt->seed, idx);
 }
 
 static int choose_side_by_side(const cgdml_layer1_options *opt, size_t n_beads)
@@ -166,7 +184,24 @@ static uint64_t prior_hash(const cgdml_prior *p)
     return h;
 }
 
-/* Room for every key manifest_of writes (11 today) and a few more. */
+/* Identifies the strata and their pool, which the draws come from. */
+static uint64_t strata_hash(const cgdml_strata *st)
+{
+    uint64_t h = 14695981039346656037ull;
+    h = fnv(h, &st->n_frames, sizeof st->n_frames);
+    h = fnv(h, &st->n_strata, sizeof st->n_strata);
+    h = fnv(h, st->offset, (st->n_strata + 1) * sizeof *st->offset);
+    return fnv(h, st->frame, st->n_pool * sizeof *st->frame);
+}
+
+static const char *draw_name(cgdml_draw_kind draw)
+{
+    return draw == CGDML_DRAW_RANDOM      ? "random"
+           : draw == CGDML_DRAW_PARTITION ? "partition"
+                                          : "stratified";
+}
+
+/* Room for every key manifest_of writes (12 today) and a few more. */
 enum { MANIFEST_KEYS = 16, MANIFEST_VALUE = 64 };
 typedef struct {
     char key[MANIFEST_KEYS][24];
@@ -190,19 +225,21 @@ static void manifest_add(manifest *m, const char *key, const char *fmt, ...)
 
 /* Everything a member depends on, and the number of shards (the last key). */
 static void manifest_of(const cgdml_layer1_options *opt, const cgdml_dataset *data,
-                        const cgdml_prior *prior, size_t n_shards, manifest *m)
+                        const cgdml_strata *strata, const cgdml_prior *prior, size_t n_shards,
+                        manifest *m)
 {
     m->n = 0;
     manifest_add(m, "members", "%zu", opt->n_members);
     manifest_add(m, "n-train", "%zu", opt->n_train);
     manifest_add(m, "sigma1", "%.17g", opt->sigma1);
     manifest_add(m, "lambda", "%.17g", opt->lambda);
-    manifest_add(m, "draw", "%s", opt->draw == CGDML_DRAW_RANDOM ? "random" : "stratified");
+    manifest_add(m, "draw", "%s", draw_name(opt->draw));
     manifest_add(m, "seed", "%lu", opt->seed);
     manifest_add(m, "precision", "%d", (int)opt->precision);
     manifest_add(m, "solver", "%s", opt->solver == CGDML_SOLVER_CG ? "cg" : "cholesky");
     manifest_add(m, "dataset", "%016" PRIx64, cgdml_dataset_hash(data));
     manifest_add(m, "prior", "%016" PRIx64, prior_hash(prior));
+    manifest_add(m, "strata", "%016" PRIx64, strata_hash(strata));
     manifest_add(m, "shards", "%zu", n_shards);
 }
 
@@ -259,10 +296,10 @@ static cgdml_status manifest_compare(const char *dir, const manifest *have, cons
 /* A shard: write the folder's manifest if it has none (link(): of shards starting
  * together exactly one writes it), else check this run's options against it. */
 static cgdml_status shard_manifest(const cgdml_layer1_options *opt, const cgdml_dataset *data,
-                                   const cgdml_prior *prior)
+                                   const cgdml_strata *strata, const cgdml_prior *prior)
 {
     manifest want, have;
-    manifest_of(opt, data, prior, opt->n_shards, &want);
+    manifest_of(opt, data, strata, prior, opt->n_shards, &want);
     char path[CGDML_PATH_MAX], tmp[CGDML_PATH_MAX + 32];
     snprintf(path, sizeof path, "%s/%s", opt->checkpoint, CGDML_SHARD_MANIFEST);
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
@@ -291,7 +328,8 @@ static cgdml_status shard_manifest(const cgdml_layer1_options *opt, const cgdml_
 /* The number of shards of the folder's manifest (0: none), after checking that this
  * run's options are the shards'. */
 static cgdml_status collect_manifest(const cgdml_layer1_options *opt, const cgdml_dataset *data,
-                                     const cgdml_prior *prior, size_t *n_shards)
+                                     const cgdml_strata *strata, const cgdml_prior *prior,
+                                     size_t *n_shards)
 {
     *n_shards = 0;
     manifest want, have;
@@ -303,7 +341,7 @@ static cgdml_status collect_manifest(const cgdml_layer1_options *opt, const cgdm
     const char *shards = r == 1 ? manifest_get(&have, "shards") : NULL;
     if (!shards || sscanf(shards, "%zu", n_shards) != 1 || *n_shards == 0)
         return cgdml_error_set(CGDML_ERR_IO, "%s is not a cgdml shard manifest", path);
-    manifest_of(opt, data, prior, 0, &want);
+    manifest_of(opt, data, strata, prior, 0, &want);
     return manifest_compare(opt->checkpoint, &have, &want, want.n - 1);
 }
 
@@ -413,18 +451,20 @@ cgdml_status cgdml_ensemble_train_members(const cgdml_dataset *data, const cgdml
                                opt->checkpoint ? "the shard must be below the number of shards"
                                                : "shards need a checkpoint folder to share");
     int side = choose_side_by_side(opt, data->n_beads);
-    cgdml_status s = cgdml_memory_check(cgdml_ensemble_layer1_bytes(opt, data->n_beads, side),
-                                        "layer 1 of the ensemble");
+    cgdml_status s = check_partition(strata, opt);
+    if (!s)
+        s = cgdml_memory_check(cgdml_ensemble_layer1_bytes(opt, data->n_beads, side),
+                               "layer 1 of the ensemble");
     if (!s && opt->checkpoint)
         s = make_checkpoint_folder(opt->checkpoint);
     for (size_t k = 0; k < opt->n_members; k++)
         members[k] = NULL;
     size_t n_shards = opt->n_shards ? opt->n_shards : 1, shard = opt->n_shards ? opt->shard : 0;
     if (!s && opt->checkpoint && opt->n_shards)
-        s = shard_manifest(opt, data, prior);
+        s = shard_manifest(opt, data, strata, prior);
     else if (!s && opt->checkpoint) {
         size_t collect_shards = 0;
-        s = collect_manifest(opt, data, prior, &collect_shards);
+        s = collect_manifest(opt, data, strata, prior, &collect_shards);
         if (!s && collect_shards)
             return collect_members(data, strata, opt, collect_shards, members);
     }

@@ -313,7 +313,8 @@ cgdml_status cgdml_ensemble_build(const cgdml_dataset *data, const cgdml_ensembl
     if (!s && opt->n_sigma1_grid && !opt->select_raw)
         s = opt->strata.kmeans ? CGDML_OK : cgdml_strata_build(data, &opt->strata, CGDML_CROSSVAL_BINNED_BINS, &bins);
     if (!s)
-        note(opt, "%zu frames in %zu occupied strata\n", data->n_frames, e->strata->n_strata);
+        note(opt, "%zu frames in %zu occupied strata%s\n", e->strata->n_pool, e->strata->n_strata,
+             e->strata->n_pool < data->n_frames ? " (the others excluded)" : "");
     if (!s && opt->use_prior)
         s = cgdml_prior_copy(opt->use_prior, &e->prior);
     else if (!s && opt->prior)

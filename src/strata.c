@@ -299,6 +299,7 @@ static cgdml_status strata_alloc(size_t n_frames, size_t n_strata, cgdml_strata 
     cgdml_strata *st = calloc(1, sizeof *st);
     if (st) {
         st->n_frames = n_frames;
+        st->n_pool = n_frames;
         st->n_strata = n_strata;
         st->offset = malloc((n_strata + 1) * sizeof *st->offset);
         st->frame = malloc(n_frames * sizeof *st->frame);
@@ -385,6 +386,62 @@ cgdml_status cgdml_strata_from_cvs(const cgdml_dataset *data, const cgdml_collec
         s = strata_from_keys(key, n, out);
     free(key);
     return s;
+}
+
+/* Drop the frames marked CGDML_STRATUM_NONE in stratum_of from frame[], and the
+ * strata left empty, renumbering the others in order. */
+static void strata_compact(cgdml_strata *st)
+{
+    size_t kept = 0, n_strata = 0, begin = st->offset[0];
+    for (size_t s = 0; s < st->n_strata; s++) {
+        size_t end = st->offset[s + 1], first = kept;
+        for (size_t i = begin; i < end; i++)
+            if (st->stratum_of[st->frame[i]] != CGDML_STRATUM_NONE)
+                st->frame[kept++] = st->frame[i];
+        begin = end;
+        if (kept == first)
+            continue;
+        for (size_t i = first; i < kept; i++)
+            st->stratum_of[st->frame[i]] = n_strata;
+        st->offset[n_strata++] = first;
+    }
+    st->n_strata = n_strata;
+    st->n_pool = kept;
+    st->offset[n_strata] = kept;
+}
+
+cgdml_status cgdml_strata_exclude(cgdml_strata *strata, const size_t *frames, size_t n)
+{
+    if (!strata || (n && !frames))
+        return cgdml_error_set(CGDML_ERR_INVALID, "exclude: no %s given",
+                               strata ? "frames" : "strata");
+    size_t left = strata->n_pool;
+    unsigned char *out = calloc(strata->n_frames, 1);
+    if (!out)
+        return cgdml_error_set(CGDML_ERR_NOMEM, "cannot allocate %zu flags", strata->n_frames);
+    for (size_t i = 0; i < n; i++) {
+        if (frames[i] >= strata->n_frames) {
+            free(out);
+            return cgdml_error_set(CGDML_ERR_INVALID,
+                                   "exclude: frame %zu (entry %zu) is beyond the dataset's %zu "
+                                   "frames",
+                                   frames[i], i, strata->n_frames);
+        }
+        left -= !out[frames[i]] && strata->stratum_of[frames[i]] != CGDML_STRATUM_NONE;
+        out[frames[i]] = 1;
+    }
+    if (left == 0) {
+        free(out);
+        return cgdml_error_set(CGDML_ERR_INVALID,
+                               "exclude: the %zu frames given leave none of the %zu to draw from",
+                               n, strata->n_pool);
+    }
+    for (size_t f = 0; f < strata->n_frames; f++)
+        if (out[f])
+            strata->stratum_of[f] = CGDML_STRATUM_NONE;
+    free(out);
+    strata_compact(strata);
+    return CGDML_OK;
 }
 
 void cgdml_strata_free(cgdml_strata *strata)
@@ -619,6 +676,63 @@ static cgdml_status draw_unique(const cgdml_strata *st, size_t m, gsl_rng *rng, 
     return CGDML_OK;
 }
 
+/* The pool's frames in ascending order (*out new). */
+static cgdml_status pool_frames(const cgdml_strata *st, size_t **out)
+{
+    cgdml_status s = cgdml_memory_check(st->n_pool * sizeof **out, "the pool's frame list");
+    if (!s && !(*out = malloc(st->n_pool * sizeof **out)))
+        s = cgdml_error_set(CGDML_ERR_NOMEM, "cannot allocate %zu frame indices", st->n_pool);
+    for (size_t f = 0, at = 0; !s && f < st->n_frames; f++)
+        if (st->stratum_of[f] != CGDML_STRATUM_NONE)
+            (*out)[at++] = f;
+    return s;
+}
+
+/* m distinct frames of the pool uniformly, ascending: cgdml_sample_random's draw
+ * of positions in the pool (the same frames as before exclusion existed when
+ * nothing is excluded). */
+static cgdml_status draw_random(const cgdml_strata *st, size_t m, unsigned long seed, size_t **out)
+{
+    cgdml_status s = cgdml_sample_random(st->n_pool, m, seed, out);
+    size_t *pool = NULL;
+    if (s || st->n_pool == st->n_frames)
+        return s;
+    s = pool_frames(st, &pool);
+    for (size_t i = 0; !s && i < m; i++)
+        (*out)[i] = pool[(*out)[i]];
+    free(pool);
+    if (s) {
+        free(*out);
+        *out = NULL;
+    }
+    return s;
+}
+
+cgdml_status cgdml_strata_partition_block(const cgdml_strata *strata, size_t m, size_t block,
+                                          unsigned long seed, size_t **out)
+{
+    *out = NULL;
+    if (!strata || m == 0 || block >= strata->n_pool / m)
+        return cgdml_error_set(CGDML_ERR_INVALID,
+                               "cannot take block %zu of %zu frames from a permutation of a "
+                               "pool of %zu frames: blocks 0..%zu need %zu frames",
+                               block, m, strata ? strata->n_pool : 0, block, (block + 1) * m);
+    size_t *pool = NULL;
+    gsl_rng *rng = NULL;
+    cgdml_status s = pool_frames(strata, &pool);
+    if (!s)
+        s = rng_alloc(seed, strata->n_pool, &rng);
+    if (!s) {
+        gsl_ran_shuffle(rng, pool, strata->n_pool, sizeof *pool);
+        memmove(pool, pool + block * m, m * sizeof *pool);
+        qsort(pool, m, sizeof *pool, compare_size);
+        *out = pool;
+    } else
+        free(pool);
+    gsl_rng_free(rng);
+    return s;
+}
+
 cgdml_status cgdml_strata_draw(const cgdml_strata *strata, cgdml_draw_kind kind, size_t m,
                                unsigned long seed, size_t **out)
 {
@@ -627,7 +741,9 @@ cgdml_status cgdml_strata_draw(const cgdml_strata *strata, cgdml_draw_kind kind,
         return cgdml_error_set(CGDML_ERR_INVALID, "cannot draw %zu frames from %zu strata", m,
                                strata ? strata->n_strata : 0);
     if (kind == CGDML_DRAW_RANDOM)
-        return cgdml_sample_random(strata->n_frames, m, seed, out);
+        return draw_random(strata, m, seed, out);
+    if (kind == CGDML_DRAW_PARTITION)
+        return cgdml_strata_partition_block(strata, m, 0, seed, out);
     if (kind != CGDML_DRAW_STRATIFIED && kind != CGDML_DRAW_STRATIFIED_UNIQUE)
         return cgdml_error_set(CGDML_ERR_INVALID, "unknown draw kind %d", (int)kind);
     gsl_rng *rng = NULL;
@@ -657,8 +773,9 @@ void cgdml_strata_options_init(cgdml_strata_options *opt)
     opt->seed = 1;
 }
 
-cgdml_status cgdml_strata_build(const cgdml_dataset *data, const cgdml_strata_options *opt,
-                                size_t max_bins, cgdml_strata **out)
+/* The strata of the options' grid or clusters, before any exclusion. */
+static cgdml_status strata_of_options(const cgdml_dataset *data, const cgdml_strata_options *opt,
+                                      size_t max_bins, cgdml_strata **out)
 {
     if (opt->kmeans)
         return cgdml_strata_kmeans(data, opt->kmeans, opt->seed, out);
@@ -676,4 +793,18 @@ cgdml_status cgdml_strata_build(const cgdml_dataset *data, const cgdml_strata_op
     for (size_t i = 0; !s && max_bins && i < n_cv; i++)
         cvs[i].n_bins = cvs[i].n_bins < max_bins ? cvs[i].n_bins : max_bins;
     return s ? s : cgdml_strata_from_cvs(data, cvs, n_cv, out);
+}
+
+cgdml_status cgdml_strata_build(const cgdml_dataset *data, const cgdml_strata_options *opt,
+                                size_t max_bins, cgdml_strata **out)
+{
+    *out = NULL;
+    cgdml_status s = strata_of_options(data, opt, max_bins, out);
+    if (!s && opt->n_exclude)
+        s = cgdml_strata_exclude(*out, opt->exclude, opt->n_exclude);
+    if (s && *out) {
+        cgdml_strata_free(*out);
+        *out = NULL;
+    }
+    return s;
 }

@@ -260,6 +260,46 @@ Test(cli, ensemble_resumes_to_the_same_model)
     cr_assert_eq(system(cmd), 0, "resumed and uninterrupted models predict identically");
 }
 
+/* Write `text` to the file `name` in the test's folder. */
+static void write_in_dir(const char *name, const char *text)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f, "%s", path);
+    cr_assert(fputs(text, f) >= 0 && fclose(f) == 0, "%s", path);
+}
+
+/* --draw partition with --exclude: members of disjoint blocks of the frames left
+ * (1000 of 1500 here); more than that is refused naming both numbers, and so is
+ * an exclude file with a frame beyond the data. */
+Test(cli, ensemble_partition_of_the_frames_left_by_exclude)
+{
+    cr_assert_eq(cgdml("synthetic --frames 1500 --noise 10 -o noisy.h5"), 0, "%s", output);
+    char every_third[4000] = "";
+    for (int i = 0, len = 0; i < 500; i++)
+        len += snprintf(every_third + len, sizeof every_third - len, "%d\n", 3 * i);
+    write_in_dir("held_out.txt", every_third);
+    const char *args = "ensemble --data noisy.h5 --kmeans 30 --n-train 200 --sigma1 8 "
+                       "--mean-set 30 --lambda 1e-6 --sigma2 4 --draw partition "
+                       "--exclude held_out.txt";
+    assert_refused(cgdml("%s --members 6 -o a.h5", args), 1,
+                   "6 members of 200 frames needs 1200 frames; the pool has 1000 (1500 frames, "
+                   "500 excluded)");
+    cr_assert(!exists("a.h5") && !exists("a.average.h5"));
+    cr_assert_eq(cgdml("%s --members 5 -o a.h5", args), 0, "%s", output);
+    cr_assert(strstr(output, "1000 frames in") && strstr(output, "(the others excluded)"), "%s",
+              output);
+    cr_assert_eq(cgdml("info a.average.h5"), 0);
+    cr_assert(strstr(output, "train frames 1000"), "%s", output);
+    write_in_dir("held_out.txt", "3\n1500\n");
+    assert_refused(cgdml("%s --members 5 -o b.h5", args), 1, "out of range");
+    cr_assert_eq(cgdml("ensemble --help"), 0);
+    cr_assert(strstr(output, "--draw stratified|random|partition") &&
+                  strstr(output, "--exclude FILE"),
+              "%s", output);
+}
+
 /* Job arrays: shards 0/2 and 1/2 then the collecting run (--resume) give the
  * one-process model bit for bit; collecting early, a shard with other options or
  * a bad --shard is refused and writes nothing. */

@@ -706,3 +706,176 @@ Test(ensemble, cg_members_equal_cholesky_members_and_resume_inside_a_member)
     cr_assert_eq(cgdml_ensemble_build(train_data, &o, &e), CGDML_ERR_INVALID);
     cr_assert(strstr(cgdml_error_message(), "tolerance"), "%s", cgdml_error_message());
 }
+
+/* ---- partition draws and excluded frames ---- */
+
+/* 4000 frames of which all but every PART_EVERY-th are excluded: a pool of 800 =
+ * PART_K members of PART_M frames. */
+enum { PART_K = 8, PART_M = 100, PART_EVERY = 5 };
+
+static int part_excluded(size_t f)
+{
+    return f % PART_EVERY != 1;
+}
+
+static size_t *excluded_frames(size_t *n)
+{
+    size_t *ex = malloc(train_data->n_frames * sizeof *ex);
+    *n = 0;
+    for (size_t f = 0; f < train_data->n_frames; f++)
+        if (part_excluded(f))
+            ex[(*n)++] = f;
+    return ex;
+}
+
+static cgdml_ensemble_options partition_options(const size_t *ex, size_t n_ex)
+{
+    cgdml_ensemble_options o;
+    cgdml_ensemble_options_init(&o);
+    o.strata.kmeans = 40;
+    o.strata.seed = 3;
+    o.strata.exclude = ex;
+    o.strata.n_exclude = n_ex;
+    o.prior = 0;
+    o.layer1.n_members = PART_K;
+    o.layer1.n_train = PART_M;
+    o.layer1.sigma1 = 0.5;
+    o.layer1.lambda = 1e-4;
+    o.layer1.draw = CGDML_DRAW_PARTITION;
+    o.layer1.seed = 5;
+    o.sigma2 = 0.5;
+    o.mean_set = 30;
+    return o;
+}
+
+/* Frames used by the members, each at most once (asserted), none excluded. */
+static size_t member_frames_used(cgdml_model *const *members, size_t k)
+{
+    unsigned char used[4000] = {0};
+    size_t n = 0;
+    for (size_t i = 0; i < k; i++) {
+        cr_assert_eq(members[i]->n_train, PART_M);
+        for (size_t t = 0; t < PART_M; t++) {
+            size_t f = members[i]->train_indices[t];
+            cr_assert(!part_excluded(f), "member %zu has excluded frame %zu", i, f);
+            cr_assert_eq(used[f]++, 0, "frame %zu in two members", f);
+            n++;
+        }
+    }
+    return n;
+}
+
+/* The members of a partition are disjoint and avoid the excluded frames; so do the
+ * mean set and the frames the cross-validation judges (a σ₁ grid of one value runs
+ * the binned cross-validation, which reads the stratum of every frame it judges:
+ * an excluded frame has none).  K M below the pool leaves frames to judge. */
+Test(ensemble, partition_members_are_disjoint_and_skip_excluded_frames)
+{
+    size_t n_ex, *ex = excluded_frames(&n_ex);
+    cgdml_ensemble_options o = partition_options(ex, n_ex);
+    const double grid[] = {0.5};
+    o.layer1.n_members = PART_K - 2;
+    o.sigma1_grid = grid;
+    o.n_sigma1_grid = 1;
+    o.folds = 2;
+    cgdml_ensemble *e = NULL;
+    cr_assert_eq(cgdml_ensemble_build(train_data, &o, &e), CGDML_OK, "%s", cgdml_error_message());
+    cr_assert_eq(e->strata->n_pool, PART_K * PART_M);
+    cr_assert_eq(member_frames_used(e->members, PART_K - 2), (PART_K - 2) * PART_M);
+    cr_assert_eq(e->n_mean_set, 30);
+    for (size_t i = 0; i < e->n_mean_set; i++)
+        cr_assert(!part_excluded(e->mean_set[i]), "mean set has excluded frame %zu",
+                  e->mean_set[i]);
+    cr_assert_eq(e->n_cv1, 1);
+    cr_assert(isfinite(e->cv1[0].mse_binned) && e->cv1[0].mse_binned > 0, "binned %g",
+              e->cv1[0].mse_binned);
+    cgdml_ensemble_free(e);
+    /* the whole pool in members: nothing left for the binned error, said so */
+    o.layer1.n_members = PART_K;
+    cr_assert_eq(cgdml_ensemble_build(train_data, &o, &e), CGDML_ERR_INVALID);
+    cr_assert(strstr(cgdml_error_message(), "leave 0 frame(s) of the pool to judge"), "%s",
+              cgdml_error_message());
+    free(ex);
+}
+
+Test(ensemble, partition_refuses_more_frames_than_the_pool)
+{
+    size_t n_ex, *ex = excluded_frames(&n_ex), *idx = NULL;
+    cgdml_ensemble_options o = partition_options(ex, n_ex);
+    o.layer1.n_members = PART_K + 1;
+    cgdml_ensemble *e = NULL;
+    cr_assert_eq(cgdml_ensemble_build(train_data, &o, &e), CGDML_ERR_INVALID);
+    cr_assert_null(e);
+    cr_assert(strstr(cgdml_error_message(), "9 members of 100 frames needs 900 frames; the "
+                                            "pool has 800 (4000 frames, 3200 excluded)"),
+              "%s", cgdml_error_message());
+    cgdml_strata *st = NULL;
+    cr_assert_eq(cgdml_strata_build(train_data, &o.strata, 0, &st), CGDML_OK);
+    cr_assert_eq(cgdml_ensemble_member_frames(st, &o.layer1, 0, &idx), CGDML_ERR_INVALID,
+                 "member 0 alone is refused too");
+    cr_assert_null(idx);
+    o.layer1.n_members = PART_K;
+    cr_assert_eq(cgdml_ensemble_member_frames(st, &o.layer1, PART_K - 1, &idx), CGDML_OK,
+                 "K M = the pool exactly is fine");
+    free(idx);
+    cgdml_strata_free(st);
+    free(ex);
+}
+
+/* Member k of a partition depends on the seed, k and the pool only: a run that
+ * stopped after 3 members and resumed, and shards of 3, make the one-process
+ * members bit for bit; together the K members use the whole pool once. */
+Test(ensemble, partition_members_resume_and_shard_alike)
+{
+    size_t n_ex, *ex = excluded_frames(&n_ex);
+    cgdml_ensemble_options o = partition_options(ex, n_ex);
+    cgdml_strata *st = NULL;
+    cr_assert_eq(cgdml_strata_build(train_data, &o.strata, 0, &st), CGDML_OK);
+    cgdml_layer1_options l1 = o.layer1;
+    cgdml_model *one[PART_K], *got[PART_K], *sharded[PART_K] = {0};
+    cr_assert_eq(cgdml_ensemble_train_members(train_data, st, NULL, &l1, one), CGDML_OK, "%s",
+                 cgdml_error_message());
+    cr_assert_eq(member_frames_used(one, PART_K), st->n_pool, "the whole pool, once");
+    char resumed_dir[] = "/tmp/cgdml-ens-XXXXXX", shard_dir[] = "/tmp/cgdml-ens-XXXXXX";
+    cr_assert_not_null(mkdtemp(resumed_dir));
+    cr_assert_not_null(mkdtemp(shard_dir));
+    l1.checkpoint = resumed_dir;
+    l1.n_members = 3; /* the interrupted run */
+    cr_assert_eq(cgdml_ensemble_train_members(train_data, st, NULL, &l1, got), CGDML_OK);
+    for (size_t k = 0; k < 3; k++)
+        cgdml_model_free(got[k]);
+    l1.n_members = PART_K;
+    size_t resumed = 0;
+    l1.n_resumed = &resumed;
+    cr_assert_eq(cgdml_ensemble_train_members(train_data, st, NULL, &l1, got), CGDML_OK);
+    cr_assert_eq(resumed, 3, "members 0-2 taken from the folder");
+    cgdml_layer1_options sh = o.layer1;
+    sh.checkpoint = shard_dir;
+    sh.n_shards = 3;
+    for (sh.shard = 0; sh.shard < 3; sh.shard++) {
+        cgdml_model *part[PART_K];
+        cr_assert_eq(cgdml_ensemble_train_members(train_data, st, NULL, &sh, part), CGDML_OK, "%s",
+                     cgdml_error_message());
+        for (size_t k = sh.shard; k < PART_K; k += 3)
+            sharded[k] = part[k];
+    }
+    for (size_t k = 0; k < PART_K; k++) {
+        const cgdml_model *other[2] = {got[k], sharded[k]};
+        for (int r = 0; r < 2; r++) {
+            cr_assert_eq(
+                memcmp(one[k]->train_indices, other[r]->train_indices, PART_M * sizeof(size_t)), 0,
+                "member %zu's frames (%s)", k, r ? "shard" : "resumed");
+            cr_assert_eq(
+                memcmp(one[k]->gamma, other[r]->gamma, PART_M * one[k]->n_desc * sizeof(double)), 0,
+                "member %zu's coefficients (%s)", k, r ? "shard" : "resumed");
+        }
+        cgdml_model_free(one[k]);
+        cgdml_model_free(got[k]);
+        cgdml_model_free(sharded[k]);
+    }
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s %s", resumed_dir, shard_dir);
+    cr_assert_eq(system(cmd), 0);
+    cgdml_strata_free(st);
+    free(ex);
+}

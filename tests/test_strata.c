@@ -14,8 +14,9 @@
 
 #include "cgdml/descriptor.h"
 #include "cgdml/geometry.h"
-#include "cgdml/strata.h"
 #include "cgdml/memory.h"
+#include "cgdml/sample.h"
+#include "cgdml/strata.h"
 
 #define BOND 1.5                    /* Å, bond length of the test chains */
 #define BEND (110.0 * M_PI / 180.0) /* bond angle of the test chains */
@@ -448,9 +449,9 @@ Test(strata, draws_reproduce_for_a_seed)
 {
     size_t bin[POP_FRAMES];
     cgdml_strata *st = uneven_strata(bin);
-    const cgdml_draw_kind kinds[3] = {CGDML_DRAW_STRATIFIED, CGDML_DRAW_STRATIFIED_UNIQUE,
-                                      CGDML_DRAW_RANDOM};
-    for (int k = 0; k < 3; k++) {
+    const cgdml_draw_kind kinds[4] = {CGDML_DRAW_STRATIFIED, CGDML_DRAW_STRATIFIED_UNIQUE,
+                                      CGDML_DRAW_RANDOM, CGDML_DRAW_PARTITION};
+    for (int k = 0; k < 4; k++) {
         size_t *a, *b, *c, m = 8;
         cr_assert_eq(cgdml_strata_draw(st, kinds[k], m, 42, &a), CGDML_OK);
         cr_assert_eq(cgdml_strata_draw(st, kinds[k], m, 42, &b), CGDML_OK);
@@ -462,6 +463,138 @@ Test(strata, draws_reproduce_for_a_seed)
         free(c);
     }
     cgdml_strata_free(st);
+}
+
+/* ---- exclusion and partitions ------------------------------------------- */
+
+/* Every third frame, and all of bin 9 (so one stratum empties and must go). */
+static size_t uneven_exclusion(const size_t *bin, size_t *ex)
+{
+    size_t n = 0;
+    for (size_t f = 0; f < POP_FRAMES; f++)
+        if (f % 3 == 0 || bin[f] == 9)
+            ex[n++] = f;
+    return n;
+}
+
+Test(strata, excluded_frames_leave_every_stratum_and_every_draw)
+{
+    size_t bin[POP_FRAMES], ex[POP_FRAMES], *idx;
+    cgdml_strata *st = uneven_strata(bin);
+    size_t n_ex = uneven_exclusion(bin, ex);
+    char out[POP_FRAMES] = {0};
+    for (size_t i = 0; i < n_ex; i++)
+        out[ex[i]] = 1;
+    size_t left = 0;
+    for (size_t f = 0; f < POP_FRAMES; f++)
+        left += !out[f];
+    cr_assert_eq(cgdml_strata_exclude(st, ex, n_ex), CGDML_OK);
+    cr_assert_eq(st->n_pool, left);
+    cr_assert_eq(st->offset[st->n_strata], left);
+    cr_assert_eq(st->n_strata, POP_BINS - 1, "bin 9 emptied and dropped: %zu", st->n_strata);
+    for (size_t s = 0; s < st->n_strata; s++)
+        for (size_t i = st->offset[s]; i < st->offset[s + 1]; i++) {
+            cr_assert(!out[st->frame[i]], "frame %zu excluded but in stratum %zu", st->frame[i], s);
+            cr_assert_eq(st->stratum_of[st->frame[i]], s);
+            cr_assert(i == st->offset[s] || st->frame[i - 1] < st->frame[i]);
+            cr_assert_eq(bin[st->frame[i]], bin[st->frame[st->offset[s]]], "one bin per stratum");
+        }
+    for (size_t f = 0; f < POP_FRAMES; f++)
+        cr_assert_eq(st->stratum_of[f] == CGDML_STRATUM_NONE, out[f], "frame %zu", f);
+    const cgdml_draw_kind kinds[] = {CGDML_DRAW_STRATIFIED, CGDML_DRAW_STRATIFIED_UNIQUE,
+                                     CGDML_DRAW_RANDOM, CGDML_DRAW_PARTITION};
+    const size_t m[] = {5000, POP_BINS - 1, 600, 600};
+    for (int k = 0; k < 4; k++) {
+        cr_assert_eq(cgdml_strata_draw(st, kinds[k], m[k], 7, &idx), CGDML_OK, "kind %d", k);
+        for (size_t i = 0; i < m[k]; i++)
+            cr_assert(idx[i] < POP_FRAMES && !out[idx[i]], "kind %d drew excluded frame %zu", k,
+                      idx[i]);
+        free(idx);
+    }
+    cr_assert_eq(cgdml_strata_draw(st, CGDML_DRAW_RANDOM, left + 1, 7, &idx), CGDML_ERR_INVALID,
+                 "more than the pool");
+    cgdml_strata_free(st);
+}
+
+Test(strata, nothing_excluded_keeps_the_draws)
+{
+    size_t bin[POP_FRAMES], *a, *b;
+    cgdml_strata *st = uneven_strata(bin);
+    cr_assert_eq(cgdml_strata_draw(st, CGDML_DRAW_RANDOM, 50, 9, &a), CGDML_OK);
+    cr_assert_eq(cgdml_sample_random(POP_FRAMES, 50, 9, &b), CGDML_OK);
+    cr_assert_eq(memcmp(a, b, 50 * sizeof *a), 0, "random draw: cgdml_sample_random's frames");
+    free(a);
+    free(b);
+    cgdml_strata_free(st);
+}
+
+Test(strata, bad_exclusions_are_refused_and_change_nothing)
+{
+    size_t bin[POP_FRAMES], all[POP_FRAMES], beyond[2] = {3, POP_FRAMES};
+    cgdml_strata *st = uneven_strata(bin);
+    for (size_t f = 0; f < POP_FRAMES; f++)
+        all[f] = f;
+    cr_assert_eq(cgdml_strata_exclude(st, beyond, 2), CGDML_ERR_INVALID);
+    cr_assert(strstr(cgdml_error_message(), "frame 1000 (entry 1) is beyond the dataset's 1000"),
+              "%s", cgdml_error_message());
+    cr_assert_eq(cgdml_strata_exclude(st, all, POP_FRAMES), CGDML_ERR_INVALID);
+    cr_assert(strstr(cgdml_error_message(), "leave none of the 1000"), "%s", cgdml_error_message());
+    cr_assert_eq(st->n_pool, POP_FRAMES);
+    cr_assert_eq(st->n_strata, POP_BINS);
+    cr_assert_neq(st->stratum_of[3], CGDML_STRATUM_NONE, "unchanged after a refusal");
+    cgdml_strata_free(st);
+}
+
+Test(strata, partition_blocks_are_disjoint_and_cover_the_pool)
+{
+    enum { M = 120 };
+    size_t bin[POP_FRAMES], ex[POP_FRAMES], *idx;
+    cgdml_strata *st = uneven_strata(bin);
+    cr_assert_eq(cgdml_strata_exclude(st, ex, uneven_exclusion(bin, ex)), CGDML_OK);
+    size_t blocks = st->n_pool / M;
+    cr_assert_geq(blocks, 4);
+    unsigned char seen[POP_FRAMES] = {0};
+    for (size_t b = 0; b < blocks; b++) {
+        cr_assert_eq(cgdml_strata_partition_block(st, M, b, 11, &idx), CGDML_OK, "block %zu", b);
+        for (size_t i = 0; i < M; i++) {
+            cr_assert_neq(st->stratum_of[idx[i]], CGDML_STRATUM_NONE, "in the pool");
+            cr_assert_eq(seen[idx[i]]++, 0, "frame %zu in two blocks", idx[i]);
+            cr_assert(i == 0 || idx[i - 1] < idx[i], "ascending");
+        }
+        free(idx);
+    }
+    size_t used = 0;
+    for (size_t f = 0; f < POP_FRAMES; f++)
+        used += seen[f];
+    cr_assert_eq(used, blocks * M);
+    /* the permutation mixes the pool: block 0 is not the lowest frames */
+    cr_assert_eq(cgdml_strata_partition_block(st, M, 0, 11, &idx), CGDML_OK);
+    cr_assert_gt(idx[M - 1], st->n_pool / 2, "block 0 reaches frame %zu", idx[M - 1]);
+    free(idx);
+    cr_assert_eq(cgdml_strata_partition_block(st, M, blocks, 11, &idx), CGDML_ERR_INVALID);
+    cr_assert_null(idx);
+    cgdml_strata_free(st);
+}
+
+Test(strata, a_partition_block_depends_on_seed_block_and_pool_only)
+{
+    enum { M = 50 };
+    size_t bin[POP_FRAMES], ex[POP_FRAMES], *a, *b, *c, *d;
+    cgdml_strata *st = uneven_strata(bin), *other = uneven_strata(bin);
+    cr_assert_eq(cgdml_strata_partition_block(st, M, 3, 5, &a), CGDML_OK);
+    cr_assert_eq(cgdml_strata_partition_block(other, M, 3, 5, &b), CGDML_OK);
+    cr_assert_eq(memcmp(a, b, M * sizeof *a), 0, "the same block from other strata objects");
+    cr_assert_eq(cgdml_strata_partition_block(st, M, 3, 6, &c), CGDML_OK);
+    cr_assert_neq(memcmp(a, c, M * sizeof *a), 0, "another seed, another permutation");
+    cr_assert_eq(cgdml_strata_exclude(other, ex, uneven_exclusion(bin, ex)), CGDML_OK);
+    cr_assert_eq(cgdml_strata_partition_block(other, M, 3, 5, &d), CGDML_OK);
+    cr_assert_neq(memcmp(a, d, M * sizeof *a), 0, "another pool, another block");
+    free(a);
+    free(b);
+    free(c);
+    free(d);
+    cgdml_strata_free(st);
+    cgdml_strata_free(other);
 }
 
 /* ---- k-means ------------------------------------------------------------- */

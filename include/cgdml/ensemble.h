@@ -42,8 +42,11 @@ typedef struct {
     size_t n_train;         /* M, frames per member */
     double sigma1;          /* members' length scale, 1/Å */
     double lambda;          /* ridge of members and distilled model */
-    cgdml_draw_kind draw;   /* how member subsets are drawn (default stratified) */
-    unsigned long seed;     /* member k draws with seed + k + 1 */
+    cgdml_draw_kind draw;   /* how member subsets are drawn (default stratified); with
+                             * CGDML_DRAW_PARTITION member k is block k of one permutation
+                             * of the strata's pool (disjoint members; K M must not exceed
+                             * the pool, else CGDML_ERR_INVALID naming both) */
+    unsigned long seed;     /* member k draws with seed + k + 1 (a partition: with seed) */
     int side_by_side;       /* -1 choose from the sizes, 0 one at a time, 1 side by side */
     cgdml_precision precision; /* members' solve (model.h) */
     const char *checkpoint; /* folder keeping finished members, NULL for none (borrowed) */
@@ -84,7 +87,9 @@ int cgdml_ensemble_checkpoint_has_shards(const char *dir);
  * zeroed struct is not the default: it means one at a time in double precision.) */
 void cgdml_layer1_options_init(cgdml_layer1_options *opt);
 
-/* The frames of member k (M indices, draw order; *idx is new, free() it). */
+/* The frames of member k (M indices of the strata's pool, draw order; *idx is new,
+ * free() it).  They depend only on the options, k and the strata, so a resumed or
+ * sharded run draws the same. */
 cgdml_status cgdml_ensemble_member_frames(const cgdml_strata *strata,
                                           const cgdml_layer1_options *opt, size_t k,
                                           size_t **idx);
@@ -126,7 +131,10 @@ cgdml_status cgdml_ensemble_distill_with(const cgdml_model *average, const cgdml
 
 /* What `cgdml ensemble` does, as options.  Pointers are borrowed for the call. */
 typedef struct {
-    cgdml_strata_options strata;   /* default φ/ψ on 300 x 300 (strata.h) */
+    cgdml_strata_options strata;   /* default φ/ψ on 300 x 300 (strata.h).  Frames to keep
+                                    * out of the members, the mean set and the frames the
+                                    * cross-validation judges (a held-out set): strata.exclude
+                                    * (the prior is still fitted on all frames) */
     int prior;                     /* 1 (default): fit the harmonic prior on all frames; 0: none */
     const int *bonds;              /* prior topology [n_bonds][2]; NULL (default): the data's
                                     * bonds, else the alanine default (cgdml_prior_fit_topology) */

@@ -27,13 +27,18 @@
 /* Lloyd iterations k-means runs at most before it keeps the assignment it has. */
 #define CGDML_KMEANS_MAX_ITERATIONS 100
 
-/* A partition of the frames into non-empty strata. */
+/* stratum_of of a frame kept out of every stratum (cgdml_strata_exclude). */
+#define CGDML_STRATUM_NONE ((size_t)-1)
+
+/* A partition of the pool - the frames every draw comes from: all frames of the
+ * dataset, less those excluded (a held-out set) - into non-empty strata. */
 typedef struct {
     size_t n_frames;    /* frames of the dataset */
     size_t n_strata;    /* occupied strata (bins, or k-means clusters) */
     size_t *offset;     /* [n_strata + 1]: stratum s is frame[offset[s] .. offset[s+1]-1] */
-    size_t *frame;      /* [n_frames] frame indices grouped by stratum, ascending within one */
-    size_t *stratum_of; /* [n_frames] stratum of each frame */
+    size_t *frame;      /* [n_pool] frame indices grouped by stratum, ascending within one */
+    size_t *stratum_of; /* [n_frames] stratum of each frame, CGDML_STRATUM_NONE if excluded */
+    size_t n_pool;      /* frames in the strata: n_frames less the excluded (offset[n_strata]) */
 } cgdml_strata;
 
 /* Bin the frames on the product grid of n_cv (1..CGDML_STRATA_MAX_CVS) collective
@@ -51,6 +56,12 @@ cgdml_status cgdml_strata_from_cvs(const cgdml_dataset *data, const cgdml_collec
 cgdml_status cgdml_strata_kmeans(const cgdml_dataset *data, size_t k, unsigned long seed,
                                  cgdml_strata **out);
 
+/* Keep frames[0..n-1] out of every stratum (held-out frames no draw may pick):
+ * their stratum_of becomes CGDML_STRATUM_NONE, strata left empty are dropped (the
+ * others keep their order), n_pool shrinks.  Repeated frames are fine; a frame
+ * beyond the dataset, or excluding every frame, is an error (strata unchanged). */
+cgdml_status cgdml_strata_exclude(cgdml_strata *strata, const size_t *frames, size_t n);
+
 void cgdml_strata_free(cgdml_strata *strata);
 
 typedef enum {
@@ -59,13 +70,25 @@ typedef enum {
     CGDML_DRAW_STRATIFIED_UNIQUE, /* one frame from each of m distinct strata, m <= n_strata
                                      (the layer-2 mean set) */
     CGDML_DRAW_RANDOM,            /* m distinct frames uniformly (population-proportional) */
+    CGDML_DRAW_PARTITION,         /* block b of m frames of one random permutation of the
+                                     pool: the blocks of one seed are disjoint, so K members
+                                     of M frames use K M distinct frames (all of the pool
+                                     when K M = n_pool); cgdml_strata_partition_block */
 } cgdml_draw_kind;
 
-/* Draw m >= 1 frame indices reproducibly from `seed` (GSL mt19937) into a new
- * array *out[m] (release with free()): in draw order for STRATIFIED, ascending
- * for the other two. */
+/* Draw m >= 1 frame indices of the pool reproducibly from `seed` (GSL mt19937) into
+ * a new array *out[m] (release with free()): in draw order for STRATIFIED,
+ * ascending for the others (PARTITION: block 0). */
 cgdml_status cgdml_strata_draw(const cgdml_strata *strata, cgdml_draw_kind kind, size_t m,
                                unsigned long seed, size_t **out);
+
+/* Block `block` (0-based) of m frames of the permutation of the pool that `seed`
+ * draws (GSL mt19937, gsl_ran_shuffle of the pool in ascending order), ascending,
+ * into a new array *out[m].  It depends only on the seed, the block and the pool,
+ * so each member of a partition can be drawn alone (resume, shards).  Refused
+ * (CGDML_ERR_INVALID) unless (block + 1) m <= n_pool. */
+cgdml_status cgdml_strata_partition_block(const cgdml_strata *strata, size_t m, size_t block,
+                                          unsigned long seed, size_t **out);
 
 /* How cgdml_strata_build bins a dataset (the program's --kmeans and --collective). */
 typedef struct {
@@ -75,6 +98,9 @@ typedef struct {
     cgdml_collective collective[CGDML_STRATA_MAX_CVS];
     size_t n_collective;          /* 0 (default): φ/ψ of the alanine dipeptide maps on
                                    * CGDML_STRATA_DEFAULT_BINS x CGDML_STRATA_DEFAULT_BINS */
+    const size_t *exclude;        /* frames kept out of every stratum (cgdml_strata_exclude),
+                                   * borrowed; NULL (default): none */
+    size_t n_exclude;
 } cgdml_strata_options;
 
 /* The defaults above. */

@@ -34,7 +34,8 @@ TRAIN_FALLBACK_MAX = 160       # cgdml_train_stats.fallback
 # Enumerations, by their C values.
 PRECISIONS = {"double": 0, "mixed": 1, "auto": 2}            # cgdml_precision
 MODEL_KINDS = {0: "single", 1: "average", 2: "distilled"}     # cgdml_model_kind
-DRAWS = {"stratified": 0, "stratified_unique": 1, "random": 2}  # cgdml_draw_kind
+DRAWS = {"stratified": 0, "stratified_unique": 1, "random": 2,
+         "partition": 3}  # cgdml_draw_kind
 CV_KINDS = {"dihedral": 0, "angle": 1, "distance": 2}          # cgdml_collective_kind
 INTEGRATORS = {"overdamped": 0, "baoab": 1}                   # cgdml_integrator
 STARTS = {"equilibrium": 0, "strata": 1, "alpha-r": 2, "beta": 3}  # cgdml_start_kind
@@ -100,7 +101,8 @@ class CVSpec(ctypes.Structure):  # cgdml_collective
 
 class StrataStruct(ctypes.Structure):
     _fields_ = [("n_frames", c_size_t), ("n_strata", c_size_t), ("offset", POINTER(c_size_t)),
-                ("frame", POINTER(c_size_t)), ("stratum_of", POINTER(c_size_t))]
+                ("frame", POINTER(c_size_t)), ("stratum_of", POINTER(c_size_t)),
+                ("n_pool", c_size_t)]
 
 
 PROGRESS_FN = ctypes.CFUNCTYPE(None, c_void_p, c_size_t, c_size_t)
@@ -125,7 +127,8 @@ class Layer1Options(ctypes.Structure):
 
 class StrataOptions(ctypes.Structure):  # cgdml_strata_options
     _fields_ = [("kmeans", c_size_t), ("seed", c_ulong), ("collective", CVSpec * 4),
-                ("n_collective", c_size_t)]
+                ("n_collective", c_size_t), ("exclude", POINTER(c_size_t)),
+                ("n_exclude", c_size_t)]
 
 
 NOTE_FN = ctypes.CFUNCTYPE(None, c_void_p, c_char_p)
@@ -342,6 +345,9 @@ PROTOTYPES = {
     "cgdml_strata_kmeans": (ST, [P(DatasetStruct), c_size_t, c_ulong, P(P(StrataStruct))]),
     "cgdml_strata_free": (None, [P(StrataStruct)]),
     "cgdml_strata_draw": (ST, [P(StrataStruct), c_int, c_size_t, c_ulong, PP_SIZE]),
+    "cgdml_strata_exclude": (ST, [P(StrataStruct), P(c_size_t), c_size_t]),
+    "cgdml_strata_partition_block": (ST, [P(StrataStruct), c_size_t, c_size_t, c_ulong,
+                                          PP_SIZE]),
     # prior.h
     "cgdml_prior_default_bonds": (ST, [c_size_t, P(c_size_t), P(P(c_int))]),
     "cgdml_prior_fit": (ST, [P(DatasetStruct), P(c_size_t), c_size_t, c_size_t, P(c_int),

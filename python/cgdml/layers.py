@@ -29,11 +29,14 @@ CROSSVAL_BINNED_BINS = 36       # CGDML_CROSSVAL_BINNED_BINS (crossval.h)
 DEFAULT_FOLDS = 5               # CGDML_CROSSVAL_DEFAULT_FOLDS
 DEFAULT_MEAN_SET_MAX = 3000     # mean set: min(strata, 3000)
 _PARALLEL = {"auto": -1, "blas": 0, "members": 1}
+STRATUM_NONE = np.iinfo(np.uintp).max  # CGDML_STRATUM_NONE: stratum_of of an excluded frame
+_MEMBER_DRAWS = ("stratified", "random", "partition")
 
 
 class Strata(CObject):
     """A partition of a dataset's frames into occupied bins of collective variables
-    (or k-means clusters), from which training frames are drawn."""
+    (or k-means clusters), from which training frames are drawn: the pool, all
+    frames less those ``exclude()`` keeps out."""
 
     _free_name = "cgdml_strata_free"
     _what = "strata"
@@ -88,14 +91,31 @@ class Strata(CObject):
                 data.close()
 
     def draw(self, m, seed=1, kind="stratified"):
-        """m frame indices: "stratified" (a stratum uniformly, then a frame in it, with
-        replacement; draw order), "stratified_unique" (one frame from each of m
-        distinct strata, sorted) or "random" (m distinct frames, sorted)."""
+        """m frame indices of the pool: "stratified" (a stratum uniformly, then a frame
+        in it, with replacement; draw order), "stratified_unique" (one frame from each
+        of m distinct strata, sorted), "random" (m distinct frames, sorted) or
+        "partition" (``partition_block(m, 0, seed)``)."""
         if kind not in L.DRAWS:
             raise ValueError(f"kind {kind!r}: expected one of {', '.join(L.DRAWS)}")
         out = POINTER(c_size_t)()
         L.call("cgdml_strata_draw", self._ptr, L.DRAWS[kind], m, seed, byref(out))
         return L.take_size_array(out, m)
+
+    def partition_block(self, m, block, seed=1):
+        """Block ``block`` of m frames of the permutation of the pool that ``seed``
+        draws, sorted (cgdml_strata_partition_block): blocks of one seed are
+        disjoint; (block + 1) m must not exceed the pool."""
+        out = POINTER(c_size_t)()
+        L.call("cgdml_strata_partition_block", self._ptr, m, block, seed, byref(out))
+        return L.take_size_array(out, m)
+
+    def exclude(self, frames):
+        """Keep ``frames`` out of every stratum and every later draw
+        (cgdml_strata_exclude): their ``stratum_of`` becomes STRATUM_NONE, strata left
+        empty are dropped.  Returns self."""
+        idx = A.indices(frames, "frames")
+        L.call("cgdml_strata_exclude", self._ptr, A.size_ptr(idx), idx.size)
+        return self
 
     @property
     def n_frames(self):
@@ -106,8 +126,13 @@ class Strata(CObject):
         return self._c.n_strata
 
     @property
+    def n_pool(self):
+        """Frames in the strata: n_frames less the excluded."""
+        return self._c.n_pool
+
+    @property
     def stratum_of(self):
-        """(frames,) the stratum of each frame, a copy."""
+        """(frames,) the stratum of each frame (STRATUM_NONE if excluded), a copy."""
         c = self._c
         return A.copy(c.stratum_of, (c.n_frames,), np.uintp)
 
@@ -122,7 +147,8 @@ class Strata(CObject):
     def __repr__(self):
         if self.closed:
             return "<cgdml.Strata closed>"
-        return f"<cgdml.Strata {self.n_frames} frames in {self.n_strata} strata>"
+        left = "" if self.n_pool == self.n_frames else f" ({self.n_pool} not excluded)"
+        return f"<cgdml.Strata {self.n_frames} frames{left} in {self.n_strata} strata>"
 
 
 @dataclass(frozen=True)
@@ -185,8 +211,8 @@ class _Layer1:
 
     def __init__(self, n_members, n_train, sigma1, lambda_, draw="stratified", seed=1,
                  parallel="auto", precision="auto", checkpoint=None):
-        if draw not in ("stratified", "random"):
-            raise ValueError(f"draw {draw!r}: expected 'stratified' or 'random'")
+        if draw not in _MEMBER_DRAWS:
+            raise ValueError(f"draw {draw!r}: expected one of {', '.join(_MEMBER_DRAWS)}")
         if parallel not in _PARALLEL:
             raise ValueError(f"parallel {parallel!r}: expected one of {', '.join(_PARALLEL)}")
         self._checkpoint = None if checkpoint is None else os.fsencode(os.fspath(checkpoint))
@@ -200,7 +226,9 @@ class _Layer1:
 
 
 def member_frames(strata, k, n_members, n_train, seed=1, draw="stratified"):
-    """The frames of member k (n_train indices in draw order)."""
+    """The frames of member k (n_train indices in draw order); with
+    draw="partition", block k of the pool's permutation from ``seed`` (n_members x
+    n_train must not exceed the pool)."""
     opt = _Layer1(n_members, n_train, 1.0, 0.0, draw, seed)
     out = POINTER(c_size_t)()
     L.call("cgdml_ensemble_member_frames", strata._ptr, byref(opt.c), k, byref(out))
@@ -211,7 +239,8 @@ def train_members(data, strata, prior, n_members, n_train, sigma1, lambda_=1e-10
                   draw="stratified", seed=1, parallel="auto", precision="auto",
                   checkpoint=None):
     """Layer 1: n_members GDML models of n_train frames each, drawn from the strata
-    (member k with seed + k + 1), trained on prior-subtracted labels (prior may be
+    (member k with seed + k + 1; draw="partition": block k of one permutation of
+    the pool from seed, disjoint members), trained on prior-subtracted labels (prior may be
     None).  With a checkpoint folder, finished members are kept there and reused.
     Returns a list of Models."""
     data, owned = as_dataset(data)
@@ -374,14 +403,17 @@ class Ensemble:
         return False
 
 
-def build_strata(data, collective=None, kmeans=None, seed=1):
+def build_strata(data, collective=None, kmeans=None, seed=1, exclude=None):
     """The strata of ``cgdml ensemble``: k-means clusters if ``kmeans``, else the
-    ``collective`` specs, else φ/ψ on 300 x 300 bins (cgdml_strata_build)."""
+    ``collective`` specs, else φ/ψ on 300 x 300 bins (cgdml_strata_build), less the
+    frames ``exclude`` (``--exclude``)."""
     if kmeans:
-        return Strata.kmeans(data, kmeans, seed)
-    if collective:
-        return Strata.from_cvs(data, collective)
-    return Strata.phi_psi(data, DEFAULT_STRATA_BINS)
+        strata = Strata.kmeans(data, kmeans, seed)
+    elif collective:
+        strata = Strata.from_cvs(data, collective)
+    else:
+        strata = Strata.phi_psi(data, DEFAULT_STRATA_BINS)
+    return strata.exclude(exclude) if exclude is not None and len(exclude) else strata
 
 
 def build_bins(data, collective=None, kmeans=None, seed=1):
@@ -406,23 +438,27 @@ def ensemble(data, *, members, n_train, sigma1=None, sigma2=None, lambda_=1e-10,
              mean_set=None, folds=DEFAULT_FOLDS, seed=1, draw="stratified", collective=None,
              kmeans=None, bonds=None, prior=True, temperature=300.0, parallel="auto",
              precision="auto", checkpoint=None, resume=False, select="binned", lambda2=None,
-             lambda2_rel=None, lambda2_rel_grid=None):
+             lambda2_rel=None, lambda2_rel_grid=None, exclude=None):
     """The two-layer ensemble as ``cgdml ensemble`` builds it: one call of the
     library's ``cgdml_ensemble_build`` with the program's options and defaults (the
     program's ``--no-prior`` is ``prior=False``), so the same arguments give the same
     models as the program, bit for bit:
 
-    strata (k-means if ``kmeans``, else the ``collective`` specs, else φ/ψ 300 x 300)
-    -> prior (``Prior.fit`` on all frames at ``temperature``, bonds given or the
-    data's or the alanine default) -> σ₁ and λ by cross-validation when
-    ``sigma1_grid`` is given (chosen by the binned error with ``select="binned"``,
-    the default, else by raw MSE; λ from ``lambda_grid``, or ``lambda_rel_grid``
-    times the kernel diagonal of each σ₁, else ``lambda_``) -> layer 1 -> average ->
-    a mean set of ``mean_set`` (default min(strata, 3000)) distinct strata, drawn
-    with seed + members + 1 -> σ₂ (and λ₂ with ``lambda2_rel_grid``, relative to
-    the kernel diagonal of σ₂) by cross-validation when a grid is given -> distilled
-    model of ridge ``lambda2``, or ``lambda2_rel`` times its kernel diagonal, or the
-    chosen λ (default), the prior attached to both models and the CV rows recorded
+    strata (k-means if ``kmeans``, else the ``collective`` specs, else φ/ψ 300 x 300),
+    less the frames ``exclude`` (``--exclude``: no member, mean-set or judged
+    cross-validation frame is one of them) -> prior (``Prior.fit`` on all frames at
+    ``temperature``, bonds given or the data's or the alanine default) -> σ₁ and λ
+    by cross-validation when ``sigma1_grid`` is given (chosen by the binned error
+    with ``select="binned"``, the default, else by raw MSE; λ from ``lambda_grid``,
+    or ``lambda_rel_grid`` times the kernel diagonal of each σ₁, else ``lambda_``)
+    -> layer 1, members drawn by ``draw`` ("stratified", "random", or "partition":
+    disjoint blocks of one permutation of the pool from ``seed``, members x n_train
+    at most the pool) -> average -> a mean set of ``mean_set`` (default min(strata,
+    3000)) distinct strata, drawn with seed + members + 1 -> σ₂ (and λ₂ with
+    ``lambda2_rel_grid``, relative to the kernel diagonal of σ₂) by
+    cross-validation when a grid is given -> distilled model of ridge ``lambda2``,
+    or ``lambda2_rel`` times its kernel diagonal, or the chosen λ (default), the
+    prior attached to both models and the CV rows recorded
     in the distilled one.
 
     ``checkpoint``: a folder keeping finished members (the program uses
@@ -482,6 +518,9 @@ def ensemble(data, *, members, n_train, sigma1=None, sigma2=None, lambda_=1e-10,
         o.layer1 = l1.c
         o.resume = int(bool(resume))
         keep = []  # arrays the C options point into, alive for the call
+        if exclude is not None and len(exclude):
+            keep.append(A.indices(exclude, "exclude"))
+            o.strata.exclude, o.strata.n_exclude = A.size_ptr(keep[-1]), keep[-1].size
 
         def grid(values, ptr_name, n_name):
             if values:

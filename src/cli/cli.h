@@ -38,7 +38,9 @@ typedef struct {
     /* ensemble */
     size_t members, mean_set, folds, kmeans, n_cv_specs;
     double sigma1, sigma2, temperature;
-    int have_sigma1, have_sigma2, no_prior, resume, draw_random, parallel;
+    int have_sigma1, have_sigma2, no_prior, resume, parallel;
+    int draw;               /* --draw: 0 stratified, 1 random, 2 partition */
+    const char *exclude;    /* --exclude FILE: frames no member or mean set may use */
     int have_draw, have_solver; /* given on the command line (run's defaults differ) */
     size_t shard, n_shards; /* --shard i/n (n_shards 0: all members) */
     int distributed;        /* --distributed: layer 2 (train: the solve) across MPI ranks */

@@ -45,9 +45,9 @@ static int check_ensemble_options(const cli_options *opt)
 int cmd_ensemble(const cli_options *opt)
 {
     int rc = check_ensemble_options(opt);
-    const char *inputs[] = {opt->data};
+    const char *inputs[] = {opt->data, opt->exclude};
     if (!rc)
-        rc = cli_check_output(opt->output, inputs, 1);
+        rc = cli_check_output(opt->output, inputs, 2);
     if (!rc)
         rc = cli_apply_resources(opt);
     if (!rc)

@@ -64,7 +64,7 @@ static void stage_options(const cli_options *run, const run_state *r, cli_option
     o->have_n_train = 1;
     o->n_train = run->n_train;
     o->solver = run->solver;
-    o->draw_random = run->draw_random;
+    o->draw = run->draw;
     o->have_sigma1 = 1;
     o->sigma1 = CGDML_PIPELINE_SIGMA1;
     o->lambda = CGDML_PIPELINE_LAMBDA_REL * cgdml_crossval_kernel_diagonal(o->sigma1);
@@ -118,6 +118,9 @@ static void report_model(FILE *f, const cgdml_model *m)
             m->prior ? m->prior->n_angles : 0);
 }
 
+/* --draw's values, in the order of cli_options.draw */
+static const char *const draw_names[] = {"stratified", "random", "partition"};
+
 static void report_commands(FILE *f, const cli_options *run, const run_state *r)
 {
     fprintf(f, "```sh\n");
@@ -125,7 +128,7 @@ static void report_commands(FILE *f, const cli_options *run, const run_state *r)
     fprintf(f, "cgdml ensemble --data %s --members %zu --n-train %zu --draw %s --solver %s "
                "--sigma1 %g --lambda %.17g --sigma2 same --lambda2-rel %g --mean-set %zu "
                "--seed %lu -o %s\n",
-            run->data, run->members, run->n_train, run->draw_random ? "random" : "stratified",
+            run->data, run->members, run->n_train, draw_names[run->draw],
             run->solver == CGDML_SOLVER_CG ? "cg" : "cholesky", CGDML_PIPELINE_SIGMA1,
             CGDML_PIPELINE_LAMBDA_REL * cgdml_crossval_kernel_diagonal(CGDML_PIPELINE_SIGMA1),
             CGDML_PIPELINE_LAMBDA2_REL, run->mean_set, run->seed, r->model);
@@ -177,7 +180,9 @@ static int write_report(const cli_options *run, const run_state *r, const cgdml_
             r->sim.stopped, r->sim.evaluations_per_s);
     fprintf(f, "## Ensemble\n\n%zu member%s of %zu frames (%s, solved by %s)",
             run->members, run->members == 1 ? "" : "s", run->n_train,
-            run->draw_random ? "drawn with the data's weights" : "drawn over the phi/psi strata",
+            run->draw == 1   ? "drawn with the data's weights"
+            : run->draw == 2 ? "a partition of the frames"
+                             : "drawn over the phi/psi strata",
             run->solver == CGDML_SOLVER_CG ? "conjugate gradients" : "Cholesky");
     fprintf(f, m->cv_rows ? "; cross-validation:\n\n" : ".\n\n");
     report_model(f, m);
@@ -292,7 +297,7 @@ int cmd_run(const cli_options *given)
     if (!run.have_n_train) run.n_train = CGDML_PIPELINE_N_TRAIN;
     if (!run.mean_set) run.mean_set = CGDML_PIPELINE_MEAN_SET;
     if (!run.have_solver) run.solver = CGDML_PIPELINE_SOLVER;
-    if (!run.have_draw) run.draw_random = CGDML_PIPELINE_DRAW == CGDML_DRAW_RANDOM;
+    if (!run.have_draw) run.draw = 1; /* random, CGDML_PIPELINE_DRAW */
     if (!run.replicas) run.replicas = CGDML_PIPELINE_REPLICAS;
     if (!run.steps) run.steps = CGDML_PIPELINE_STEPS;
     if (!run.have_save_every) run.save_every = CGDML_PIPELINE_SAVE_EVERY;

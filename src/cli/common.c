@@ -566,7 +566,9 @@ cgdml_status cli_ensemble_options(const cli_options *opt, const char *checkpoint
     l1->n_train = opt->n_train;
     l1->sigma1 = opt->sigma1;
     l1->lambda = opt->lambda;
-    l1->draw = opt->draw_random ? CGDML_DRAW_RANDOM : CGDML_DRAW_STRATIFIED;
+    static const cgdml_draw_kind draws[] = {CGDML_DRAW_STRATIFIED, CGDML_DRAW_RANDOM,
+                                            CGDML_DRAW_PARTITION};
+    l1->draw = draws[opt->draw];
     l1->seed = opt->seed;
     l1->side_by_side = opt->parallel;
     l1->precision = (cgdml_precision)opt->precision;
@@ -606,6 +608,7 @@ int cli_ensemble(const cli_options *opt, const cgdml_dataset *data, const char *
 {
     cgdml_ensemble *e = NULL;
     cgdml_prior *prior = NULL;
+    size_t *exclude = NULL, n_exclude = 0;
     cgdml_ensemble_options eo;
     cli_members_progress ps = {.start = cgdml_clock_wall_seconds(), .what = "layer 1", .last_tenth = 99};
     cgdml_status s = CGDML_OK;
@@ -618,6 +621,10 @@ int cli_ensemble(const cli_options *opt, const cgdml_dataset *data, const char *
         s = cli_fit_prior(opt, data, &prior);
     if (!s)
         s = cli_ensemble_options(opt, checkpoint, &eo);
+    if (!s && opt->exclude)
+        s = cgdml_sample_read_indices(opt->exclude, data->n_frames, &exclude, &n_exclude);
+    eo.strata.exclude = exclude;
+    eo.strata.n_exclude = n_exclude;
     eo.use_prior = prior;
     eo.prior = prior != NULL;
     eo.layer1.progress_ctx = &ps;
@@ -637,6 +644,7 @@ int cli_ensemble(const cli_options *opt, const cgdml_dataset *data, const char *
         cgdml_ensemble_free(e);
         return s ? CLI_FAILED : CLI_OK;
     }
+    free(exclude);
     if (!s && opt->n_shards) {
         cgdml_prior_free(prior);
         cli_note("shard %zu/%zu: %zu of %zu members in %s (%zu trained now, %zu there "

@@ -110,7 +110,7 @@ static const cli_command commands[] = {
      "data,group,members,n-train,sigma1,sigma2,lambda,mean-set,cv,sigma1-grid,sigma2-grid,"
      "lambda-grid,seed,draw,collective,kmeans,bonds,no-prior,temperature,memory,threads,"
      "parallel,resume,precision,lambda-rel-grid,select,lambda2,lambda2-rel,lambda2-rel-grid,"
-     "shard,distributed,solver,tolerance,max-iterations,preconditioner,landmarks,block-frames,"
+     "shard,distributed,exclude,solver,tolerance,max-iterations,preconditioner,landmarks,block-frames,"
      "block-layout,output",
      "the two-layer ensemble: K members, their average, and the distilled model",
      "usage: cgdml ensemble --data D.h5 --members K --n-train M (--sigma1 S1 | --sigma1-grid\n"
@@ -137,7 +137,13 @@ static const cli_command commands[] = {
      "  --lambda2-rel-grid LIST  cross-validate lambda2 (relative) with sigma2 over --cv\n"
      "                     folds of the mean set, against the average's labels\n"
      "  --mean-set M2      layer-2 frames, one per occupied stratum (default min(3000, strata))\n"
-     "  --draw stratified|random   member subsets (default stratified, with replacement)\n"
+     "  --draw stratified|random|partition  member subsets: stratified (default, with\n"
+     "                     replacement), random (distinct frames), or partition: one\n"
+     "                     permutation of the frames from --seed cut into K blocks of M,\n"
+     "                     disjoint members (K x M must not exceed the frames to draw from)\n"
+     "  --exclude FILE     frames (as --indices reads them) no member, mean set or\n"
+     "                     cross-validation uses, e.g. a held-out set (the prior is\n"
+     "                     still fitted on all frames, as train --prior does)\n"
      "  --collective SPEC  stratify on CVs instead of phi/psi 300x300, up to 4 times:\n"
      "                     dihedral:a,b,c,d:BINS  angle:a,b,c:BINS  distance:a,b:BINS[:lo,hi]\n"
      "  --kmeans K         strata from k-means in descriptor space instead of CVs\n"
@@ -323,6 +329,7 @@ static const struct option long_options[] = {
     {"lambda2", required_argument, 0, 1020}, {"lambda2-rel", required_argument, 0, 1021},
     {"lambda2-rel-grid", required_argument, 0, 1022}, {"shard", required_argument, 0, 1023},
     {"teacher", required_argument, 0, 1018}, {"distributed", no_argument, 0, 1024},
+    {"exclude", required_argument, 0, 1025},
     {"solver", required_argument, 0, 1300},  {"tolerance", required_argument, 0, 1301},
     {"max-iterations", required_argument, 0, 1302},
     {"block-frames", required_argument, 0, 1303},
@@ -398,7 +405,7 @@ static int parse_shard(const char *text, size_t *shard, size_t *n)
 
 static int store_ensemble_option(int c, const char *arg, cli_options *o)
 {
-    static const char *const draws[] = {"stratified", "random", NULL};
+    static const char *const draws[] = {"stratified", "random", "partition", NULL};
     static const char *const layouts[] = {"blas", "members", "auto", NULL};
     int rc = CLI_OK, choice = 0;
     switch (c) {
@@ -415,7 +422,7 @@ static int store_ensemble_option(int c, const char *arg, cli_options *o)
     case 1006: rc = cli_parse_list("sigma2-grid", arg, o->sigma2_grid, 16, &o->n_sigma2_grid); break;
     case 1007: rc = cli_parse_list("lambda-grid", arg, o->lambda_grid, 16, &o->n_lambda_grid); break;
     case 1008:
-        rc = store_choice("draw", arg, draws, &o->draw_random);
+        rc = store_choice("draw", arg, draws, &o->draw);
         o->have_draw = 1;
         break;
     case 1009:
@@ -445,6 +452,7 @@ static int store_ensemble_option(int c, const char *arg, cli_options *o)
         break;
     case 1023: rc = parse_shard(arg, &o->shard, &o->n_shards); break;
     case 1024: o->distributed = 1; break;
+    case 1025: o->exclude = arg; break;
     case 1022:
         rc = cli_parse_list("lambda2-rel-grid", arg, o->lambda2_rel_grid, 16,
                             &o->n_lambda2_rel_grid);

@@ -72,6 +72,49 @@ class PackageMatchesProgram(unittest.TestCase):
     def path(self, name):
         return os.path.join(self.tmp, name)
 
+    def test_ensemble_partition_of_the_frames_left_by_exclude(self):
+        """draw="partition" with exclude= is --draw partition --exclude FILE: the same
+        files; the 4 members split the 160 frames left into disjoint blocks, and
+        neither they nor the mean set use an excluded frame; 5 members are refused."""
+        pool = np.asarray(cgdml.random_frames(5000, 160, 7))
+        held = np.setdiff1d(np.arange(5000), pool)
+        np.savetxt(self.path("held.txt"), held, fmt="%d")
+        args = dict(members=4, n_train=40, sigma1=0.5, sigma2=0.5, lambda_=1e-3, mean_set=30)
+        run_cgdml("ensemble", "--data", self.data, "--members", 4, "--n-train", 40,
+                  "--sigma1", 0.5, "--sigma2", 0.5, "--lambda", 1e-3, "--mean-set", 30,
+                  "--draw", "partition", "--exclude", self.path("held.txt"),
+                  "-o", self.path("prog_part.h5"))
+        with cgdml.ensemble(self.data, draw="partition", exclude=held, **args) as ens:
+            self.assertEqual(ens.strata.n_pool, 160)
+            used = np.concatenate([m.train_indices for m in ens.members])
+            self.assertEqual(sorted(used), sorted(pool))  # disjoint, and all of the pool
+            self.assertFalse(np.isin(ens.mean_set, held).any())
+            self.assertTrue((ens.strata.stratum_of[held] == cgdml.layers.STRATUM_NONE).all())
+            ens.save(self.path("py_part.h5"))
+        assert_same_h5(self, self.path("prog_part.h5"), self.path("py_part.h5"))
+        assert_same_h5(self, self.path("prog_part.average.h5"), self.path("py_part.average.h5"))
+        args["members"] = 5
+        with self.assertRaisesRegex(cgdml.errors.InvalidError,
+                                    "5 members of 40 frames needs 200 frames; the pool has 160"):
+            cgdml.ensemble(self.data, draw="partition", exclude=held, **args)
+
+    def test_strata_partition_blocks_and_exclusion(self):
+        """Strata.exclude and partition_block are the library's: blocks of one seed are
+        disjoint, come from the pool only, and member_frames(draw="partition") is
+        block k."""
+        with cgdml.layers.Strata.phi_psi(self.ds) as st:
+            n_strata = st.n_strata
+            st.exclude(np.arange(0, 5000, 2))
+            self.assertEqual(st.n_pool, 2500)
+            self.assertLessEqual(st.n_strata, n_strata)
+            blocks = [st.partition_block(500, b, seed=3) for b in range(5)]
+            every = np.concatenate(blocks)
+            self.assertEqual(sorted(every), list(range(1, 5000, 2)))
+            np.testing.assert_array_equal(
+                cgdml.layers.member_frames(st, 2, 5, 500, seed=3, draw="partition"), blocks[2])
+            with self.assertRaises(cgdml.errors.InvalidError):
+                st.partition_block(500, 5, seed=3)
+
     def test_train_predict_and_eval(self):
         run_cgdml("train", "--data", self.data, "--n-train", 100, "--seed", 3, "--sigma", 1,
                   "--lambda", 1e-3, "-o", self.path("prog_m.h5"))
