@@ -7,8 +7,11 @@ on a logarithmic size axis; the reference's own half-against-half floor as a
 dashed line.  Uses Debian's python3-matplotlib.
 
 With --table FILE it also writes a Markdown table (the README's Results): per
-size and method, mean ± standard error over the repeats of the landscape MSE, KL,
-missed population, held-out force MSE and training seconds.
+size and method, mean ± standard error over the repeats of the landscape MSE, the
+MSE weighted by reference population, the convergence check (first against
+second half of the production run), the matched floor, KL, missed population,
+held-out force MSE and training seconds (a column the table lacks, as older
+tables do, shows "–").
 
 usage: /usr/bin/python3 scripts/plot_study.py study/results.csv -o study/error_vs_size.png
        [--column landscape_mse_kT2] [--title TEXT] [--table study/results.md]
@@ -62,6 +65,9 @@ def mean_stderr(values):
 
 TABLE_COLUMNS = [
     ("landscape_mse_kT2", "landscape MSE (kT²)", "{:.2f}"),
+    ("landscape_mse_weighted_kT2", "weighted MSE (kT²)", "{:.2f}"),
+    ("halves_mse_kT2", "convergence (kT²)", "{:.2f}"),
+    ("matched_floor_kT2", "matched floor (kT²)", "{:.2f}"),
     ("kl", "KL", "{:.2f}"),
     ("missing_population", "missed population", "{:.3f}"),
     ("force_mse_heldout", "held-out force MSE", "{:.1f}"),
@@ -82,7 +88,8 @@ def write_table(path, results):
         rows = groups[(size, method)]
         cells = []
         for column, _, fmt in TABLE_COLUMNS:
-            values = [float(r[column]) for r in rows if math.isfinite(float(r[column]))]
+            values = [float(r[column]) for r in rows
+                      if r.get(column) and math.isfinite(float(r[column]))]
             if not values:
                 cells.append("–")
                 continue

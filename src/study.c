@@ -42,7 +42,7 @@ const char *cgdml_study_method_name(cgdml_study_method method)
 const char cgdml_study_csv_header[] =
     "size,method,repeat,sigma,landscape_mse_kT2,floor_kT2,kl,missing_population,"
     "force_mse_heldout,train_s,peak_rss_mb,simulate_s,stopped_replicas,"
-    "landscape_mse_weighted_kT2,extra_population,halves_mse_kT2,matched_floor_kT2";
+    "landscape_mse_weighted_kT2,extra_population,halves_mse_kT2,matched_floor_kT2,lambda";
 
 void cgdml_study_options_init(cgdml_study_options *o)
 {
@@ -59,6 +59,8 @@ void cgdml_study_options_init(cgdml_study_options *o)
     o->n_sigma_grid = 3;
     o->lambda = CGDML_STUDY_LAMBDA;
     o->precision = CGDML_PRECISION_AUTO;
+    o->solver = CGDML_SOLVER_CHOLESKY;
+    cgdml_cg_options_init(&o->cg);
     o->seed = 1;
     o->temperature = CGDML_PRIOR_DEFAULT_TEMPERATURE;
     o->replicas = CGDML_STUDY_REPLICAS;
@@ -184,10 +186,10 @@ static cgdml_status record_row(study *st, const study_row *r)
     char line[512];
     const cgdml_fes_comparison *vs = &r->vs;
     snprintf(line, sizeof line,
-             "%zu,%s,%zu,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.3f,%.1f,%.3f,%zu,%.6g,%.6g,%.6g,%.6g",
+             "%zu,%s,%zu,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.3f,%.1f,%.3f,%zu,%.6g,%.6g,%.6g,%.6g,%.6g",
              r->size, method_names[r->method], r->repeat, r->sigma, vs->mse, r->floor, vs->kl,
              vs->missing, r->force_mse, r->train_s, r->peak_mb, r->simulate_s, r->stopped,
-             vs->mse_weighted, vs->extra, r->halves.mse, r->matched.floor);
+             vs->mse_weighted, vs->extra, r->halves.mse, r->matched.floor, r->lambda);
     cgdml_status s = add_row(st, line);
     return s ? s : write_rows(st);
 }
@@ -282,21 +284,42 @@ static cgdml_status export_split(const study *st, const study_group *g, const ch
 
 /* ---- training, one function per method ---- */
 
-static cgdml_layer1_options members_options(const study *st, size_t k, size_t m, unsigned long seed)
+/* The members' and single models' λ at length scale σ (absolute, or relative to
+ * the kernel diagonal: study.h). */
+static double lambda_at(const cgdml_study_options *o, double sigma)
 {
-    return (cgdml_layer1_options){.n_members = k,
-                                  .n_train = m,
-                                  .sigma1 = st->opt.sigma_grid[0],
-                                  .lambda = st->opt.lambda,
-                                  .draw = CGDML_DRAW_STRATIFIED,
-                                  .seed = seed,
-                                  .side_by_side = -1,
-                                  .precision = st->opt.precision,
-                                  .checkpoint = st->members};
+    return o->lambda * (o->lambda_relative ? cgdml_crossval_kernel_diagonal(sigma) : 1.0);
 }
 
-/* σ₁ by cross-validation with the members as folds (at most 5); the members the
- * CV trains stay in the checkpoint folder, so the final training reuses them. */
+/* The distilled model's λ₂ at σ₂, the members having solved with lambda1. */
+static double lambda2_at(const cgdml_study_options *o, double sigma2, double lambda1)
+{
+    if (!(o->lambda2 > 0))
+        return lambda1;
+    return o->lambda2 * (o->lambda2_relative ? cgdml_crossval_kernel_diagonal(sigma2) : 1.0);
+}
+
+/* K members of m frames at the grid's first σ, from layer 1's defaults (the CG
+ * options included), solved as the study says. */
+static cgdml_layer1_options members_options(const study *st, size_t k, size_t m, unsigned long seed)
+{
+    cgdml_layer1_options l1;
+    cgdml_layer1_options_init(&l1);
+    l1.n_members = k;
+    l1.n_train = m;
+    l1.sigma1 = st->opt.sigma_grid[0];
+    l1.lambda = lambda_at(&st->opt, l1.sigma1);
+    l1.seed = seed;
+    l1.precision = st->opt.precision;
+    l1.checkpoint = st->members;
+    l1.solver = st->opt.solver;
+    l1.cg = st->opt.cg;
+    return l1;
+}
+
+/* σ₁ (and its λ) by cross-validation with the members as folds (at most 5); the
+ * members the CV trains stay in the checkpoint folder, so the final training
+ * reuses them. */
 static cgdml_status choose_sigma1(const study *st, cgdml_layer1_options *l1)
 {
     size_t n = st->opt.n_sigma_grid;
@@ -305,11 +328,18 @@ static cgdml_status choose_sigma1(const study *st, cgdml_layer1_options *l1)
     size_t folds =
         l1->n_members < CGDML_CROSSVAL_DEFAULT_FOLDS ? l1->n_members : CGDML_CROSSVAL_DEFAULT_FOLDS;
     cgdml_crossval_point table[16];
-    cgdml_status s = cgdml_crossval_layer1(st->pool, st->strata, NULL, st->prior, l1, st->opt.sigma_grid,
-                                           n, &l1->lambda, 1, folds, table);
-    if (!s)
-        l1->sigma1 = table[cgdml_crossval_best(table, n)].sigma;
-    return s;
+    cgdml_status s = CGDML_OK;
+    for (size_t i = 0; !s && i < n; i++) {
+        double lambda = lambda_at(&st->opt, st->opt.sigma_grid[i]);
+        s = cgdml_crossval_layer1(st->pool, st->strata, NULL, st->prior, l1, &st->opt.sigma_grid[i],
+                                  1, &lambda, 1, folds, table + i);
+    }
+    if (s)
+        return s;
+    size_t best = cgdml_crossval_best(table, n);
+    l1->sigma1 = table[best].sigma;
+    l1->lambda = table[best].lambda;
+    return CGDML_OK;
 }
 
 /* K members of size/K frames, σ₁ by CV, averaged; kept for the distilled row. */
@@ -350,32 +380,33 @@ static cgdml_status choose_sigma2(const study *st, const study_group *g, double 
     cgdml_crossval_point table[16];
     cgdml_status s = cgdml_strata_draw(st->strata, CGDML_DRAW_STRATIFIED_UNIQUE, n,
                                        g->seed + o->members + 2, &cv);
-    if (!s)
-        s = cgdml_crossval_layer2(g->average, st->pool, cv, n, o->sigma_grid, o->n_sigma_grid,
-                                  o->lambda, o->precision,
-                                  CGDML_CROSSVAL_DEFAULT_FOLDS,
-                                  table);
+    for (size_t i = 0; !s && i < o->n_sigma_grid; i++)
+        s = cgdml_crossval_layer2(g->average, st->pool, cv, n, &o->sigma_grid[i], 1,
+                                  lambda2_at(o, o->sigma_grid[i], g->average->lambda), o->precision,
+                                  CGDML_CROSSVAL_DEFAULT_FOLDS, table + i);
     if (!s)
         *sigma2 = table[cgdml_crossval_best(table, o->n_sigma_grid)].sigma;
     free(cv);
     return s;
 }
 
-/* Layer 2 on the group's average, on a mean set of --mean-set distinct strata. */
+/* Layer 2 on the group's average, on a mean set of --mean-set distinct strata
+ * (r: the σ₂ and λ₂ it took). */
 static cgdml_status train_distilled(const study *st, const study_group *g, cgdml_model **out,
-                                    double *sigma2)
+                                    study_row *r)
 {
     const cgdml_study_options *o = &st->opt;
     size_t n = o->mean_set < st->strata->n_strata ? o->mean_set : st->strata->n_strata, *mean;
-    cgdml_status s = choose_sigma2(st, g, sigma2);
+    cgdml_status s = choose_sigma2(st, g, &r->sigma);
     if (s)
         return s;
+    r->lambda = lambda2_at(o, r->sigma, g->average->lambda);
     s = cgdml_strata_draw(st->strata, CGDML_DRAW_STRATIFIED_UNIQUE, n, g->seed + o->members + 1,
                           &mean);
     if (s)
         return s;
-    s = cgdml_ensemble_distill(g->average, st->pool, mean, n, *sigma2, o->lambda,
-                               o->precision, out);
+    s = cgdml_ensemble_distill(g->average, st->pool, mean, n, r->sigma, r->lambda, o->precision,
+                               out);
     if (!s && st->prior)
         s = cgdml_model_attach_prior(*out, st->prior);
     if (!s)
@@ -401,10 +432,32 @@ static cgdml_status single_frames(const study *st, const cgdml_layer1_options *l
     return s;
 }
 
+/* Solve the single model on pool frames idx[0..n-1] with layer 1's settings: in
+ * double precision by Cholesky, or by CG with the frames' strata as the
+ * preconditioner's keys (as a CG member takes them). */
+static cgdml_status solve_single(const study *st, const cgdml_layer1_options *l1, const size_t *idx,
+                                 size_t n, const double *labels, cgdml_model **out)
+{
+    if (l1->solver != CGDML_SOLVER_CG)
+        return cgdml_model_train_labels(st->pool, idx, n, labels, l1->sigma1, l1->lambda, NULL,
+                                        out);
+    cgdml_cg_options cg = l1->cg;
+    size_t *keys = malloc(n * sizeof *keys);
+    if (!keys)
+        return cgdml_error_set(CGDML_ERR_NOMEM, "cannot allocate the strata of %zu frames", n);
+    for (size_t t = 0; t < n; t++)
+        keys[t] = st->strata->stratum_of[idx[t]];
+    cg.keys = keys;
+    cgdml_status s =
+        cgdml_model_train_cg(st->pool, idx, n, labels, l1->sigma1, l1->lambda, &cg, NULL, out);
+    free(keys);
+    return s;
+}
+
 /* One model on all the frames; σ cross-validated on the same frames split into
  * STUDY_SINGLE_FOLDS members (cheap: each CV model has a fifth of the frames). */
 static cgdml_status train_single(const study *st, const study_group *g, cgdml_model **out,
-                                 double *sigma)
+                                 study_row *r)
 {
     cgdml_layer1_options l1 =
         members_options(st, STUDY_SINGLE_FOLDS, g->size / STUDY_SINGLE_FOLDS, g->seed);
@@ -417,9 +470,10 @@ static cgdml_status train_single(const study *st, const study_group *g, cgdml_mo
         s = cgdml_error_set(CGDML_ERR_NOMEM, "cannot allocate labels of %zu frames", n);
     if (!s && st->prior)
         s = cgdml_prior_subtract(st->prior, st->pool, idx, n, labels);
-    *sigma = l1.sigma1;
+    r->sigma = l1.sigma1;
+    r->lambda = l1.lambda;
     if (!s)
-        s = cgdml_model_train_labels(st->pool, idx, n, labels, *sigma, st->opt.lambda, NULL, out);
+        s = solve_single(st, &l1, idx, n, labels, out);
     if (!s && st->prior)
         s = cgdml_model_attach_prior(*out, st->prior);
     if (!s)
@@ -453,13 +507,14 @@ static cgdml_status train_row(const study *st, study_group *g, study_row *r, cgd
     if (!s && r->method == CGDML_STUDY_AVERAGE) {
         *m = g->average;
         r->sigma = g->average->sigma;
+        r->lambda = g->average->lambda;
     } else if (!s && r->method == CGDML_STUDY_DISTILLED) {
-        s = train_distilled(st, g, m, &r->sigma);
+        s = train_distilled(st, g, m, r);
     } else if (!s && r->method == CGDML_STUDY_SINGLE) {
-        s = train_single(st, g, m, &r->sigma);
+        s = train_single(st, g, m, r);
     } else if (!s) {
         s = train_prior_only(st, m);
-        r->sigma = NAN;
+        r->sigma = r->lambda = NAN;
     }
     r->train_s = cgdml_clock_wall_seconds() - t0 + (layered ? g->average_s : 0.0);
     return s;
@@ -583,11 +638,13 @@ static cgdml_status check_options(const cgdml_study_options *o)
     if (!o->n_sizes || o->n_sizes > CGDML_STUDY_MAX_SIZES || !o->n_methods ||
         o->n_methods > CGDML_STUDY_N_METHODS || o->repeats < 1 || o->members < 2 || bad_size ||
         !o->n_sigma_grid || o->n_sigma_grid > 16 || bad_sigma || o->replicas < 1 ||
-        o->simulate.n_steps < 1 || o->bins < 2)
+        o->simulate.n_steps < 1 || o->bins < 2 || !(o->lambda > 0) || !(o->lambda2 >= 0) ||
+        (unsigned)o->solver > CGDML_SOLVER_CG)
         return cgdml_error_set(CGDML_ERR_INVALID,
                                "study: bad options (sizes 1-16 values, each at least members "
                                "and %d; members >= 2; repeats, replicas and steps >= 1; sigma "
-                               "grid 1-16 positive values; methods from the enum; bins >= 2)",
+                               "grid 1-16 positive values; methods from the enum; bins >= 2; "
+                               "lambda > 0, lambda2 >= 0; solver Cholesky or CG)",
                                STUDY_SINGLE_FOLDS);
     return CGDML_OK;
 }

@@ -35,6 +35,21 @@ static size_t slurp(const char *name, char *buf, size_t size)
     return n;
 }
 
+/* A random subset of n frames of the shipped data (drawn with `seed`). */
+static cgdml_dataset *shipped_subset(size_t n, unsigned long seed)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/datasets/ala2_cg6.h5", getenv("CGDML_SRC"));
+    cgdml_dataset *all, *part;
+    size_t *idx;
+    cr_assert_eq(cgdml_h5md_read(path, NULL, &all), CGDML_OK, "%s", cgdml_error_message());
+    cr_assert_eq(cgdml_sample_random(all->n_frames, n, seed, &idx), CGDML_OK);
+    cr_assert_eq(cgdml_dataset_subset(all, idx, n, &part), CGDML_OK);
+    free(idx);
+    cgdml_dataset_free(all);
+    return part;
+}
+
 /* Rows of results.csv: the header, then (size, method, repeat) and finite numbers. */
 static void assert_table(const char *csv)
 {
@@ -152,17 +167,10 @@ Test(study, bad_requests_are_refused)
 Test(study, group_names_the_dataset_not_the_scratch_trajectory)
 {
     char path[600];
-    snprintf(path, sizeof path, "%s/datasets/ala2_cg6.h5", getenv("CGDML_SRC"));
-    cgdml_dataset *all, *part;
-    size_t *idx;
-    cr_assert_eq(cgdml_h5md_read(path, NULL, &all), CGDML_OK, "%s", cgdml_error_message());
-    cr_assert_eq(cgdml_sample_random(all->n_frames, 20000, 7, &idx), CGDML_OK);
-    cr_assert_eq(cgdml_dataset_subset(all, idx, 20000, &part), CGDML_OK);
+    cgdml_dataset *part = shipped_subset(20000, 7);
     snprintf(path, sizeof path, "%s/aa.h5", dir);
     cr_assert_eq(cgdml_h5md_write(path, part, "aa"), CGDML_OK, "%s", cgdml_error_message());
-    free(idx);
     cgdml_dataset_free(part);
-    cgdml_dataset_free(all);
     cr_assert_eq(cgdml("study --data aa.h5 --group aa --sizes 100 --repeats 1 "
                        "--methods single,prior-only --members 2 --mean-set 50 --replicas 4 "
                        "--steps 300 --sigma-grid 1 -o st"),
@@ -235,6 +243,20 @@ Test(study, learned_methods_beat_the_prior_alone_and_differ_from_each_other, .ti
               "methods gave the same model: %s", csv);
 }
 
+/* A tiny study: one repeat of 100 frames, 2 members, a mean set of 50, one σ,
+ * 4 replicas of 300 steps. */
+static void tiny_options(cgdml_study_options *o, double sigma)
+{
+    o->sizes[0] = 100;
+    o->n_sizes = o->repeats = 1;
+    o->members = 2;
+    o->mean_set = 50;
+    o->sigma_grid[0] = sigma;
+    o->n_sigma_grid = 1;
+    o->replicas = 4;
+    o->simulate.n_steps = 300;
+}
+
 /* The study as a library call: in memory (no results file, no folders), rows
  * reported through the callback, the documented defaults from _init. */
 static void collect_row(void *ctx, const cgdml_study_row *row)
@@ -256,27 +278,14 @@ Test(study, library_call_reports_rows_in_memory)
     cr_assert_float_eq(o.lambda, 1e-3, 0.0);
     cr_assert_null(o.results);
 
-    char path[600];
-    snprintf(path, sizeof path, "%s/datasets/ala2_cg6.h5", getenv("CGDML_SRC"));
-    cgdml_dataset *all, *part;
-    size_t *idx, n_rows = 0;
-    cr_assert_eq(cgdml_h5md_read(path, NULL, &all), CGDML_OK, "%s", cgdml_error_message());
-    cr_assert_eq(cgdml_sample_random(all->n_frames, 20000, 11, &idx), CGDML_OK);
-    cr_assert_eq(cgdml_dataset_subset(all, idx, 20000, &part), CGDML_OK);
+    size_t n_rows = 0;
+    cgdml_dataset *part = shipped_subset(20000, 11);
     cgdml_study_row rows[CGDML_STUDY_N_METHODS];
     memset(rows, 0, sizeof rows);
-    o.sizes[0] = 100;
-    o.n_sizes = 1;
-    o.repeats = 1;
+    tiny_options(&o, 1.0);
     o.methods[0] = CGDML_STUDY_AVERAGE;
     o.methods[1] = CGDML_STUDY_PRIOR_ONLY;
     o.n_methods = 2;
-    o.members = 2;
-    o.mean_set = 50;
-    o.sigma_grid[0] = 1.0;
-    o.n_sigma_grid = 1;
-    o.replicas = 4;
-    o.simulate.n_steps = 300;
     o.row_done = collect_row;
     o.ctx = rows;
     cr_assert_eq(cgdml_study_run(part, &o, &n_rows), CGDML_OK, "%s", cgdml_error_message());
@@ -292,7 +301,111 @@ Test(study, library_call_reports_rows_in_memory)
     cr_assert_str_eq(cgdml_study_method_name(CGDML_STUDY_PRIOR_ONLY), "prior-only");
     o.members = 1; /* the folds of sigma's cross-validation: refused */
     cr_assert_eq(cgdml_study_run(part, &o, NULL), CGDML_ERR_INVALID);
-    free(idx);
     cgdml_dataset_free(part);
-    cgdml_dataset_free(all);
+}
+
+/* One row per method of a tiny in-memory study on `part` with the options o. */
+static void run_tiny(const cgdml_dataset *part, cgdml_study_options *o,
+                     cgdml_study_row rows[CGDML_STUDY_N_METHODS])
+{
+    memset(rows, 0, CGDML_STUDY_N_METHODS * sizeof *rows);
+    o->row_done = collect_row;
+    o->ctx = rows;
+    cr_assert_eq(cgdml_study_run(part, o, NULL), CGDML_OK, "%s", cgdml_error_message());
+}
+
+/* make run's ridges and solver in the study: λ = 1e-3 and λ₂ = 1e-4 of the kernel
+ * diagonal 5/(3σ²) reach the single, average and distilled models; members and
+ * single models solved by CG give the held-out force errors of Cholesky's to 1e-6
+ * (the CG tolerance is 1e-5 of the residual); negative controls: CG stopped at a
+ * tolerance of 0.3 gives another model, and a distilled model left at the members'
+ * λ (the default) another distilled model. */
+Test(study, relative_ridges_and_cg_reach_the_models)
+{
+    cgdml_dataset *part = shipped_subset(20000, 13);
+    cgdml_study_options o;
+    cgdml_study_options_init(&o);
+    cr_assert_eq(o.solver, CGDML_SOLVER_CHOLESKY);
+    cr_assert_float_eq(o.cg.tolerance, CGDML_CG_DEFAULT_TOLERANCE, 0.0);
+    cr_assert(!o.lambda_relative && o.lambda2 == 0.0);
+    tiny_options(&o, 0.5);
+    o.methods[0] = CGDML_STUDY_SINGLE;
+    o.methods[1] = CGDML_STUDY_AVERAGE;
+    o.methods[2] = CGDML_STUDY_DISTILLED;
+    o.n_methods = 3;
+    o.lambda_relative = o.lambda2_relative = 1;
+    o.lambda2 = 1e-4;
+    double diagonal = 5.0 / (3.0 * 0.25);
+    cgdml_study_row chol[CGDML_STUDY_N_METHODS], cg[CGDML_STUDY_N_METHODS];
+    run_tiny(part, &o, chol);
+    for (int m = CGDML_STUDY_SINGLE; m <= CGDML_STUDY_DISTILLED; m++)
+        cr_assert_float_eq(chol[m].lambda, (m == CGDML_STUDY_DISTILLED ? 1e-4 : 1e-3) * diagonal,
+                           1e-15, "method %d: lambda %g", m, chol[m].lambda);
+    o.solver = CGDML_SOLVER_CG;
+    run_tiny(part, &o, cg);
+    for (int m = CGDML_STUDY_SINGLE; m <= CGDML_STUDY_DISTILLED; m++)
+        cr_assert(fabs(cg[m].force_mse - chol[m].force_mse) < 1e-6 * chol[m].force_mse,
+                  "method %d: CG %.9g, Cholesky %.9g", m, cg[m].force_mse, chol[m].force_mse);
+    o.cg.tolerance = 0.3;
+    o.n_methods = 1;
+    run_tiny(part, &o, cg);
+    cr_assert(fabs(cg[CGDML_STUDY_SINGLE].force_mse - chol[CGDML_STUDY_SINGLE].force_mse) >
+                  1e-4 * chol[CGDML_STUDY_SINGLE].force_mse,
+              "a loose CG gave Cholesky's model: is the solver used?");
+    o.solver = CGDML_SOLVER_CHOLESKY;
+    o.lambda2 = 0.0;
+    o.methods[0] = CGDML_STUDY_DISTILLED;
+    run_tiny(part, &o, cg);
+    cr_assert_float_eq(cg[CGDML_STUDY_DISTILLED].lambda, 1e-3 * diagonal, 1e-15);
+    cr_assert(fabs(cg[CGDML_STUDY_DISTILLED].force_mse - chol[CGDML_STUDY_DISTILLED].force_mse) >
+                  1e-4 * chol[CGDML_STUDY_DISTILLED].force_mse,
+              "lambda2 made no difference");
+    o.lambda = 0.0;
+    cr_assert_eq(cgdml_study_run(part, &o, NULL), CGDML_ERR_INVALID);
+    cgdml_dataset_free(part);
+}
+
+/* The last column of the row of csv that starts with key (NaN: no such row). */
+static double last_column(const char *csv, const char *key)
+{
+    const char *row = strstr(csv, key);
+    if (!row)
+        return NAN;
+    const char *end = strchr(row + 1, '\n'), *comma = end;
+    while (comma > row && *comma != ',')
+        comma--;
+    return strtod(comma + 1, NULL);
+}
+
+/* The same options from the command line: the results' last column is the ridge
+ * each model was solved with, and --lambda with --lambda-rel, or a CG option
+ * without --solver cg, is refused. */
+Test(study, command_line_takes_relative_ridges_and_the_solver)
+{
+    const char *src = getenv("CGDML_SRC");
+    cr_assert_eq(cgdml("study --data %s/datasets/ala2_cg6.h5 --sizes 100 --repeats 1 "
+                       "--methods single,distilled --members 2 --mean-set 50 --replicas 2 "
+                       "--steps 100 --sigma-grid 0.5 --lambda-rel 1e-3 --lambda2-rel 1e-4 "
+                       "--solver cg -o st",
+                       src),
+                 0, "%s", output);
+    static char csv[65536];
+    slurp("st/results.csv", csv, sizeof csv);
+    cr_assert(strstr(csv, ",matched_floor_kT2,lambda\n"), "%s", csv);
+    /* printed with 6 significant digits */
+    double single = last_column(csv, "\n100,single,0,");
+    double distilled = last_column(csv, "\n100,distilled,0,");
+    cr_assert(fabs(single / (1e-3 * 5.0 / 3.0 / 0.25) - 1) < 1e-5, "%s", csv);
+    cr_assert(fabs(distilled / (1e-4 * 5.0 / 3.0 / 0.25) - 1) < 1e-5, "%s", csv);
+    assert_refused(cgdml("study --data %s/datasets/ala2_cg6.h5 --sizes 200 --lambda 1e-3 "
+                         "--lambda-rel 1e-3 -o st2",
+                         src),
+                   2, "--lambda or --lambda-rel, not both");
+    assert_refused(
+        cgdml("study --data %s/datasets/ala2_cg6.h5 --sizes 200 --tolerance 1e-6 -o st2", src), 2,
+        "--tolerance applies to --solver cg");
+    assert_refused(
+        cgdml("study --data %s/datasets/ala2_cg6.h5 --sizes 200 --lambda-rel 0 -o st2", src), 2,
+        "must be > 0");
+    cr_assert(!exists("st2"), "a refused study created its folder");
 }

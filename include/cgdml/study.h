@@ -23,6 +23,7 @@
 #include "cgdml/fes.h"
 #include "cgdml/model.h"
 #include "cgdml/simulate.h"
+#include "cgdml/solve.h"
 
 typedef enum {
     CGDML_STUDY_SINGLE,
@@ -61,6 +62,8 @@ typedef struct {
     size_t size, repeat;
     cgdml_study_method method;
     double sigma;            /* σ (1/Å) of the model; NaN for prior-only */
+    double lambda;           /* its ridge (absolute, the value solved with); NaN for
+                              * prior-only */
     double train_s;          /* training time (a distilled row includes its average's) */
     double force_mse;        /* on the held-out frames, (kcal/mol/Å)² */
     double peak_mb;          /* peak resident memory of the row, MiB */
@@ -84,8 +87,21 @@ typedef struct {
     size_t single_max_frames;        /* sizes above: no single row (default 1500) */
     double sigma_grid[16];           /* σ candidates, chosen by cross-validation (default */
     size_t n_sigma_grid;             /* 0.5, 1, 2; one value: no cross-validation) */
-    double lambda;                   /* ridge (default 1e-3) */
-    cgdml_precision precision;       /* of the solves (default auto) */
+    /* Ridges.  lambda (default 1e-3) is the members' and single models' λ: absolute,
+     * or with lambda_relative (default 0) times the kernel diagonal 5/(3σ²) of the
+     * model's σ, so that it regularises alike at every σ of the grid (make run's
+     * meaning, pipeline.h).  lambda2 is the distilled model's: 0 (default) the
+     * members' λ as solved, else lambda2, times 5/(3σ₂²) with lambda2_relative. */
+    double lambda;
+    int lambda_relative;
+    double lambda2;
+    int lambda2_relative;
+    cgdml_precision precision; /* of the Cholesky solves (default auto) */
+    /* Members and single models: CGDML_SOLVER_CHOLESKY (default), or CGDML_SOLVER_CG,
+     * matrix-free conjugate gradients with `cg` (default cgdml_cg_options_init's; keys,
+     * checkpoint and resume are set per model from the strata and the work folder). */
+    cgdml_solver solver;
+    cgdml_cg_options cg;
     unsigned long seed;              /* rows draw with seeds mixed from it (default 1) */
     double temperature;              /* of the prior's fit, K (default 300) */
     size_t replicas;                 /* default 100 */

@@ -229,8 +229,8 @@ STUDY_SIGMA_GRID_MAX = 16        # cgdml_study_options.sigma_grid
 
 class StudyRowStruct(ctypes.Structure):  # cgdml_study_row
     _fields_ = [("size", c_size_t), ("repeat", c_size_t), ("method", c_int),
-                ("sigma", c_double), ("train_s", c_double), ("force_mse", c_double),
-                ("peak_mb", c_double), ("simulate_s", c_double), ("stopped", c_size_t),
+                ("sigma", c_double), ("lambda", c_double), ("train_s", c_double),
+                ("force_mse", c_double), ("peak_mb", c_double), ("simulate_s", c_double), ("stopped", c_size_t),
                 ("vs", FesComparisonStruct), ("halves", FesComparisonStruct),
                 ("matched", FesMatchedStruct), ("floor", c_double)]
 
@@ -245,7 +245,9 @@ class StudyOptions(ctypes.Structure):  # cgdml_study_options
                 ("n_methods", c_size_t), ("members", c_size_t), ("mean_set", c_size_t),
                 ("single_max_frames", c_size_t),
                 ("sigma_grid", c_double * STUDY_SIGMA_GRID_MAX), ("n_sigma_grid", c_size_t),
-                ("lambda", c_double), ("precision", c_int), ("seed", c_ulong),
+                ("lambda", c_double), ("lambda_relative", c_int), ("lambda2", c_double),
+                ("lambda2_relative", c_int), ("precision", c_int), ("solver", c_int),
+                ("cg", CGOptions), ("seed", c_ulong),
                 ("temperature", c_double), ("replicas", c_size_t), ("start", c_int),
                 ("simulate", SimulateOptions), ("burn_in", c_size_t), ("bins", c_size_t),
                 ("results", c_char_p), ("landscapes", c_char_p), ("splits", c_char_p),

@@ -35,7 +35,8 @@ TIMING_COLUMNS = ("train_s", "peak_rss_mb", "simulate_s")
 @dataclass(frozen=True)
 class StudyRow:
     """One row of the study (cgdml_study_row): training-set size, repeat, method,
-    the model's σ (NaN for prior-only), training seconds, held-out force MSE
+    the model's σ and its ridge ``lambda_`` as solved (NaN for prior-only),
+    training seconds, held-out force MSE
     ((kcal/mol/Å)²), peak resident memory (MiB), simulation seconds, stopped
     replicas, the landscape against the reference (``vs``), the run's convergence
     check (``halves``), the matched floor and the reference's floor (kT²)."""
@@ -43,6 +44,7 @@ class StudyRow:
     repeat: int
     method: str
     sigma: float
+    lambda_: float
     train_s: float
     force_mse: float
     peak_mb: float
@@ -55,7 +57,8 @@ class StudyRow:
 
     @classmethod
     def _from_c(cls, r):
-        return cls(r.size, r.repeat, METHODS[r.method], r.sigma, r.train_s, r.force_mse,
+        return cls(r.size, r.repeat, METHODS[r.method], r.sigma, getattr(r, "lambda"),
+                   r.train_s, r.force_mse,
                    r.peak_mb, r.simulate_s, r.stopped, Comparison._from_c(r.vs),
                    Comparison._from_c(r.halves), Matched._from_c(r.matched), r.floor)
 
@@ -72,8 +75,21 @@ def _check_grid(values, name, most):
     return values
 
 
+def _set_ridges(o, lambda_, lambda_rel, lambda2, lambda2_rel):
+    """The study's λ and λ₂, each given absolute or relative to the kernel diagonal."""
+    for field, given in (("lambda", {"lambda_": lambda_, "lambda_rel": lambda_rel}),
+                         ("lambda2", {"lambda2": lambda2, "lambda2_rel": lambda2_rel})):
+        chosen = {k: v for k, v in given.items() if v is not None}
+        if len(chosen) > 1:
+            raise ValueError(f"give {' or '.join(given)}, not both")
+        for k, v in chosen.items():
+            setattr(o, field, float(v))
+            setattr(o, field + "_relative", int(k.endswith("_rel")))
+
+
 def study(data, *, sizes, repeats=None, methods=None, members=None, mean_set=None,
-          single_max_frames=None, sigma_grid=None, lambda_=None, precision="auto", seed=1,
+          single_max_frames=None, sigma_grid=None, lambda_=None, lambda_rel=None,
+          lambda2=None, lambda2_rel=None, solver="cholesky", precision="auto", seed=1,
           temperature=300.0, replicas=None, start="equilibrium", steps=None, save_every=None,
           dt=None, diffusion=None, friction=None, integrator="overdamped", burn_in=None,
           bins=None, results=None, landscapes=None, splits=None, work=None, note=None,
@@ -83,8 +99,11 @@ def study(data, *, sizes, repeats=None, methods=None, members=None, mean_set=Non
     which are the program's): for each of ``sizes`` (labelled frames per model),
     ``repeats`` (3) and ``methods`` (all of "single", "average", "distilled",
     "prior-only"), draw the frames, choose σ on ``sigma_grid`` (0.5, 1, 2) by
-    cross-validation, train (``members`` 8, ``mean_set`` 1500, λ ``lambda_`` 1e-3;
-    no single model above ``single_max_frames`` 1500), simulate ``replicas`` (100)
+    cross-validation, train (``members`` 8, ``mean_set`` 1500, λ ``lambda_`` 1e-3,
+    or ``lambda_rel`` times the kernel diagonal 5/(3σ²); the distilled model's
+    ``lambda2`` or ``lambda2_rel`` (default: the members' λ); members and single
+    models by ``solver`` "cholesky" or "cg"; no single model above
+    ``single_max_frames`` 1500), simulate ``replicas`` (100)
     for ``steps`` (50,000) from the data's frames, and score the landscape after
     ``burn_in`` (100,000 steps or a third of shorter runs) on ``bins`` (60) bins
     against the whole dataset's.
@@ -136,8 +155,10 @@ def study(data, *, sizes, repeats=None, methods=None, members=None, mean_set=Non
         for i, v in enumerate(grid):
             o.sigma_grid[i] = v
         o.n_sigma_grid = len(grid)
-    if lambda_ is not None:
-        setattr(o, "lambda", float(lambda_))
+    _set_ridges(o, lambda_, lambda_rel, lambda2, lambda2_rel)
+    if solver not in ("cholesky", "cg"):
+        raise ValueError(f"solver {solver!r}: expected cholesky or cg")
+    o.solver = ("cholesky", "cg").index(solver)
     o.precision = _precision(precision)
     o.seed = seed
     o.temperature = float(temperature)

@@ -50,6 +50,7 @@ typedef struct {
     size_t n_sigma1_grid, n_sigma2_grid, n_lambda_grid, n_lambda_rel_grid;
     double lambda2, lambda2_rel_grid[16]; /* --lambda2 / --lambda2-rel (lambda2_rel), --lambda2-rel-grid */
     int lambda2_rel, have_lambda2;
+    int lambda_rel; /* --lambda-rel: --lambda's value is relative to the kernel diagonal */
     size_t n_lambda2_rel_grid;
     const char *cv_specs[4], *bonds;
     /* simulate, fes */

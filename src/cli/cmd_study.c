@@ -70,6 +70,11 @@ static int check_study_options(const cli_options *o)
             return cli_usage_error("study: --sigma-grid values must be positive");
     if (o->replicas < 1 || o->steps < 1)
         return cli_usage_error("study: --replicas and --steps must be at least 1");
+    if (!(o->lambda > 0) || (o->have_lambda2 && !(o->lambda2 > 0)))
+        return cli_usage_error("study: --lambda%s, --lambda2%s must be > 0",
+                               o->lambda_rel ? "-rel" : "", o->lambda2_rel ? "-rel" : "");
+    if (o->solver != CGDML_SOLVER_CG && o->cg_option)
+        return cli_usage_error("study: --%s applies to --solver cg", o->cg_option);
     return CLI_OK;
 }
 
@@ -110,7 +115,13 @@ static void study_options(const cli_options *o, char (*paths)[CGDML_PATH_MAX],
     memcpy(so->sigma_grid, o->sigma_grid, o->n_sigma_grid * sizeof(double));
     so->n_sigma_grid = o->n_sigma_grid;
     so->lambda = o->lambda;
+    so->lambda_relative = o->lambda_rel;
+    so->lambda2 = o->have_lambda2 ? o->lambda2 : 0.0;
+    so->lambda2_relative = o->lambda2_rel;
     so->precision = (cgdml_precision)o->precision;
+    so->solver = (cgdml_solver)o->solver;
+    cli_cg_options(o, &so->cg);
+    so->cg.progress = NULL; /* a row's models take seconds each: the row's note says enough */
     so->seed = o->seed;
     so->temperature = o->temperature;
     so->replicas = o->replicas;

@@ -243,15 +243,17 @@ static const cli_command commands[] = {
      "  --max-iterations, --preconditioner, --landmarks) apply to --solver cg.\n"},
     {"study", cmd_study,
      "data,group,sizes,repeats,methods,members,mean-set,replicas,steps,save-every,sigma-grid,"
-     "lambda,n-train,bins,temperature,seed,export-splits,start,burn-in,precision,memory,threads,"
+     "lambda,lambda-rel,lambda2,lambda2-rel,n-train,bins,temperature,seed,export-splits,start,"
+     "burn-in,precision,solver,tolerance,max-iterations,preconditioner,landmarks,memory,threads,"
      "output",
      "the sample-efficiency curve: landscape error against training-set size, per method",
      "usage: cgdml study --data D.h5 --sizes 1000,2000,5000 [--repeats 3]\n"
      "                   [--methods single,average,distilled,prior-only] [--members 8]\n"
      "                   [--mean-set 1500] [--replicas 100] [--steps 50000]\n"
-     "                   [--sigma-grid 0.5,1,2] [--lambda 1e-3] [--seed 1]\n"
-     "                   [--start equilibrium|strata|...] [--burn-in STEPS]\n"
-     "                   [--export-splits] -o study/\n\n"
+     "                   [--sigma-grid 0.5,1,2] [--lambda 1e-3 | --lambda-rel R]\n"
+     "                   [--lambda2 L | --lambda2-rel R] [--solver cholesky|cg]\n"
+     "                   [--n-train 1500] [--seed 1] [--start equilibrium|strata|...]\n"
+     "                   [--burn-in STEPS] [--export-splits] -o study/\n\n"
      "  For every size (labelled training frames), repeat and method: draw the frames\n"
      "  (stratified over phi/psi, from a seed made of --seed, size and repeat), choose\n"
      "  sigma by cross-validation over --sigma-grid, train, simulate, compare the\n"
@@ -266,9 +268,17 @@ static const cli_command commands[] = {
      "  five members; sizes above --n-train, default 1500, are skipped), average (K\n"
      "  members of size/K frames; sigma1 by CV with members as folds), distilled\n"
      "  (layer 2 on that average, sigma2 by 5-fold CV on <= 300 mean-set-like frames),\n"
-     "  prior-only (the harmonic prior alone, the baseline).  Rows already in\n"
-     "  results.csv are skipped, so rerunning the command resumes it.  --export-splits\n"
-     "  writes each run's training frames to study/splits/ (and the held-out frames).\n"
+     "  prior-only (the harmonic prior alone, the baseline).\n"
+     "  --lambda L       the members' and single models' ridge (default 1e-3), or\n"
+     "  --lambda-rel R   R x the kernel diagonal 5/(3 sigma^2) of each sigma (make run:\n"
+     "                   1e-3); --lambda2 L / --lambda2-rel R the distilled model's\n"
+     "                   (default: the members' lambda; make run: --lambda2-rel 1e-4).\n"
+     "  --solver cg      members and single models by conjugate gradients, matrix-free\n"
+     "                   (train's CG options apply: --tolerance, --max-iterations,\n"
+     "                   --preconditioner, --landmarks); default cholesky.\n"
+     "  Rows already in results.csv are skipped, so rerunning the command resumes it.\n"
+     "  --export-splits writes each run's training frames to study/splits/ (and the\n"
+     "  held-out frames).\n"
      "  At the end scripts/plot_study.py draws study/error_vs_size.png.\n"},
     {"fes-reference", cmd_fes_reference, "data,group,bins,phi,psi,memory,output",
      "the reference free-energy landscape F(phi, psi) of a dataset and its floor",
@@ -330,6 +340,7 @@ static const struct option long_options[] = {
     {"lambda2-rel-grid", required_argument, 0, 1022}, {"shard", required_argument, 0, 1023},
     {"teacher", required_argument, 0, 1018}, {"distributed", no_argument, 0, 1024},
     {"exclude", required_argument, 0, 1025},
+    {"lambda-rel", required_argument, 0, 1026},
     {"solver", required_argument, 0, 1300},  {"tolerance", required_argument, 0, 1301},
     {"max-iterations", required_argument, 0, 1302},
     {"block-frames", required_argument, 0, 1303},
@@ -403,6 +414,16 @@ static int parse_shard(const char *text, size_t *shard, size_t *n)
     return CLI_OK;
 }
 
+/* --lambda L (absolute) or --lambda-rel R (times the kernel diagonal), one of them. */
+static int store_lambda(const char *arg, int relative, cli_options *o)
+{
+    if (o->have_lambda && o->lambda_rel != relative)
+        return cli_usage_error("give --lambda or --lambda-rel, not both");
+    o->have_lambda = 1;
+    o->lambda_rel = relative;
+    return parse_number(relative ? "lambda-rel" : "lambda", arg, &o->lambda);
+}
+
 static int store_ensemble_option(int c, const char *arg, cli_options *o)
 {
     static const char *const draws[] = {"stratified", "random", "partition", NULL};
@@ -453,6 +474,7 @@ static int store_ensemble_option(int c, const char *arg, cli_options *o)
     case 1023: rc = parse_shard(arg, &o->shard, &o->n_shards); break;
     case 1024: o->distributed = 1; break;
     case 1025: o->exclude = arg; break;
+    case 1026: rc = store_lambda(arg, 1, o); break;
     case 1022:
         rc = cli_parse_list("lambda2-rel-grid", arg, o->lambda2_rel_grid, 16,
                             &o->n_lambda2_rel_grid);
@@ -568,7 +590,7 @@ static int store_option(int c, const char *arg, cli_options *o)
     case 'P': o->phi = arg; rc = cli_parse_quad("phi", arg, o->phi_beads); break;
     case 'Q': o->psi = arg; rc = cli_parse_quad("psi", arg, o->psi_beads); break;
     case 's': rc = parse_number("sigma", arg, &o->sigma); o->have_sigma = 1; break;
-    case 'l': rc = parse_number("lambda", arg, &o->lambda); o->have_lambda = 1; break;
+    case 'l': rc = store_lambda(arg, 0, o); break;
     case 'n': rc = parse_count("n-train", arg, &o->n_train); o->have_n_train = 1; break;
     case 'S': rc = parse_count("seed", arg, &count); o->seed = count; o->have_seed = 1; break;
     case 't':

@@ -21,10 +21,11 @@ import numpy as np
 from package_helpers import ALA2, cgdml, run_cgdml
 
 STUDY = dict(sizes=[100], repeats=1, methods=["single", "average", "distilled", "prior-only"],
-             members=2, mean_set=50, replicas=4, steps=300, sigma_grid=[1.0])
+             members=2, mean_set=50, replicas=4, steps=300, sigma_grid=[1.0], lambda_rel=1e-3,
+             lambda2_rel=1e-4, solver="cg")
 STUDY_ARGS = ["--sizes", 100, "--repeats", 1, "--methods", "single,average,distilled,prior-only",
               "--members", 2, "--mean-set", 50, "--replicas", 4, "--steps", 300,
-              "--sigma-grid", 1]
+              "--sigma-grid", 1, "--lambda-rel", 1e-3, "--lambda2-rel", 1e-4, "--solver", "cg"]
 RUN = dict(members=2, n_train=100, mean_set=50, replicas=4, steps=600, save_every=20, seed=3)
 RUN_ARGS = ["--members", 2, "--n-train", 100, "--mean-set", 50, "--replicas", 4, "--steps", 600,
             "--save-every", 20, "--seed", 3]
@@ -72,6 +73,11 @@ class StudyMatchesProgram(unittest.TestCase):
             self.assertEqual(f"{row.floor:.6g}", line["floor_kT2"])
             self.assertEqual(f"{row.matched.floor:.6g}", line["matched_floor_kT2"])
             self.assertEqual(row.stopped, int(line["stopped_replicas"]))
+            self.assertEqual(f"{row.lambda_:.6g}", line["lambda"])
+        # λ relative to the kernel diagonal 5/(3σ²) at σ = 1: 1e-3 of it for the
+        # single model and the members, 1e-4 for the distilled model.
+        np.testing.assert_allclose([r.lambda_ for r in self.rows[:3]],
+                                   [1e-3 * 5 / 3, 1e-3 * 5 / 3, 1e-4 * 5 / 3], rtol=1e-14)
         prior_only = self.rows[-1]
         self.assertTrue(math.isnan(prior_only.sigma))
         self.assertEqual(self.rows[0].sigma, 1.0)
@@ -103,6 +109,11 @@ class StudyMatchesProgram(unittest.TestCase):
             cgdml.study(self.data, results=other, **STUDY)
         with self.assertRaises(ValueError):
             cgdml.study(self.data, **dict(STUDY, methods=["best"]))
+        with self.assertRaises(ValueError) as cm:
+            cgdml.study(self.data, **dict(STUDY, lambda_=1e-3))
+        self.assertIn("lambda_ or lambda_rel, not both", str(cm.exception))
+        with self.assertRaises(ValueError):
+            cgdml.study(self.data, **dict(STUDY, solver="lu"))
 
 
 class RunMatchesProgram(unittest.TestCase):
