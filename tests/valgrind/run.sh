@@ -23,7 +23,7 @@ HEAVY+='|cli/ensemble_resumes_to_the_same_model|cli/synthetic_train_eval_predict
 HEAVY+='|mixed/refined_solve*|mixed/ill_conditioned*|simulate/equilibrium_starts*'
 HEAVY+='|ensemble/layer2_cross_validation*|fes/matched_floor*|simulate/basin_starts*'
 HEAVY+='|ensemble/binned_error*|pipeline_call/*|ensemble/lambda2_is_cross*'
-HEAVY+='|cli/ensemble_shards_collect*'
+HEAVY+='|cli/ensemble_shards_collect*|cli/ensemble_partition_of*|ensemble/partition_members*'
 # CG solves of hundreds of frames or thousands of iterations, and the peak-memory
 # measurements (meaningless under memcheck, which keeps its own shadow memory)
 HEAVY+='|cg/agrees_with_cholesky*|cg/nystrom_preconditioner*|cg/every_preconditioner*'
