@@ -27,7 +27,7 @@ HEAVY+='|cli/ensemble_shards_collect*|cli/ensemble_partition_of*|ensemble/partit
 # CG solves of hundreds of frames or thousands of iterations, and the peak-memory
 # measurements (meaningless under memcheck, which keeps its own shadow memory)
 HEAVY+='|cg/agrees_with_cholesky*|cg/nystrom_preconditioner*|cg/every_preconditioner*'
-HEAVY+='|train_memory/*|kill/train_cg_killed*'
+HEAVY+='|train_memory/*|kill/train_cg_killed*|ensemble/cg_members*|cli/ensemble_members_by_cg'
 
 logs=$(mktemp -d /tmp/cgdml-valgrind-XXXXXX)
 here=$(cd "$(dirname "$0")" && pwd)
